@@ -1,0 +1,77 @@
+using System.Net;
+using System.Text;
+using Plotly.NET;
+
+namespace Research.Charts;
+
+/// <summary>
+/// Turns Plotly.NET charts into HTML: a fragment per chart, and standalone pages with plotly.js inline so they
+/// work offline. Chart builders stay free of HTML; only the CLI, the notebook runner and reports call this.
+/// </summary>
+public static class ChartHtml
+{
+    /// <summary>The plotly.js version Plotly.NET embeds (and the one fragments fetch when no Plotly is loaded).</summary>
+    public static string PlotlyVersion => Embedded.Value.Version;
+
+    /// <summary>The minified plotly.js source shipped inside Plotly.NET (about 3.6 MB).</summary>
+    public static string PlotlyJs => Embedded.Value.Source;
+
+    private static readonly Lazy<(string Version, string Source)> Embedded = new(LoadPlotlyJs);
+
+    /// <summary>
+    /// A <c>div</c> and a script that draws <paramref name="chart"/> into it. Where plotly.js is already on the page
+    /// (pages from <c>Page</c>) it draws at once; elsewhere (a notebook viewer) it loads the same plotly.js
+    /// version from its CDN first, as the Polyglot kernel's Plotly formatter does, so a saved notebook stays small.
+    /// </summary>
+    public static string Fragment(GenericChart chart, string? id = null)
+    {
+        id ??= "chart-" + Guid.NewGuid().ToString("N")[..12];
+        var figure = GenericChart.toFigureJson(chart);
+        var cdn = $"https://cdn.plot.ly/plotly-{PlotlyVersion}.min.js";
+        return $$"""
+            <div id="{{id}}" class="research-chart"></div>
+            <script type="text/javascript">
+            (function () {
+              var figure = {{figure}};
+              var draw = function () { Plotly.newPlot('{{id}}', figure.data, figure.layout, { responsive: true }); };
+              if (typeof Plotly !== 'undefined') { draw(); return; }
+              var s = document.createElement('script'); s.src = '{{cdn}}'; s.onload = draw; document.head.appendChild(s);
+            })();
+            </script>
+            """;
+    }
+
+    /// <summary>A standalone HTML page: plotly.js inline in the head, then <paramref name="bodyParts"/> in order.</summary>
+    public static string Page(string title, IEnumerable<string> bodyParts)
+    {
+        var html = new StringBuilder();
+        html.Append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
+            .Append("<title>").Append(WebUtility.HtmlEncode(title)).Append("</title>\n")
+            .Append("<style>").Append(Style).Append("</style>\n")
+            .Append("<script type=\"text/javascript\">").Append(PlotlyJs).Append("</script>\n")
+            .Append("</head>\n<body>\n<main>\n");
+        foreach (var part in bodyParts) html.Append(part).Append('\n');
+        html.Append("</main>\n</body>\n</html>\n");
+        return html.ToString();
+    }
+
+    /// <summary>A page holding the given charts under a heading.</summary>
+    public static string Page(string title, IEnumerable<GenericChart> charts) =>
+        Page(title, new[] { $"<h1>{WebUtility.HtmlEncode(title)}</h1>" }.Concat(charts.Select(c => Fragment(c))));
+
+    private const string Style =
+        "body{font-family:system-ui,sans-serif;margin:2rem;color:#1f2933}main{max-width:1000px;margin:auto}" +
+        "pre{background:#f5f7fa;padding:.75rem;overflow-x:auto}.research-chart{margin:1rem 0}" +
+        "table{border-collapse:collapse}td,th{border:1px solid #cbd2d9;padding:.25rem .5rem}";
+
+    private static (string, string) LoadPlotlyJs()
+    {
+        var assembly = typeof(GenericChart).Assembly;
+        var name = assembly.GetManifestResourceNames()
+            .Single(n => n.StartsWith("Plotly.NET.plotly-", StringComparison.Ordinal) && n.EndsWith(".min.js", StringComparison.Ordinal));
+        using var stream = assembly.GetManifestResourceStream(name)!;
+        using var reader = new StreamReader(stream);
+        var version = name["Plotly.NET.plotly-".Length..^".min.js".Length];
+        return (version, reader.ReadToEnd());
+    }
+}
