@@ -1,0 +1,99 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Research.Experiments;
+using Research.Platform;
+
+namespace Research.Cli;
+
+/// <summary><c>research list</c>, <c>research run &lt;id&gt;</c> and <c>research reproduce</c>.</summary>
+public static class ExperimentCommands
+{
+    private const string DefaultOut = "out";
+
+    public static Command List(TextWriter stdout)
+    {
+        var command = new Command("list", "List the experiments.");
+        command.SetAction(_ =>
+        {
+            foreach (var e in ExperimentCatalog.All) stdout.WriteLine($"{e.Id,-24} {e.Title}: {e.Description}");
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    public static Command Run(TextWriter stdout, TextWriter stderr)
+    {
+        var id = new Argument<string>("id") { Description = "Experiment id (see 'research list')." };
+        var seed = new Option<int?>("--seed") { Description = "Seed; overrides the config's." };
+        var config = new Option<string?>("--config") { Description = "JSON config file replacing data/configs/<id>.json." };
+        var (outDir, device, json) = CommonOptions();
+        var command = new Command("run", "Run one experiment; writes result.json, CSV files and charts to <out>/<id>/.") { id, seed, config, outDir, device, json };
+        command.SetAction(parse =>
+        {
+            var definition = ExperimentCatalog.Find(parse.GetValue(id)!);
+            var dev = Devices.Parse(parse.GetValue(device)!);
+            var root = ExperimentWriter.PrepareFolder(parse.GetValue(outDir)!);   // fail before the work, not after
+            var (document, _, folder) = RunOne(definition, new ExperimentRequest(dev, parse.GetValue(seed), parse.GetValue(config)), root, stdout, stderr, parse.GetValue(json));
+            if (parse.GetValue(json)) stdout.WriteLine(ExperimentWriter.ToJson(document));
+            else stdout.WriteLine($"wrote {folder}");
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    public static Command Reproduce(TextWriter stdout, TextWriter stderr)
+    {
+        var (outDir, device, _) = CommonOptions();
+        var command = new Command("reproduce", "Run every experiment, then write <out>/index.html linking every chart.") { outDir, device };
+        command.SetAction(parse =>
+        {
+            var dev = Devices.Parse(parse.GetValue(device)!);
+            var root = ExperimentWriter.PrepareFolder(parse.GetValue(outDir)!);
+            var total = Stopwatch.StartNew();
+            var entries = new List<ReportEntry>();
+            foreach (var definition in ExperimentCatalog.All)
+            {
+                var watch = Stopwatch.StartNew();
+                try
+                {
+                    var (_, output, _) = RunOne(definition, new ExperimentRequest(dev), root, stdout, stderr, json: false);
+                    entries.Add(new ReportEntry(definition.Id, definition.Title, watch.Elapsed.TotalSeconds, output.Charts));
+                }
+                catch (Exception e) when (e is not (OutputException or OperationCanceledException))
+                {
+                    // One broken experiment must not hide the others: record it, go on, fail at the end.
+                    stderr.WriteLine($"research: experiment '{definition.Id}' failed: {e.Message}");
+                    entries.Add(new ReportEntry(definition.Id, definition.Title, watch.Elapsed.TotalSeconds, [], e.Message));
+                }
+            }
+            var index = ReportIndex.Write(root, entries, "DeepSeek efficiency techniques: reproduction");
+            int failed = entries.Count(e => e.Error is not null);
+            stdout.WriteLine($"reproduced {entries.Count - failed} of {entries.Count} experiments in {total.Elapsed.TotalSeconds:F1} s; open {index}");
+            return failed == 0 ? ExitCodes.Ok : ExitCodes.Failed;
+        });
+        return command;
+    }
+
+    private static (Option<string> Out, Option<string> Device, Option<bool> Json) CommonOptions() =>
+    (
+        new Option<string>("--out") { Description = "Output folder.", DefaultValueFactory = _ => DefaultOut },
+        new Option<string>("--device") { Description = $"Device: {Devices.Allowed}.", DefaultValueFactory = _ => "cpu" },
+        new Option<bool>("--json") { Description = "Print the result as JSON on stdout (progress goes to stderr)." }
+    );
+
+    private static (ExperimentDocument, ExperimentOutput, string) RunOne(ExperimentDefinition definition, ExperimentRequest request,
+        string root, TextWriter stdout, TextWriter stderr, bool json)
+    {
+        var watch = Stopwatch.StartNew();
+        var output = ProgressDisplay.Run(definition.Id, stderr, progress => definition.Run(request with { Progress = progress }));
+        var document = new ExperimentDocument(definition.Id, definition.Title, output.Seed, request.Device.ToString(),
+            Math.Round(watch.Elapsed.TotalSeconds, 3), DateTime.UtcNow, output.Config, output.Result);
+        var folder = ExperimentWriter.Write(root, definition, output, document);
+        if (!json)
+        {
+            stdout.WriteLine($"== {definition.Title} ({definition.Id}), {watch.Elapsed.TotalSeconds:F1} s");
+            foreach (var line in output.Summary) stdout.WriteLine("  " + line);
+        }
+        return (document, output, folder);
+    }
+}

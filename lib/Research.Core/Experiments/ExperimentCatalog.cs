@@ -1,0 +1,16 @@
+namespace Research.Experiments;
+
+/// <summary>Every experiment the kit ships, in the order <c>research reproduce</c> runs them.</summary>
+public static class ExperimentCatalog
+{
+    /// <summary>All experiments. Each technique adds its own here.</summary>
+    public static IReadOnlyList<ExperimentDefinition> All { get; } =
+    [
+        MatmulThroughput.Definition,
+    ];
+
+    /// <summary>The experiment with <paramref name="id"/>; an unknown id is an error listing the known ones.</summary>
+    public static ExperimentDefinition Find(string id) =>
+        All.FirstOrDefault(e => e.Id == id)
+        ?? throw new ArgumentException($"unknown experiment '{id}'; known experiments: {string.Join(", ", All.Select(e => e.Id))}");
+}

@@ -1,0 +1,59 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace Research.Experiments;
+
+/// <summary>
+/// Loads experiment configs: the default for an id is embedded from <c>data/configs/&lt;id&gt;.json</c>;
+/// a user's file replaces it. Unknown or mistyped fields are errors naming the field.
+/// </summary>
+public static class ExperimentConfigs
+{
+    /// <summary>JSON conventions of every file the kit reads or writes: camelCase, strict on unknown fields.</summary>
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        WriteIndented = true,
+        // Results hold symbols like "·" and "∇"; keep them readable (the JSON is never embedded in HTML unescaped).
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
+    };
+
+    /// <summary>The config for <paramref name="id"/>: from <paramref name="path"/> when given, else the embedded default.</summary>
+    public static T Load<T>(string id, string? path = null)
+    {
+        string text, source;
+        if (path is not null)
+        {
+            if (!File.Exists(path)) throw new ConfigException($"config file '{path}' does not exist");
+            text = File.ReadAllText(path);
+            source = path;
+        }
+        else
+        {
+            text = EmbeddedDefault(id) ?? throw new ConfigException($"no default config embedded for experiment '{id}'");
+            source = $"data/configs/{id}.json";
+        }
+        try
+        {
+            return JsonSerializer.Deserialize<T>(text, Json) ?? throw new ConfigException($"{source}: the file holds null, expected a {typeof(T).Name} object");
+        }
+        catch (JsonException e)
+        {
+            var where = e.Path is { Length: > 0 } p ? $" at {p}" : "";
+            throw new ConfigException($"{source}{where}: {e.Message.Split(" Path:")[0]}", e);
+        }
+    }
+
+    /// <summary>The text of an embedded default config, or null.</summary>
+    public static string? EmbeddedDefault(string id)
+    {
+        using var stream = typeof(ExperimentConfigs).Assembly.GetManifestResourceStream($"configs/{id}.json");
+        return stream is null ? null : new StreamReader(stream).ReadToEnd();
+    }
+}
+
+/// <summary>A config file or value that cannot be used; the message names the file or field.</summary>
+public sealed class ConfigException(string message, Exception? inner = null) : Exception(message, inner);

@@ -1,0 +1,41 @@
+using Plotly.NET;
+using TorchSharp;
+
+namespace Research.Experiments;
+
+/// <summary>How far a run has got: <paramref name="Done"/> of <paramref name="Total"/> steps of <paramref name="Stage"/>.</summary>
+public sealed record ExperimentProgress(string Stage, int Done, int Total);
+
+/// <summary>What the caller chooses for one run; everything else comes from the experiment's config.</summary>
+/// <param name="Device">Where tensors live; only the CLI and notebooks pick it.</param>
+/// <param name="Seed">Overrides the config's seed when set.</param>
+/// <param name="ConfigPath">A JSON config file replacing the embedded default (data/configs/&lt;id&gt;.json).</param>
+public sealed record ExperimentRequest(
+    torch.Device Device,
+    int? Seed = null,
+    string? ConfigPath = null,
+    IProgress<ExperimentProgress>? Progress = null,
+    CancellationToken Cancellation = default);
+
+/// <summary>A table of plain values, written as <c>&lt;Name&gt;.csv</c>.</summary>
+public sealed record ResultTable(string Name, IReadOnlyList<string> Columns, IReadOnlyList<IReadOnlyList<object>> Rows);
+
+/// <summary>A chart with a file-safe name and a title for the index page.</summary>
+public sealed record NamedChart(string Name, string Title, GenericChart Chart);
+
+/// <summary>
+/// Everything one run produced. <paramref name="Config"/> and <paramref name="Result"/> are plain records
+/// (serialised to JSON as they are); <paramref name="Summary"/> holds the lines a person reads in a terminal.
+/// </summary>
+public sealed record ExperimentOutput(
+    object Config,
+    int Seed,
+    object Result,
+    IReadOnlyList<string> Summary,
+    IReadOnlyList<ResultTable> Tables,
+    IReadOnlyList<NamedChart> Charts);
+
+/// <summary>An experiment the CLI, <c>reproduce</c> and notebooks can run by id.</summary>
+/// <param name="Id">Kebab-case id used on the command line and as the output folder name.</param>
+/// <param name="Run">Runs the experiment: config, runner and chart builders, nothing else.</param>
+public sealed record ExperimentDefinition(string Id, string Title, string Description, Func<ExperimentRequest, ExperimentOutput> Run);

@@ -1,0 +1,128 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Research.Charts;
+
+namespace Research.Experiments;
+
+/// <summary>The JSON document of one run: what <c>--json</c> prints and <c>result.json</c> holds.</summary>
+public sealed record ExperimentDocument(
+    string Id, string Title, int Seed, string Device, double ElapsedSeconds, DateTime CreatedUtc, object Config, object Result);
+
+/// <summary>An output folder or file that cannot be written; the message names it.</summary>
+public sealed class OutputException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
+/// Writes a run into <c>&lt;out&gt;/&lt;id&gt;/</c>: result.json, one CSV per table and index.html with the charts
+/// (plotly.js inline, so the folder works offline). The folder is built beside its final place and renamed into
+/// it, so a failed run never leaves half-written output and a previous run stays intact until replaced.
+/// </summary>
+public static class ExperimentWriter
+{
+    /// <summary>Writes the run and returns the experiment's folder.</summary>
+    public static string Write(string outDir, ExperimentDefinition definition, ExperimentOutput output, ExperimentDocument document)
+    {
+        var root = PrepareFolder(outDir);
+        var final = Path.Combine(root, definition.Id);
+        var partial = Path.Combine(root, $".{definition.Id}.partial-{Guid.NewGuid():N}");
+        try
+        {
+            Directory.CreateDirectory(partial);
+            File.WriteAllText(Path.Combine(partial, "result.json"), ToJson(document));
+            foreach (var table in output.Tables)
+                File.WriteAllText(Path.Combine(partial, table.Name + ".csv"), ToCsv(table));
+            File.WriteAllText(Path.Combine(partial, "index.html"), Page(definition, output, document));
+            Replace(final, partial);
+            return final;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            TryDelete(partial);
+            throw new OutputException($"cannot write results to '{final}': {e.Message}", e);
+        }
+    }
+
+    /// <summary>Creates <paramref name="outDir"/> if needed and checks it can be written; returns its full path.</summary>
+    public static string PrepareFolder(string outDir)
+    {
+        var full = Path.GetFullPath(outDir);
+        try
+        {
+            Directory.CreateDirectory(full);
+            var probe = Path.Combine(full, $".write-test-{Guid.NewGuid():N}");
+            File.WriteAllText(probe, "");
+            File.Delete(probe);
+            return full;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new OutputException($"output folder '{full}' is not writable: {e.Message}", e);
+        }
+    }
+
+    /// <summary>The document as indented camelCase JSON.</summary>
+    public static string ToJson(ExperimentDocument document) => JsonSerializer.Serialize(document, ExperimentConfigs.Json);
+
+    /// <summary>RFC 4180 CSV with invariant-culture numbers (round-trip precision).</summary>
+    public static string ToCsv(ResultTable table)
+    {
+        var csv = new StringBuilder();
+        csv.AppendJoin(',', table.Columns.Select(Quote)).Append('\n');
+        foreach (var row in table.Rows)
+        {
+            if (row.Count != table.Columns.Count)
+                throw new ArgumentException($"table '{table.Name}': a row has {row.Count} values for {table.Columns.Count} columns");
+            csv.AppendJoin(',', row.Select(v => Quote(Format(v)))).Append('\n');
+        }
+        return csv.ToString();
+    }
+
+    private static string Format(object value) => value switch
+    {
+        double d => d.ToString("R", CultureInfo.InvariantCulture),
+        float f => f.ToString("R", CultureInfo.InvariantCulture),
+        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
+        _ => value.ToString() ?? "",
+    };
+
+    private static string Quote(string s) =>
+        s.IndexOfAny([',', '"', '\n', '\r']) >= 0 ? "\"" + s.Replace("\"", "\"\"") + "\"" : s;
+
+    private static string Page(ExperimentDefinition definition, ExperimentOutput output, ExperimentDocument document)
+    {
+        var parts = new List<string>
+        {
+            $"<h1>{Html(definition.Title)}</h1>",
+            $"<p>{Html(definition.Description)}</p>",
+            $"<p>Experiment <code>{Html(definition.Id)}</code>, seed {document.Seed}, device {Html(document.Device)}, " +
+            $"{document.ElapsedSeconds:F1} s, {document.CreatedUtc:yyyy-MM-dd HH:mm} UTC.</p>",
+            $"<pre>{Html(string.Join('\n', output.Summary))}</pre>",
+        };
+        foreach (var chart in output.Charts)
+            parts.Add($"<h2 id=\"{Html(chart.Name)}\">{Html(chart.Title)}</h2>\n" + ChartHtml.Fragment(chart.Chart, "chart-" + chart.Name));
+        parts.Add("<h2>Data</h2><ul>" + string.Concat(output.Tables.Select(t => $"<li><a href=\"{Html(t.Name)}.csv\">{Html(t.Name)}.csv</a></li>")) +
+                  "<li><a href=\"result.json\">result.json</a></li></ul>");
+        return ChartHtml.Page(definition.Title, parts);
+    }
+
+    private static string Html(string s) => WebUtility.HtmlEncode(s);
+
+    private static void Replace(string final, string partial)
+    {
+        string? old = null;
+        if (Directory.Exists(final))
+        {
+            old = final + $".old-{Guid.NewGuid():N}";
+            Directory.Move(final, old);
+        }
+        Directory.Move(partial, final);
+        if (old is not null) TryDelete(old);
+    }
+
+    private static void TryDelete(string dir)
+    {
+        try { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* best effort: a stale temp folder is harmless */ }
+    }
+}

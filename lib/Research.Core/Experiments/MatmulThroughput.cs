@@ -1,0 +1,111 @@
+using System.Diagnostics;
+using MathNet.Numerics.Statistics;
+using Research.Platform;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Research.Experiments;
+
+/// <summary>Config of <c>matmul-throughput</c>: square float32 matmuls C = A·B of each size.</summary>
+/// <param name="Sizes">Matrix sizes n (A, B and C are n×n).</param>
+/// <param name="Repeats">Timed samples per size; the median is reported because it ignores one-off stalls.</param>
+/// <param name="Warmup">Untimed runs first, so thread pools and caches are warm.</param>
+/// <param name="Seed">Seed of the random inputs.</param>
+public sealed record MatmulThroughputConfig(int[] Sizes, int Repeats = 5, int Warmup = 1, int Seed = 0)
+{
+    /// <summary>Shortest sample: small matmuls are repeated within one sample until it lasts this long,
+    /// so the timer's resolution and per-call overhead do not dominate.</summary>
+    public const double MinSampleSeconds = 0.01;
+
+    /// <summary>Largest size accepted: 8192² float32 matrices already take 768 MB for A, B and C.</summary>
+    public const int MaxSize = 8192;
+
+    public MatmulThroughputConfig Validated()
+    {
+        if (Sizes is null || Sizes.Length == 0)
+            throw new ConfigException("MatmulThroughputConfig.Sizes must list at least one size (1..8192)");
+        foreach (var n in Sizes)
+            if (n < 1 || n > MaxSize)
+                throw new ConfigException($"MatmulThroughputConfig.Sizes: {n} is outside the allowed range 1..{MaxSize}");
+        if (Repeats < 1 || Repeats > 1000)
+            throw new ConfigException($"MatmulThroughputConfig.Repeats must be in 1..1000 (got {Repeats})");
+        if (Warmup < 0 || Warmup > 100)
+            throw new ConfigException($"MatmulThroughputConfig.Warmup must be in 0..100 (got {Warmup})");
+        return this;
+    }
+}
+
+/// <summary>Throughput at one size. GFLOP/s counts 2n³ floating-point operations per n×n matmul.</summary>
+public sealed record MatmulPoint(int Size, double MedianMilliseconds, double BestMilliseconds, double MedianGflops, double BestGflops);
+
+/// <summary>Result of <c>matmul-throughput</c>.</summary>
+public sealed record MatmulThroughputResult(string Device, int Threads, IReadOnlyList<MatmulPoint> Points);
+
+/// <summary>Measures float32 matmul throughput by size on a device: the pipeline's first end-to-end experiment.</summary>
+public static class MatmulThroughput
+{
+    public const string Id = "matmul-throughput";
+
+    /// <summary>Runs every size of <paramref name="config"/> on <paramref name="device"/>.</summary>
+    public static MatmulThroughputResult Run(MatmulThroughputConfig config, Device device,
+        IProgress<ExperimentProgress>? progress = null, CancellationToken cancellation = default)
+    {
+        config.Validated();
+        var generator = new Generator((ulong)config.Seed, device);
+        var points = new List<MatmulPoint>();
+        for (int i = 0; i < config.Sizes.Length; i++)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            int n = config.Sizes[i];
+            progress?.Report(new ExperimentProgress($"matmul {n}×{n}", i, config.Sizes.Length));
+            var seconds = TimeMatmul(n, config.Repeats, config.Warmup, device, generator);
+            double flops = 2.0 * n * n * n;
+            double median = seconds.Median(), best = seconds.Minimum();
+            points.Add(new MatmulPoint(n, median * 1e3, best * 1e3, flops / median / 1e9, flops / best / 1e9));
+        }
+        progress?.Report(new ExperimentProgress("done", config.Sizes.Length, config.Sizes.Length));
+        return new MatmulThroughputResult(device.ToString(), torch.get_num_threads(), points);
+    }
+
+    private static double[] TimeMatmul(int n, int repeats, int warmup, Device device, Generator generator)
+    {
+        using var scope = NewDisposeScope();
+        var a = randn([n, n], generator: generator, device: device);
+        var b = randn([n, n], generator: generator, device: device);
+        for (int w = 0; w < warmup; w++) a.matmul(b).Dispose();
+        Devices.Synchronize(device);
+        double single = Sample(a, b, device, 1);
+        int calls = (int)Math.Clamp(Math.Ceiling(MatmulThroughputConfig.MinSampleSeconds / Math.Max(single, 1e-9)), 1, 100_000);
+        var seconds = new double[repeats];
+        for (int r = 0; r < repeats; r++) seconds[r] = Sample(a, b, device, calls);
+        return seconds;
+    }
+
+    // Seconds per matmul, averaged over `calls` back-to-back calls.
+    private static double Sample(Tensor a, Tensor b, Device device, int calls)
+    {
+        long start = Stopwatch.GetTimestamp();
+        for (int i = 0; i < calls; i++) a.matmul(b).Dispose();   // C is freed at once, so memory stays flat
+        Devices.Synchronize(device);
+        return Stopwatch.GetElapsedTime(start).TotalSeconds / calls;
+    }
+
+    /// <summary>The registry entry: default config from data/configs/matmul-throughput.json.</summary>
+    public static ExperimentDefinition Definition { get; } = new(
+        Id,
+        "Matmul throughput",
+        "GFLOP/s of square float32 matrix multiplication by size on the chosen device (median of repeated runs).",
+        request =>
+        {
+            var config = ExperimentConfigs.Load<MatmulThroughputConfig>(Id, request.ConfigPath);
+            if (request.Seed is int seed) config = config with { Seed = seed };
+            var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
+            var table = new ResultTable("throughput",
+                ["size", "median_ms", "best_ms", "median_gflops", "best_gflops"],
+                result.Points.Select(p => (IReadOnlyList<object>)[p.Size, p.MedianMilliseconds, p.BestMilliseconds, p.MedianGflops, p.BestGflops]).ToList());
+            var summary = new List<string> { $"device {result.Device}, {result.Threads} threads", "    n   median ms   GFLOP/s (median)   GFLOP/s (best)" };
+            summary.AddRange(result.Points.Select(p => $"{p.Size,5} {p.MedianMilliseconds,11:F3} {p.MedianGflops,18:F1} {p.BestGflops,16:F1}"));
+            return new ExperimentOutput(config, config.Seed, result, summary, [table],
+                [new NamedChart("gflops-by-size", "Matmul GFLOP/s by matrix size", MatmulThroughputCharts.GflopsBySize(result))]);
+        });
+}
