@@ -36,10 +36,12 @@ public static class ExperimentWriter
             Replace(final, partial);
             return final;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (Exception e)
         {
             TryDelete(partial);
-            throw new OutputException($"cannot write results to '{final}': {e.Message}", e);
+            if (e is IOException or UnauthorizedAccessException)
+                throw new OutputException($"cannot write results to '{final}': {e.Message}", e);
+            throw;
         }
     }
 

@@ -1,0 +1,143 @@
+using System.Text.Json;
+using Research.Charts;
+using Research.Cli;
+using Xunit;
+
+namespace Research.Tests.Cli;
+
+public sealed class CliTests
+{
+    private static (int Exit, string Out, string Err) Research(params string[] args)
+    {
+        var (stdout, stderr) = (new StringWriter(), new StringWriter());
+        int exit = CliApp.RunAsync(args, stdout, stderr, TestContext.Current.CancellationToken).GetAwaiter().GetResult();
+        return (exit, stdout.ToString(), stderr.ToString());
+    }
+
+    private static string TinyConfig(string folder, string json = """{ "sizes": [8, 16], "repeats": 2, "warmup": 0, "seed": 1 }""")
+    {
+        var path = Path.Combine(folder, "tiny.json");
+        File.WriteAllText(path, json);
+        return path;
+    }
+
+    [Fact]
+    public void Doctor_json_reports_a_working_TorchSharp()
+    {
+        var (exit, output, _) = Research("doctor", "--json");
+
+        Assert.Equal(ExitCodes.Ok, exit);
+        var report = JsonDocument.Parse(output).RootElement;
+        Assert.True(report.GetProperty("healthy").GetBoolean());
+        Assert.Equal("cpu", report.GetProperty("backend").GetString());
+        Assert.Equal("0.107.0", report.GetProperty("torchSharp").GetString());
+        Assert.StartsWith("2.10", report.GetProperty("libTorch").GetString());
+        var checks = report.GetProperty("checks").EnumerateArray().ToList();
+        Assert.Equal(["matmul", "autograd", "float8"], checks.Select(c => c.GetProperty("name").GetString()));
+        Assert.All(checks, c => Assert.True(c.GetProperty("passed").GetBoolean(), c.GetProperty("detail").GetString()));
+        Assert.True(report.GetProperty("compatibilityFix").TryGetProperty("fixActive", out _));
+    }
+
+    [Fact]
+    public void Run_writes_json_csv_and_an_offline_chart_page_and_prints_the_same_json()
+    {
+        var folder = TestPaths.TempFolder();
+
+        var (exit, output, error) = Research("run", "matmul-throughput", "--config", TinyConfig(folder), "--out", folder, "--json", "--seed", "7");
+
+        Assert.True(exit == ExitCodes.Ok, error);
+        var printed = JsonDocument.Parse(output).RootElement;
+        Assert.Equal("matmul-throughput", printed.GetProperty("id").GetString());
+        Assert.Equal(7, printed.GetProperty("seed").GetInt32());
+        var points = printed.GetProperty("result").GetProperty("points").EnumerateArray().ToList();
+        Assert.Equal([8, 16], points.Select(p => p.GetProperty("size").GetInt32()));
+        Assert.All(points, p => Assert.True(p.GetProperty("bestGflops").GetDouble() >= p.GetProperty("medianGflops").GetDouble()));
+
+        var dir = Path.Combine(folder, "matmul-throughput");
+        var stored = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "result.json"))).RootElement;
+        Assert.Equal(printed.GetProperty("result").ToString(), stored.GetProperty("result").ToString());
+        var csv = File.ReadAllLines(Path.Combine(dir, "throughput.csv"));
+        Assert.Equal("size,median_ms,best_ms,median_gflops,best_gflops", csv[0]);
+        Assert.Equal(3, csv.Length);
+        var page = File.ReadAllText(Path.Combine(dir, "index.html"));
+        Assert.Contains(ChartHtml.PlotlyJs[..2000], page);          // plotly.js inline: works offline
+        Assert.Contains("id=\"gflops-by-size\"", page);
+        Assert.Empty(Directory.GetDirectories(folder, ".*"));      // no temporary folders left behind
+    }
+
+    [Fact]
+    public void Reproduce_runs_every_experiment_and_links_every_chart_from_the_index()
+    {
+        var folder = TestPaths.TempFolder();
+
+        var (exit, output, error) = Research("reproduce", "--out", folder);
+
+        Assert.True(exit == ExitCodes.Ok, error);
+        var index = File.ReadAllText(Path.Combine(folder, "index.html"));
+        foreach (var experiment in global::Research.Experiments.ExperimentCatalog.All)
+        {
+            Assert.True(File.Exists(Path.Combine(folder, experiment.Id, "result.json")), experiment.Id);
+            Assert.Contains($"href=\"{experiment.Id}/index.html", index);
+        }
+        Assert.Contains("matmul-throughput/index.html#gflops-by-size", index);
+        Assert.Contains("reproduced 1 of 1", output);
+    }
+
+    [Theory]
+    [InlineData(new[] { "frobnicate" }, "frobnicate")]
+    [InlineData(new[] { "run", "no-such-experiment" }, "matmul-throughput")]
+    [InlineData(new[] { "run", "matmul-throughput", "--device", "tpu" }, "cpu, cuda")]
+    [InlineData(new[] { "run", "matmul-throughput", "--config", "/nonexistent/config.json" }, "/nonexistent/config.json")]
+    public void Bad_input_is_one_line_naming_the_thing_with_exit_code_2(string[] args, string named)
+    {
+        var (exit, output, error) = Research(args);
+
+        Assert.Equal(ExitCodes.BadInput, exit);
+        Assert.Equal("", output);
+        Assert.Single(error.TrimEnd().Split('\n'));
+        Assert.StartsWith("research: ", error);
+        Assert.Contains(named, error);
+    }
+
+    [Theory]
+    [InlineData("""{ "sizez": [8] }""", "sizez")]
+    [InlineData("""{ "sizes": [0, 8] }""", "Sizes")]
+    [InlineData("""{ "sizes": [8], "repeats": 0 }""", "Repeats")]
+    [InlineData("""{ "sizes": "big" }""", "sizes")]
+    [InlineData("""{ "sizes": [8] """, "tiny.json")]
+    public void A_bad_config_names_the_field_and_writes_nothing(string json, string named)
+    {
+        var folder = TestPaths.TempFolder();
+        var config = TinyConfig(folder, json);
+        var outDir = Path.Combine(folder, "out");
+
+        var (exit, _, error) = Research("run", "matmul-throughput", "--config", config, "--out", outDir);
+
+        Assert.Equal(ExitCodes.BadInput, exit);
+        Assert.Contains(named, error);
+        Assert.False(Directory.Exists(Path.Combine(outDir, "matmul-throughput")));
+    }
+
+    [Fact]
+    public void An_unwritable_output_folder_is_reported_before_any_work()
+    {
+        var folder = TestPaths.TempFolder();
+        var file = Path.Combine(folder, "a-file");
+        File.WriteAllText(file, "");
+
+        var (exit, _, error) = Research("run", "matmul-throughput", "--out", Path.Combine(file, "out"));
+
+        Assert.Equal(ExitCodes.BadInput, exit);
+        Assert.Contains("not writable", error);
+        Assert.Contains("a-file", error);
+    }
+
+    [Fact]
+    public void The_built_command_exits_non_zero_on_bad_input()
+    {
+        var (exit, _, error) = TestPaths.RunDotnet(TestPaths.Built("Research.Cli", "research.dll"), ["run", "no-such-experiment"]);
+
+        Assert.Equal(ExitCodes.BadInput, exit);
+        Assert.Contains("unknown experiment 'no-such-experiment'", error);
+    }
+}
