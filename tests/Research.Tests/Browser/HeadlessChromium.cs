@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using OpenQA.Selenium;
 using OpenQA.Selenium.Chrome;
 using Xunit;
@@ -75,12 +74,11 @@ public sealed class HeadlessChromium : IDisposable
     /// <summary>Chromium and ChromeDriver paths, or a reason why they were not found.</summary>
     public static (string? Browser, string? Driver, string? Reason) Locate()
     {
-        var browser = Find("RESEARCH_CHROMIUM",
-            ["/usr/bin/chromium", "/usr/bin/chromium-browser",
-             "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome",
-             "/Applications/Chromium.app/Contents/MacOS/Chromium",
-             Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.ProgramFiles), @"Google\Chrome\Application\chrome.exe")],
-            ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"]);
+        string[] installed = OperatingSystem.IsWindows()
+            ? [Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.ProgramFiles), @"Google\Chrome\Application\chrome.exe")]
+            : ["/usr/bin/chromium", "/usr/bin/chromium-browser",
+               "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome", "/Applications/Chromium.app/Contents/MacOS/Chromium"];
+        var browser = Find("RESEARCH_CHROMIUM", installed, ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"]);
         var driver = Find("RESEARCH_CHROMEDRIVER", ["/usr/bin/chromedriver"], ["chromedriver"]);
         string? reason = (browser, driver) switch
         {
@@ -148,7 +146,7 @@ public sealed class HeadlessChromium : IDisposable
         if (!string.IsNullOrEmpty(fromEnv)) return File.Exists(fromEnv) ? fromEnv : null;
         var existing = paths.FirstOrDefault(File.Exists);
         if (existing is not null) return existing;
-        var suffix = RuntimeInformation.IsOSPlatform(OSPlatform.Windows) ? ".exe" : "";
+        var suffix = OperatingSystem.IsWindows() ? ".exe" : "";
         var dirs = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries);
         return pathCommands.SelectMany(c => dirs.Select(d => Path.Combine(d, c + suffix))).FirstOrDefault(File.Exists);
     }
