@@ -1,0 +1,48 @@
+# Sets up the kit on Windows: checks the .NET SDK, then restores and builds the solution.
+# Usage: powershell -ExecutionPolicy Bypass -File environment\setup-windows.ps1 [cpu|cuda-linux|cuda-windows]
+# (default: cpu). The browser tests use Google Chrome plus a matching chromedriver.exe on PATH.
+param([string]$Backend = 'cpu')
+$ErrorActionPreference = 'Stop'
+
+# Checked by hand (not ValidateSet) so the message names the allowed values and the exit code is ours.
+$allowed = 'cpu', 'cuda-linux', 'cuda-windows'
+if ($allowed -notcontains $Backend) {
+    [Console]::Error.WriteLine("error: unknown backend '$Backend'; allowed values: $($allowed -join ', ')")
+    exit 2
+}
+if ($Backend -eq 'cuda-linux') { Write-Host "note: cuda-linux restores the Linux CUDA build; it cannot run on Windows." }
+
+Set-Location (Split-Path -Parent $PSScriptRoot)
+
+if (-not (Get-Command dotnet -ErrorAction SilentlyContinue)) {
+    [Console]::Error.WriteLine('error: dotnet not found; install the .NET 10 SDK: https://dotnet.microsoft.com/download')
+    exit 1
+}
+$sdk = (& dotnet --version).Trim()
+if ([int]($sdk.Split('.')[0]) -lt 10) {
+    [Console]::Error.WriteLine("error: .NET SDK $sdk found; the kit needs 10 or newer")
+    exit 1
+}
+Write-Host "dotnet $sdk"
+
+# Optional: the browser tests skip when Chrome or chromedriver is missing.
+$chrome = Join-Path $env:ProgramFiles 'Google\Chrome\Application\chrome.exe'
+if (-not ((Test-Path $chrome) -and (Get-Command chromedriver -ErrorAction SilentlyContinue))) {
+    Write-Host 'optional, for the browser tests: install Google Chrome and a matching chromedriver.exe on PATH'
+    Write-Host '  (or set RESEARCH_CHROMIUM and RESEARCH_CHROMEDRIVER); the tests are skipped otherwise.'
+}
+
+# $LASTEXITCODE, because a failing native command does not stop the script by itself.
+& dotnet restore Research.sln "-p:ResearchBackend=$Backend"
+if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+& dotnet build Research.sln --no-restore "-p:ResearchBackend=$Backend"
+if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+
+$opt = if ($Backend -ne 'cpu') { " -p:ResearchBackend=$Backend" } else { '' }
+Write-Host ""
+Write-Host "Built with backend '$Backend'. Next steps:"
+foreach ($step in @(("dotnet test$opt", 'run the tests'),
+                    ("dotnet run --project lib\Research.Cli$opt", 'load TorchSharp, multiply a small matrix'),
+                    ('environment\README.md', 'backends and browser tests'))) {
+    Write-Host ('  {0,-44} # {1}' -f $step[0], $step[1])
+}

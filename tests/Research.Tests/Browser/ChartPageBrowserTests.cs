@@ -1,0 +1,71 @@
+using Plotly.NET;
+using Research.Charts;
+using Xunit;
+
+namespace Research.Tests.Browser;
+
+/// <summary>
+/// Chart pages opened in real headless Chromium. The HTML-string tests cannot tell whether plotly.js actually
+/// runs and draws; these can. Negative controls show each check (drawn, errors, network) is able to fail.
+/// </summary>
+public sealed class ChartPageBrowserTests(SharedChromium chromium) : IClassFixture<SharedChromium>, IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("research-browser-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static GenericChart Line(string name, double slope) =>
+        Plotly.NET.CSharp.Chart.Line<double, double, string>(
+            x: [0, 1, 2, 3], y: [0, slope, 2 * slope, 3 * slope], Name: name);
+
+    private string Write(string html)
+    {
+        var path = Path.Combine(_dir, Guid.NewGuid().ToString("N") + ".html");
+        File.WriteAllText(path, html);
+        return path;
+    }
+
+    [Fact]
+    public void Page_with_two_charts_draws_both_offline_without_errors()
+    {
+        var file = Write(ChartHtml.Page("Two charts", [Line("loss", 1), Line("lr", -0.5)]));
+
+        var report = chromium.Browser.Open(file);
+
+        Assert.Equal(2, report.Charts);
+        Assert.Equal(2, report.ChartsDrawn);
+        Assert.Empty(report.SevereLogs);
+        Assert.Empty(report.NetworkResources);
+    }
+
+    [Fact]
+    public void Negative_control_a_script_error_is_reported()
+    {
+        var file = Write(ChartHtml.Page("Broken script",
+            [ChartHtml.Fragment(Line("loss", 1)), "<script>throw new Error('deliberate-failure-42');</script>"]));
+
+        var report = chromium.Browser.Open(file, TimeSpan.FromSeconds(5));
+
+        Assert.Equal(1, report.ChartsDrawn);   // the chart before the error still draws
+        Assert.Contains(report.SevereLogs, m => m.Contains("deliberate-failure-42", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Negative_control_a_fragment_without_plotly_draws_nothing_and_is_caught_fetching()
+    {
+        // A bare fragment (no inline plotly.js) falls back to loading plotly.js from its CDN. Point that at loopback
+        // port 9 instead: Chromium blocks it as an unsafe port, so the load fails at once without any connection.
+        var fragment = ChartHtml.Fragment(Line("loss", 1));
+        var cdn = $"https://cdn.plot.ly/plotly-{ChartHtml.PlotlyVersion}.min.js";
+        Assert.Contains(cdn, fragment, StringComparison.Ordinal);
+        const string Refused = "http://127.0.0.1:9/plotly.min.js";
+        var file = Write($"<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body>{fragment.Replace(cdn, Refused, StringComparison.Ordinal)}</body></html>");
+
+        var report = chromium.Browser.Open(file, TimeSpan.FromSeconds(3));
+
+        Assert.Equal(1, report.Charts);
+        Assert.Equal(0, report.ChartsDrawn);
+        Assert.Contains(Refused, report.NetworkResources);
+        Assert.NotEmpty(report.SevereLogs);
+    }
+}
