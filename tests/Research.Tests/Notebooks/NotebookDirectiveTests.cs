@@ -54,6 +54,31 @@ public sealed class NotebookDirectiveTests
     }
 
     [Fact]
+    public async Task Referenced_library_built_beside_copies_of_kit_assemblies_shares_the_host_copies()
+    {
+        using var folder = new NotebookFolder();
+        var lib = Path.Combine(folder.Path, "bin");
+        LibraryBuilder.Build(lib, "Extra", """
+            public static class Probe
+            {
+                public static System.Reflection.Assembly Core() => typeof(Research.Charts.ChartHtml).Assembly;
+            }
+            """, typeof(Research.Charts.ChartHtml));
+        // A build output folder holds its own copy of every dependency; the host's must still win.
+        File.Copy(typeof(Research.Charts.ChartHtml).Assembly.Location, Path.Combine(lib, "Research.Core.dll"));
+        var path = folder.Write("library.ipynb",
+            Code("#r \"bin/Extra.dll\""),
+            Code("var context = System.Runtime.Loader.AssemblyLoadContext.GetLoadContext(Probe.Core());",
+                 "var copies = AppDomain.CurrentDomain.GetAssemblies().Count(a => a.GetName().Name == \"Research.Core\");",
+                 "$\"{context == System.Runtime.Loader.AssemblyLoadContext.Default} {copies} {Probe.Core() == typeof(Research.Charts.ChartHtml).Assembly}\""));
+
+        var result = await Run(path, write: true);
+
+        Assert.Null(result.Failure);
+        Assert.Equal("True 1 True", Text(Assert.Single(Outputs(path, 2))!["data"]!["text/plain"]));
+    }
+
+    [Fact]
     public async Task Missing_assembly_file_is_reported_at_its_cell_line()
     {
         using var folder = new NotebookFolder();
