@@ -39,36 +39,3 @@ public sealed class NotebookGlobals
     public HtmlContent HTML(string html) => new(html);
 #pragma warning restore CA1822
 }
-
-/// <summary>An output shown with <c>display</c>; it can be replaced while the cell runs (progress, live values).</summary>
-public sealed class DisplayedValue
-{
-    private readonly CellOutputs _outputs;
-    private readonly DisplayOutput _output;
-
-    internal DisplayedValue(CellOutputs outputs, DisplayOutput output)
-    {
-        _outputs = outputs;
-        _output = output;
-    }
-
-    /// <summary>Replaces the shown value with <paramref name="value"/>.</summary>
-    public void Update(object? value) => _outputs.Replace(_output, OutputFormatter.Format(value));
-}
-
-/// <summary>HTML to be shown as is.</summary>
-/// <param name="Html">The markup.</param>
-public sealed record HtmlContent(string Html)
-{
-    /// <summary>The markup.</summary>
-    public override string ToString() => Html;
-}
-
-/// <summary>The kernel's <c>value.Display()</c> form of <see cref="NotebookGlobals.display"/>.</summary>
-public static class DisplayExtensions
-{
-    /// <summary>Shows <paramref name="value"/> as an output of the running cell.</summary>
-    public static DisplayedValue Display(this object? value) =>
-        (NotebookGlobals.Current ?? throw new InvalidOperationException("Display() was called outside a running notebook"))
-            .display(value);
-}

@@ -18,6 +18,9 @@ public static class NotebookRunner
 {
     private static readonly SemaphoreSlim OneAtATime = new(1, 1);
 
+    // Reviewers open notebooks in diffs and on GitHub; past this size that becomes painful.
+    private const int LargeNotebook = 1_000_000;
+
     /// <summary>
     /// The notebooks named by <paramref name="filesOrDirs"/>, in order: files as given, folders as the <c>*.ipynb</c>
     /// files below them (hidden folders such as <c>.ipynb_checkpoints</c> excluded), sorted by path. Duplicates are dropped.
@@ -73,7 +76,11 @@ public static class NotebookRunner
             if (options.Write)
             {
                 execution.StoreOutputs();
-                AtomicFile.WriteAllText(fullPath, notebook.ToJson());
+                var json = notebook.ToJson();
+                if (json.Length > LargeNotebook)
+                    log.WriteLine($"{path}: warning: the notebook is {json.Length / 1_000_000.0:F1} MB with outputs; " +
+                                  "plot fewer points or print less so it stays easy to review");
+                AtomicFile.WriteAllText(fullPath, json);
             }
             if (htmlDirectory is not null)
             {

@@ -1,3 +1,4 @@
+using System.Reflection;
 using System.Text.RegularExpressions;
 using Research.Notebooks.Ipynb;
 
@@ -96,6 +97,15 @@ internal sealed partial class CellDirectives(KernelNames kernels, string noteboo
         var path = Path.GetFullPath(Path.Combine(notebookFolder, argument));
         if (!File.Exists(path))
             throw new CellDirectiveException(line, $"assembly not found: {path} (from #r \"{argument}\")");
+        try
+        {
+            _ = AssemblyName.GetAssemblyName(path);
+        }
+        catch (BadImageFormatException)
+        {
+            // Roslyn would report this without a source line; here it points at the #r.
+            throw new CellDirectiveException(line, $"not a .NET assembly: {path} (from #r \"{argument}\")");
+        }
         references.Add(path);
     }
 

@@ -92,6 +92,20 @@ public sealed class NotebookDirectiveTests
     }
 
     [Fact]
+    public async Task Referenced_file_that_is_not_an_assembly_is_reported_at_its_line()
+    {
+        using var folder = new NotebookFolder();
+        File.WriteAllText(Path.Combine(folder.Path, "Fake.dll"), "not a PE file");
+        var path = folder.Write("fake.ipynb", Code("// library", "#r \"Fake.dll\""));
+
+        var result = await Run(path);
+
+        var failure = Assert.IsType<NotebookFailure>(result.Failure);
+        Assert.Equal((1, 2), (failure.Cell, failure.Line));
+        Assert.Contains("not a .NET assembly", failure.Message);
+    }
+
+    [Fact]
     public async Task Unknown_magic_command_is_an_error_naming_it()
     {
         using var folder = new NotebookFolder();
