@@ -15,5 +15,5 @@ public sealed class DisplayedValue
     }
 
     /// <summary>Replaces the shown value with <paramref name="value"/>.</summary>
-    public void Update(object? value) => _outputs.Replace(_output, OutputFormatter.Format(value));
+    public void Update(object? value) => _outputs.Replace(_output, _outputs.Format(value));
 }

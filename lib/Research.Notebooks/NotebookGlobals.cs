@@ -28,7 +28,7 @@ public sealed class NotebookGlobals
 #pragma warning restore IDE1006
     {
         var outputs = Outputs ?? throw new InvalidOperationException("display() was called outside a running cell");
-        return new DisplayedValue(outputs, outputs.Add(OutputFormatter.Format(value)));
+        return new DisplayedValue(outputs, outputs.Add(outputs.Format(value)));
     }
 
     /// <summary>Same as <see cref="display"/>.</summary>

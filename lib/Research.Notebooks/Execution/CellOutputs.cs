@@ -23,10 +23,15 @@ internal sealed class DisplayOutput(FormattedValue value, int? executionCount = 
 }
 
 /// <summary>Collects the outputs of the cell that is running; thread-safe because cells may start tasks that print.</summary>
-internal sealed class CellOutputs(TextWriter? echo)
+internal sealed class CellOutputs(TextWriter? echo, string chartIdPrefix)
 {
     private readonly List<CellOutput> _items = [];
     private readonly Lock _lock = new();
+    private int _charts;
+
+    /// <summary>Formats a value for this cell; charts get ids <c>prefix-1</c>, <c>prefix-2</c>, ... in display order.</summary>
+    public FormattedValue Format(object? value) =>
+        OutputFormatter.Format(value, () => $"{chartIdPrefix}-{Interlocked.Increment(ref _charts)}");
 
     public IReadOnlyList<CellOutput> Snapshot()
     {

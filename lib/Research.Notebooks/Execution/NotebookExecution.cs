@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
 using Research.Notebooks.Ipynb;
 
 namespace Research.Notebooks.Execution;
@@ -6,6 +8,11 @@ namespace Research.Notebooks.Execution;
 /// <summary>Runs the C# cells of one parsed notebook in order, stopping at the first failure.</summary>
 internal sealed class NotebookExecution(NotebookDocument notebook, string displayPath, string fullPath, TextWriter log)
 {
+    // Chart element ids derive from the notebook's name, cell and position, not chance: re-running an unchanged
+    // notebook then rewrites identical outputs, and ids stay unique within its page.
+    private readonly string _notebookId =
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Path.GetFileName(fullPath))))[..8];
+
     public KernelNames Kernels { get; } = KernelNames.For(notebook);
 
     public Dictionary<int, CellRun> Runs { get; } = [];
@@ -39,7 +46,7 @@ internal sealed class NotebookExecution(NotebookDocument notebook, string displa
                 continue;
             }
 
-            var outputs = new CellOutputs(log);
+            var outputs = new CellOutputs(log, $"chart-{_notebookId}-{cell.Number}");
             var started = Stopwatch.GetTimestamp();
             var count = ++executionCount;
             var error = await RunCellAsync(session, globals, outputs, cell.Number, prepared, count, ct).ConfigureAwait(false);
@@ -74,7 +81,7 @@ internal sealed class NotebookExecution(NotebookDocument notebook, string displa
             // display(...) as the last expression already showed its value; the handle itself is not a result.
             if (value is not null and not DisplayedValue)
             {
-                try { outputs.Add(OutputFormatter.Format(value), executionCount); }
+                try { outputs.Add(outputs.Format(value), executionCount); }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
                     return new CellError(cellNumber, 0, $"formatting the cell's value failed: {e.GetType().FullName}: {e.Message}");

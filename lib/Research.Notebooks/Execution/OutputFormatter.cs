@@ -14,14 +14,15 @@ namespace Research.Notebooks.Execution;
 internal static class OutputFormatter
 {
     private const int MaxItems = 100;
+    private const int MaxRows = 30;
 
-    public static FormattedValue Format(object? value) => value switch
+    public static FormattedValue Format(object? value, Func<string> chartId) => value switch
     {
         null => Text("<null>"),
         string s => Text(s),
-        GenericChart chart => new("text/html", ChartHtml.Fragment(chart)),
+        GenericChart chart => new("text/html", ChartHtml.Fragment(chart, chartId())),
         HtmlContent html => new("text/html", html.Html),
-        torch.Tensor tensor => Text(tensor.ToString(TensorStringStyle.Julia)),
+        torch.Tensor tensor => Text(Rows(tensor.ToString(TensorStringStyle.Julia))),
         _ when HtmlOf(value) is { } html => new("text/html", html),
         IEnumerable items => Text(List(items)),
         _ => Text(value.ToString() ?? ""),
@@ -34,6 +35,15 @@ internal static class OutputFormatter
     {
         var method = value.GetType().GetMethod("ToHtml", BindingFlags.Public | BindingFlags.Instance, Type.EmptyTypes);
         return method?.ReturnType == typeof(string) ? (string?)method.Invoke(value, null) : null;
+    }
+
+    // TorchSharp elides columns past the line width but prints every row; a 1000x1000 weight would add 100 kB to
+    // the notebook. Keep the head and the tail, as PyTorch's summarised printing does.
+    private static string Rows(string text)
+    {
+        var lines = text.TrimEnd('\n').Split('\n');
+        if (lines.Length <= MaxRows) return text;
+        return string.Join('\n', lines[..20].Append(" ...").Concat(lines[^5..])) + "\n";
     }
 
     // ToString() of a collection prints its type name; show the items instead, as the kernel's table view would.

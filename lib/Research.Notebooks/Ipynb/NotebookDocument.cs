@@ -43,8 +43,8 @@ internal sealed class NotebookDocument
         }
         if (root is not JsonObject obj)
             throw new NotebookException($"{name}: not a notebook (the JSON root is not an object)");
-        if (obj["nbformat"] is JsonValue format && format.GetValueKind() == JsonValueKind.Number && format.GetValue<int>() < 4)
-            throw new NotebookException($"{name}: nbformat {format.GetValue<int>()} is not supported (nbformat 4 is)");
+        if (obj["nbformat"] is JsonValue format && format.TryGetValue<int>(out var version) && version != 4)
+            throw new NotebookException($"{name}: nbformat {version} is not supported (nbformat 4 is)");
         if (obj["cells"] is not JsonArray cellArray)
             throw new NotebookException($"{name}: not a notebook (no \"cells\" array)");
 
@@ -53,6 +53,8 @@ internal sealed class NotebookDocument
         {
             if (cellArray[i] is not JsonObject cell || cell["cell_type"]?.GetValueKind() != JsonValueKind.String)
                 throw new NotebookException($"{name}: cell {i + 1} is not a notebook cell (no \"cell_type\")");
+            if (!IsMultilineText(cell["source"]))
+                throw new NotebookException($"{name}: cell {i + 1} has a \"source\" that is neither a string nor a list of strings");
             cells.Add(new NotebookCell(i + 1, cell));
         }
         return new NotebookDocument(obj, cells, DetectIndent(text), text.Contains("\r\n") ? "\r\n" : "\n",
@@ -65,6 +67,13 @@ internal sealed class NotebookDocument
         var json = JsonText.Write(_root, _indent, _newLine);
         return _finalNewLine ? json + _newLine : json;
     }
+
+    private static bool IsMultilineText(JsonNode? node) => node switch
+    {
+        null => true,
+        JsonArray lines => lines.All(l => l?.GetValueKind() == JsonValueKind.String),
+        _ => node.GetValueKind() == JsonValueKind.String,
+    };
 
     // VS Code keeps the indentation a file already has (1 space for files it created); so do we.
     private static string DetectIndent(string text)

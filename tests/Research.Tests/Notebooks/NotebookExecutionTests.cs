@@ -132,6 +132,46 @@ public sealed class NotebookExecutionTests
     }
 
     [Fact]
+    public async Task Exception_after_an_await_is_reported_at_its_line()
+    {
+        using var folder = new NotebookFolder();
+        var path = folder.Write("async.ipynb", Code("async Task Train()", "{", "    await Task.Delay(1);", "    throw new TimeoutException(\"slow\");", "}", "await Train();"));
+
+        var result = await Run(path);
+
+        Assert.Equal((1, 4), (result.Failure!.Cell, result.Failure.Line));
+        Assert.Contains("System.TimeoutException: slow", result.Failure.Message);
+    }
+
+    [Fact]
+    public async Task Large_tensors_show_only_their_first_and_last_rows()
+    {
+        using var folder = new NotebookFolder();
+        var path = folder.Write("big.ipynb", Code("TorchSharp.torch.zeros(1000, 1000)"));
+
+        await Run(path, write: true);
+
+        var text = Text(Assert.Single(Outputs(path, 1))!["data"]!["text/plain"]);
+        Assert.StartsWith("[1000x1000]", text);
+        Assert.InRange(text.Split('\n').Length, 20, 30);
+        Assert.True(new FileInfo(path).Length < 20_000);
+    }
+
+    [Fact]
+    public async Task Rerunning_an_unchanged_chart_notebook_writes_identical_outputs()
+    {
+        using var folder = new NotebookFolder();
+        var path = folder.Write("again.ipynb",
+            Code("display(Plotly.NET.CSharp.Chart.Point<int, int, string>(x: new[] { 1, 2 }, y: new[] { 3, 4 }));"));
+        await Run(path, write: true);
+        var first = File.ReadAllBytes(path);
+
+        await Run(path, write: true);
+
+        Assert.Equal(first, File.ReadAllBytes(path));
+    }
+
+    [Fact]
     public async Task Tensors_display_as_text()
     {
         using var folder = new NotebookFolder();

@@ -32,6 +32,22 @@ public sealed class NotebookInputTests
         Assert.Contains("not a notebook", e.Message);
     }
 
+    [Theory]
+    [InlineData("{ \"cells\": [], \"nbformat\": 3 }", "nbformat 3")]
+    [InlineData("{ \"cells\": [{ \"source\": \"x\" }] }", "cell 1")]
+    [InlineData("{ \"cells\": [{ \"cell_type\": \"code\", \"source\": 42 }] }", "cell 1")]
+    public async Task Notebook_of_another_format_or_with_broken_cells_is_a_NotebookException_naming_the_problem(string json, string problem)
+    {
+        using var folder = new NotebookFolder();
+        var path = Path.Combine(folder.Path, "odd.ipynb");
+        File.WriteAllText(path, json);
+
+        var e = await Assert.ThrowsAsync<NotebookException>(() => Run(path));
+
+        Assert.StartsWith(path, e.Message);
+        Assert.Contains(problem, e.Message);
+    }
+
     [Fact]
     public async Task Missing_notebook_is_a_NotebookException_naming_it()
     {
