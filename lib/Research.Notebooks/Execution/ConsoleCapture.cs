@@ -10,11 +10,14 @@ internal sealed class ConsoleCapture : IDisposable
 {
     private readonly TextWriter _out = Console.Out;
     private readonly TextWriter _error = Console.Error;
+    private readonly TextReader _in = Console.In;
 
     public ConsoleCapture(CellOutputs outputs)
     {
         Console.SetOut(new StreamWriterAdapter(outputs, "stdout"));
         Console.SetError(new StreamWriterAdapter(outputs, "stderr"));
+        // Nobody can answer a prompt in a headless run; reading gets end-of-input instead of hanging.
+        Console.SetIn(TextReader.Null);
     }
 
     public void Dispose()
@@ -23,6 +26,7 @@ internal sealed class ConsoleCapture : IDisposable
         Console.Error.Flush();
         Console.SetOut(_out);
         Console.SetError(_error);
+        Console.SetIn(_in);
     }
 
     private sealed class StreamWriterAdapter(CellOutputs outputs, string stream) : TextWriter

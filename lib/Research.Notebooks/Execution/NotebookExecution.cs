@@ -19,7 +19,16 @@ internal sealed class NotebookExecution(NotebookDocument notebook, string displa
 
     public int CellsRun { get; private set; }
 
+    /// <summary>Runs the cells with the notebook's folder as working directory, as the kernel does, so relative data paths resolve.</summary>
     public async Task<NotebookFailure?> RunAsync(CancellationToken ct)
+    {
+        var previous = Environment.CurrentDirectory;
+        Environment.CurrentDirectory = Path.GetDirectoryName(fullPath)!;
+        try { return await RunCellsAsync(ct).ConfigureAwait(false); }
+        finally { Environment.CurrentDirectory = previous; }
+    }
+
+    private async Task<NotebookFailure?> RunCellsAsync(CancellationToken ct)
     {
         var globals = new NotebookGlobals();
         var session = new ScriptSession(globals, fullPath);

@@ -79,6 +79,22 @@ public sealed class NotebookExecutionTests
     }
 
     [Fact]
+    public async Task Cells_run_in_the_notebook_folder_and_cannot_block_on_input()
+    {
+        using var folder = new NotebookFolder();
+        Directory.CreateDirectory(Path.Combine(folder.Path, "data"));
+        File.WriteAllText(Path.Combine(folder.Path, "data", "loss.csv"), "0.25");
+        var path = folder.Write("cwd.ipynb", Code("var line = Console.ReadLine();", "$\"{File.ReadAllText(\"data/loss.csv\")} {line is null}\""));
+        var before = Environment.CurrentDirectory;
+
+        var result = await Run(path, write: true);
+
+        Assert.Null(result.Failure);
+        Assert.Equal("0.25 True", Text(Assert.Single(Outputs(path, 1))!["data"]!["text/plain"]));
+        Assert.Equal(before, Environment.CurrentDirectory);
+    }
+
+    [Fact]
     public async Task Compile_error_is_reported_at_its_notebook_cell_and_line()
     {
         using var folder = new NotebookFolder();
