@@ -11,8 +11,8 @@ namespace Research.Notebooks;
 /// session, with the kit's libraries (TorchSharp, Plotly.NET, MathNet, Research.Core) provided by the host process.
 /// </summary>
 /// <remarks>
-/// Runs in one process are serialised: cells print through the process-wide Console, which the runner redirects
-/// into the running cell's outputs.
+/// Runs in one process are serialised: the runner redirects the process-wide Console into the running cell's
+/// outputs and sets the working directory to the notebook's folder, as the kernel does.
 /// </remarks>
 public static class NotebookRunner
 {
