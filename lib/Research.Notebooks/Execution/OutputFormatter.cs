@@ -24,7 +24,7 @@ internal static class OutputFormatter
         HtmlContent html => new("text/html", html.Html),
         torch.Tensor tensor => Text(Rows(tensor.ToString(TensorStringStyle.Julia))),
         _ when HtmlOf(value) is { } html => new("text/html", html),
-        IEnumerable items => Text(List(items)),
+        IEnumerable items when !HasOwnToString(value) => Text(List(items)),
         _ => Text(value.ToString() ?? ""),
     };
 
@@ -45,6 +45,10 @@ internal static class OutputFormatter
         if (lines.Length <= MaxRows) return text;
         return string.Join('\n', lines[..20].Append(" ...").Concat(lines[^5..])) + "\n";
     }
+
+    // Collections that format themselves (MathNet vectors) know best; List<T> and arrays only print their type name.
+    private static bool HasOwnToString(object value) =>
+        value.GetType().GetMethod(nameof(ToString), Type.EmptyTypes)?.DeclaringType != typeof(object);
 
     // ToString() of a collection prints its type name; show the items instead, as the kernel's table view would.
     private static string List(IEnumerable items)

@@ -46,17 +46,19 @@ public sealed class NotebookDisplayTests
     }
 
     [Fact]
-    public async Task Collections_show_their_items_and_awaited_values_their_result()
+    public async Task Collections_show_their_items_unless_they_format_themselves_and_awaited_values_show_their_result()
     {
         using var folder = new NotebookFolder();
         var path = folder.Write("values.ipynb",
             Code("new List<int> { 1, 2, 3 }"),
-            Code("await Task.Delay(1);", "await Task.FromResult(\"done\")"));
+            Code("await Task.Delay(1);", "await Task.FromResult(\"done\")"),
+            Code("MathNet.Numerics.LinearAlgebra.Vector<double>.Build.Dense(new[] { 1.5, 2.5 })"));
 
         var result = await Run(path, write: true);
 
         Assert.Null(result.Failure);
         Assert.Equal("[1, 2, 3]", Text(Assert.Single(Outputs(path, 1))!["data"]!["text/plain"]));
         Assert.Equal("done", Text(Assert.Single(Outputs(path, 2))!["data"]!["text/plain"]));
+        Assert.StartsWith("DenseVector 2-Double", Text(Assert.Single(Outputs(path, 3))!["data"]!["text/plain"]));
     }
 }
