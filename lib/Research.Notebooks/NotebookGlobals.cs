@@ -15,6 +15,12 @@ public sealed class NotebookGlobals
 
     internal CellOutputs? Outputs { get; set; }
 
+    /// <summary>
+    /// Cancelled when the run is (Ctrl+C in the CLI). The runner only checks it between cells; long loops in a cell
+    /// should pass it on or check it themselves.
+    /// </summary>
+    public CancellationToken Cancellation { get; internal set; }
+
     internal static NotebookGlobals? Current
     {
         get => Volatile.Read(ref s_current);

@@ -30,7 +30,7 @@ internal sealed class NotebookExecution(NotebookDocument notebook, string displa
 
     private async Task<NotebookFailure?> RunCellsAsync(CancellationToken ct)
     {
-        var globals = new NotebookGlobals();
+        var globals = new NotebookGlobals { Cancellation = ct };
         var session = new ScriptSession(globals, fullPath);
         var directives = new CellDirectives(Kernels, Path.GetDirectoryName(fullPath)!);
         int executionCount = 0;

@@ -42,12 +42,14 @@ internal sealed class ScriptSession(NotebookGlobals globals, string notebookPath
         var file = $"{notebookPath}#cell{cellNumber}.csx";
         _cellOfFile[file] = cellNumber;
         var options = _options.WithFilePath(file);
+        // Exceptions are the cell's failure, except a cancellation the caller asked for, which stops the run.
+        bool cellFailure(Exception e) => e is not OperationCanceledException || !ct.IsCancellationRequested;
         try
         {
             _state = _state is null
                 ? await CSharpScript.Create(cell.Code, options, typeof(NotebookGlobals))
-                    .RunAsync(globals, catchException: _ => true, ct).ConfigureAwait(false)
-                : await _state.ContinueWithAsync(cell.Code, options, catchException: _ => true, ct).ConfigureAwait(false);
+                    .RunAsync(globals, catchException: cellFailure, ct).ConfigureAwait(false)
+                : await _state.ContinueWithAsync(cell.Code, options, catchException: cellFailure, ct).ConfigureAwait(false);
         }
         catch (CompilationErrorException e)
         {

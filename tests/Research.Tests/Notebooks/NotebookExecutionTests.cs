@@ -188,6 +188,20 @@ public sealed class NotebookExecutionTests
     }
 
     [Fact]
+    public async Task Cancelling_stops_the_run_with_an_OperationCanceledException_and_restores_the_console()
+    {
+        using var folder = new NotebookFolder();
+        var path = folder.Write("long.ipynb", Code("await Task.Delay(TimeSpan.FromMinutes(5), Cancellation);"));
+        using var cancel = new CancellationTokenSource(TimeSpan.FromMilliseconds(300));
+        var consoleOut = Console.Out;
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+            NotebookRunner.RunAsync(path, new NotebookRunOptions(), TextWriter.Null, cancel.Token));
+
+        Assert.Same(consoleOut, Console.Out);
+    }
+
+    [Fact]
     public async Task Tensors_display_as_text()
     {
         using var folder = new NotebookFolder();
