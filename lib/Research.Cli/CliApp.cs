@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Research.Experiments;
+using Research.Notebooks;
 
 namespace Research.Cli;
 
@@ -24,6 +25,7 @@ public static class CliApp
             ExperimentCommands.List(stdout),
             ExperimentCommands.Run(stdout, stderr),
             ExperimentCommands.Reproduce(stdout, stderr),
+            NotebooksCommand.Create(stdout, stderr),
         };
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
@@ -37,7 +39,7 @@ public static class CliApp
         {
             return await parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false }, cancellation);
         }
-        catch (Exception e) when (e is ArgumentException or ConfigException or OutputException or FileNotFoundException or DirectoryNotFoundException)
+        catch (Exception e) when (e is ArgumentException or ConfigException or OutputException or NotebookException or FileNotFoundException or DirectoryNotFoundException)
         {
             await stderr.WriteLineAsync($"research: {e.Message}");
             return ExitCodes.BadInput;

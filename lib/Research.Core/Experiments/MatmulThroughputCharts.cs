@@ -19,6 +19,7 @@ public static class MatmulThroughputCharts
         return Chart.Combine([median, best])
             .WithTitle($"float32 matmul on {result.Device} ({result.Threads} threads)")
             .WithXAxisStyle<double, double, string>(TitleText: "matrix size n (n×n · n×n)", AxisType: StyleParam.AxisType.Log)
+            .WithXTickValues(sizes)
             .WithYAxisStyle<double, double, string>(TitleText: "throughput (GFLOP/s)")
             .WithSize(720, 420);
     }

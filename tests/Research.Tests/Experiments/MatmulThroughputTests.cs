@@ -41,6 +41,7 @@ public sealed class MatmulThroughputTests
         Assert.Equal([64.0, 128.0], figure.GetProperty("data")[0].GetProperty("x").EnumerateArray().Select(x => x.GetDouble()));
         var layout = figure.GetProperty("layout");
         Assert.Equal("log", layout.GetProperty("xaxis").GetProperty("type").GetString());
+        Assert.Equal([64.0, 128.0], layout.GetProperty("xaxis").GetProperty("tickvals").EnumerateArray().Select(x => x.GetDouble()));
         Assert.Contains("matrix size", layout.GetProperty("xaxis").GetProperty("title").GetProperty("text").GetString());
         Assert.Contains("GFLOP/s", layout.GetProperty("yaxis").GetProperty("title").GetProperty("text").GetString());
     }

@@ -1,0 +1,59 @@
+using System.CommandLine;
+using Research.Notebooks;
+
+namespace Research.Cli;
+
+/// <summary><c>research notebooks run &lt;files|dirs&gt; [--write] [--html DIR]</c>.</summary>
+public static class NotebooksCommand
+{
+    public static Command Create(TextWriter stdout, TextWriter stderr)
+    {
+        var paths = new Argument<string[]>("paths") { Description = "Notebooks (.ipynb) or folders holding them.", Arity = ArgumentArity.OneOrMore };
+        var write = new Option<bool>("--write") { Description = "Store the outputs back into each .ipynb (only when every cell succeeded)." };
+        var html = new Option<string?>("--html") { Description = "Write one standalone offline page per notebook into this folder." };
+        var run = new Command("run", "Run the C# cells of Polyglot notebooks in order, headless; fails at the first failing cell.") { paths, write, html };
+        run.SetAction(async (parse, cancellation) =>
+        {
+            var notebooks = NotebookRunner.Expand(parse.GetValue(paths)!);
+            var htmlDir = parse.GetValue(html);
+            if (htmlDir is not null) RejectPageNameClashes(notebooks);
+            var options = new NotebookRunOptions(parse.GetValue(write), htmlDir);
+
+            int failed = 0, badInput = 0;
+            foreach (var notebook in notebooks)
+            {
+                try
+                {
+                    var result = await NotebookRunner.RunAsync(notebook, options, stderr, cancellation);
+                    if (result.Failure is { } failure)
+                    {
+                        failed++;
+                        stderr.WriteLine($"research: {failure}");
+                        stdout.WriteLine($"FAIL {notebook} ({result.CellsRun} cells ran, {result.Elapsed.TotalSeconds:F1} s)");
+                    }
+                    else
+                    {
+                        var page = result.HtmlPath is { } p ? $", page {p}" : "";
+                        stdout.WriteLine($"ok   {notebook} ({result.CellsRun} cells, {result.Elapsed.TotalSeconds:F1} s{page})");
+                    }
+                }
+                catch (NotebookException e)
+                {
+                    // A malformed notebook is bad input, but the others still run and report.
+                    badInput++;
+                    stderr.WriteLine($"research: {e.Message}");
+                }
+            }
+            return badInput > 0 ? ExitCodes.BadInput : failed > 0 ? ExitCodes.Failed : ExitCodes.Ok;
+        });
+        return new Command("notebooks", "Work with the Polyglot notebooks.") { run };
+    }
+
+    // Pages are named after the notebook file; two notebooks called x.ipynb would overwrite each other's page.
+    private static void RejectPageNameClashes(IReadOnlyList<string> notebooks)
+    {
+        var clash = notebooks.GroupBy(n => Path.GetFileNameWithoutExtension(n), StringComparer.OrdinalIgnoreCase).FirstOrDefault(g => g.Count() > 1);
+        if (clash is not null)
+            throw new NotebookException($"--html: notebooks {string.Join(" and ", clash)} would both be written as {clash.Key}.html; run them separately");
+    }
+}
