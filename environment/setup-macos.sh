@@ -41,5 +41,7 @@ echo
 echo "Built with backend '$backend'. Next steps:"
 printf '  %-44s # %s\n' \
   "dotnet test$opt" "run the tests" \
-  "dotnet run --project lib/Research.Cli$opt" "load TorchSharp, multiply a small matrix" \
+  "dotnet run --project lib/Research.Cli$opt -- doctor" "check TorchSharp: versions, devices, self-checks" \
+  "dotnet run --project lib/Research.Cli$opt -c Release -- reproduce" "reproduce every experiment into out/" \
+  "dotnet run --project lib/Research.Cli$opt -- notebooks run notebooks" "run every notebook headless" \
   "environment/README.md" "backends and browser tests"

@@ -42,7 +42,8 @@ $opt = if ($Backend -ne 'cpu') { " -p:ResearchBackend=$Backend" } else { '' }
 Write-Host ""
 Write-Host "Built with backend '$Backend'. Next steps:"
 foreach ($step in @(("dotnet test$opt", 'run the tests'),
-                    ("dotnet run --project lib\Research.Cli$opt", 'load TorchSharp, multiply a small matrix'),
+                    ("dotnet run --project lib\Research.Cli$opt -- doctor", 'check TorchSharp: versions, devices, self-checks'),
+                    ("dotnet run --project lib\Research.Cli$opt -c Release -- reproduce", 'reproduce every experiment into out/'),
                     ('environment\README.md', 'backends and browser tests'))) {
     Write-Host ('  {0,-44} # {1}' -f $step[0], $step[1])
 }

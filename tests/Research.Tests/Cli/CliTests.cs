@@ -7,12 +7,7 @@ namespace Research.Tests.Cli;
 
 public sealed class CliTests
 {
-    private static (int Exit, string Out, string Err) Research(params string[] args)
-    {
-        var (stdout, stderr) = (new StringWriter(), new StringWriter());
-        int exit = CliApp.RunAsync(args, stdout, stderr, TestContext.Current.CancellationToken).GetAwaiter().GetResult();
-        return (exit, stdout.ToString(), stderr.ToString());
-    }
+    private static (int Exit, string Out, string Err) Research(params string[] args) => InProcessCli.Run(args);
 
     private static string TinyConfig(string folder, string json = """{ "sizes": [8, 16], "repeats": 2, "warmup": 0, "seed": 1 }""")
     {

@@ -5,12 +5,7 @@ namespace Research.Tests.Cli;
 
 public sealed class NotebooksCommandTests
 {
-    private static (int Exit, string Out, string Err) Research(params string[] args)
-    {
-        var (stdout, stderr) = (new StringWriter(), new StringWriter());
-        int exit = CliApp.RunAsync(args, stdout, stderr, TestContext.Current.CancellationToken).GetAwaiter().GetResult();
-        return (exit, stdout.ToString(), stderr.ToString());
-    }
+    private static (int Exit, string Out, string Err) Research(params string[] args) => InProcessCli.Run(args);
 
     private static string Notebook(string folder, string name, params string[] cells)
     {
