@@ -26,7 +26,8 @@ public static class ChartHtml
     public static string Fragment(GenericChart chart, string? id = null)
     {
         id ??= "chart-" + Guid.NewGuid().ToString("N")[..12];
-        var figure = GenericChart.toFigureJson(chart);
+        // "</" inside a <script> ends it wherever it appears (a trace named "</script>" would); "<\/" is the same JSON.
+        var figure = GenericChart.toFigureJson(chart).Replace("</", "<\\/");
         var cdn = $"https://cdn.plot.ly/plotly-{PlotlyVersion}.min.js";
         return $$"""
             <div id="{{id}}" class="research-chart"></div>

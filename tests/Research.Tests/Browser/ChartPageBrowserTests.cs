@@ -68,4 +68,15 @@ public sealed class ChartPageBrowserTests(SharedChromium chromium) : IClassFixtu
         Assert.Contains(Refused, report.NetworkResources);
         Assert.NotEmpty(report.SevereLogs);
     }
+
+    [Fact]
+    public void A_trace_name_holding_a_closing_script_tag_cannot_break_out_of_the_chart_script()
+    {
+        var file = Write(ChartHtml.Page("Hostile name", [Line("</script><script>console.error('escaped')</script>", 1)]));
+
+        var report = chromium.Browser.Open(file);
+
+        Assert.Equal(1, report.ChartsDrawn);
+        Assert.Empty(report.SevereLogs);
+    }
 }
