@@ -9,7 +9,7 @@ namespace Research.Experiments;
 /// <summary>Config of <c>matmul-throughput</c>: square float32 matmuls C = A·B of each size.</summary>
 /// <param name="Sizes">Matrix sizes n (A, B and C are n×n).</param>
 /// <param name="Repeats">Timed samples per size; the median is reported because it ignores one-off stalls.</param>
-/// <param name="Warmup">Untimed runs first, so thread pools and caches are warm.</param>
+/// <param name="Warmup">Untimed samples first, so thread pools and caches are warm.</param>
 /// <param name="Seed">Seed of the random inputs.</param>
 public sealed record MatmulThroughputConfig(int[] Sizes, int Repeats = 5, int Warmup = 1, int Seed = 0)
 {
@@ -72,10 +72,10 @@ public static class MatmulThroughput
         using var scope = NewDisposeScope();
         var a = randn([n, n], generator: generator, device: device);
         var b = randn([n, n], generator: generator, device: device);
-        for (int w = 0; w < warmup; w++) a.matmul(b).Dispose();
-        Devices.Synchronize(device);
         double single = Sample(a, b, device, 1);
         int calls = (int)Math.Clamp(Math.Ceiling(MatmulThroughputConfig.MinSampleSeconds / Math.Max(single, 1e-9)), 1, 100_000);
+        // Warm up with whole samples: thread pools and caches need milliseconds, not one tiny call.
+        for (int w = 0; w < warmup; w++) Sample(a, b, device, calls);
         var seconds = new double[repeats];
         for (int r = 0; r < repeats; r++) seconds[r] = Sample(a, b, device, calls);
         return seconds;
