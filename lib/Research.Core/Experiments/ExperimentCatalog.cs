@@ -7,6 +7,8 @@ public static class ExperimentCatalog
     public static IReadOnlyList<ExperimentDefinition> All { get; } =
     [
         MatmulThroughput.Definition,
+        Fp8.Fp8FormatsExperiment.Definition,
+        Fp8.Fp8ScalingExperiment.Definition,
     ];
 
     /// <summary>The experiment with <paramref name="id"/>; an unknown id is an error listing the known ones.</summary>

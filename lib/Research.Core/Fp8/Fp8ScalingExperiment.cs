@@ -1,0 +1,135 @@
+using Research.Experiments;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Research.Fp8;
+
+/// <summary>Config of <c>fp8-scaling</c>: synthetic activations [Tokens, Channels] with a few outlier channels.</summary>
+/// <param name="OutlierChannels">How many channels carry outliers. LLM activations concentrate their large values in a
+/// few fixed channels (the "massive activations" of large models); the channels are drawn once from the seed.</param>
+/// <param name="OutlierGains">The sweep: each outlier channel is multiplied by this gain (1 = no outliers).</param>
+/// <param name="Format">The format quantized to (E4M3 as V3's activations).</param>
+public sealed record Fp8ScalingConfig(int Tokens = 512, int Channels = 1024, int OutlierChannels = 4, double[]? OutlierGains = null,
+    string Format = "E4M3", int TileSize = 128, int BlockSize = 128, int Seed = 0)
+{
+    public IReadOnlyList<double> Gains => OutlierGains ?? [1, 10, 100, 1000, 10000, 100000];
+
+    public Fp8ScalingConfig Validated()
+    {
+        if (Tokens < 1 || Tokens > 65536) throw new ConfigException($"Fp8ScalingConfig.Tokens must be in 1..65536 (got {Tokens})");
+        if (Channels < 1 || Channels > 65536) throw new ConfigException($"Fp8ScalingConfig.Channels must be in 1..65536 (got {Channels})");
+        if (OutlierChannels < 0 || OutlierChannels > Channels)
+            throw new ConfigException($"Fp8ScalingConfig.OutlierChannels must be in 0..Channels ({Channels}) (got {OutlierChannels})");
+        if (Gains.Count == 0 || Gains.Any(g => !(g >= 1 && g <= 1e6)))
+            throw new ConfigException("Fp8ScalingConfig.OutlierGains must list gains in 1..1e6");
+        Fp8FormatNames.Parse(Format, "Fp8ScalingConfig.Format");
+        new ScalingConfig(Granularity.Tile, TileSize, BlockSize).Validated();
+        return this;
+    }
+}
+
+/// <summary>Quantization error of one granularity at one outlier gain.</summary>
+/// <param name="RelativeRmse">‖Q(x) − x‖ / ‖x‖ over the ordinary (non-outlier) elements: the ones an outlier's scale crushes.</param>
+/// <param name="RelativeRmseAll">The same over every element (dominated by the outliers themselves).</param>
+/// <param name="FlushedToZero">Fraction of non-zero ordinary elements that quantized to zero.</param>
+public sealed record ScalingErrorPoint(string Granularity, double OutlierGain, double RelativeRmse, double RelativeRmseAll,
+    double MedianRelativeError, double FlushedToZero);
+
+/// <summary>Per-element log10 relative errors of ordinary elements at the largest gain, for the distribution chart.</summary>
+public sealed record ErrorDistribution(string Granularity, IReadOnlyList<double> Log10RelativeErrors);
+
+public sealed record Fp8ScalingResult(string Format, IReadOnlyList<int> OutlierChannelIndices, IReadOnlyList<ScalingErrorPoint> Points,
+    IReadOnlyList<ErrorDistribution> Distributions);
+
+/// <summary>
+/// Why V3 scales small groups: one scale per tensor must fit the largest outlier, pushing every ordinary value
+/// toward the bottom of the format's range, where steps are coarse and small values flush to zero. Per-row scales do
+/// not help when outliers sit in channels every row shares; 1×128 tiles and 128×128 blocks confine the damage to
+/// the groups that contain an outlier channel.
+/// </summary>
+public static class Fp8ScalingExperiment
+{
+    public const string Id = "fp8-scaling";
+
+    /// <summary>Granularities in the order charts and tables show them.</summary>
+    public static IReadOnlyList<Granularity> Granularities { get; } = [Granularity.PerTensor, Granularity.PerRow, Granularity.Tile, Granularity.Block];
+
+    /// <summary>Standard-normal activations whose outlier channels are multiplied by <paramref name="gain"/>.</summary>
+    public static (Tensor X, Tensor OutlierMask) Activations(Fp8ScalingConfig config, double gain, Device device)
+    {
+        using var scope = NewDisposeScope();
+        var generator = new Generator((ulong)config.Seed, device);
+        var x = randn([config.Tokens, config.Channels], generator: generator, device: device);
+        var channels = randperm(config.Channels, generator: generator, device: device)[..config.OutlierChannels];
+        var mask = zeros(config.Channels, dtype: ScalarType.Bool, device: device).index_fill_(0, channels, true);
+        x = where(mask, x * (float)gain, x);
+        return (x.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope());
+    }
+
+    public static Fp8ScalingResult Run(Fp8ScalingConfig config, Device device, IProgress<ExperimentProgress>? progress = null,
+        CancellationToken cancellation = default)
+    {
+        config.Validated();
+        var format = Fp8FormatNames.Parse(config.Format, "Fp8ScalingConfig.Format");
+        var points = new List<ScalingErrorPoint>();
+        var distributions = new List<ErrorDistribution>();
+        int[] outlierChannels;
+        using (var first = NewDisposeScope())
+            outlierChannels = nonzero(Activations(config, 1, device).OutlierMask).flatten().to_type(ScalarType.Int32).cpu().data<int>().ToArray();
+        int done = 0, total = config.Gains.Count * Granularities.Count;
+        foreach (var gain in config.Gains)
+            foreach (var granularity in Granularities)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                progress?.Report(new ExperimentProgress($"gain {gain:G3}, {granularity}", done++, total));
+                using var scope = NewDisposeScope();
+                var (x, outliers) = Activations(config, gain, device);
+                var y = Fp8Scaling.FakeQuant(x, format, new ScalingConfig(granularity, config.TileSize, config.BlockSize));
+                var ordinary = (~outliers).expand_as(x);
+                var (xo, yo) = (x.masked_select(ordinary), y.masked_select(ordinary));
+                var relative = ((yo - xo).abs() / xo.abs()).to_type(ScalarType.Float64);
+                points.Add(new ScalingErrorPoint(granularity.ToString(), gain,
+                    RelativeNorm(yo - xo, xo), RelativeNorm(y - x, x), relative.median().item<double>(),
+                    ((yo == 0) & (xo != 0)).to_type(ScalarType.Float64).mean().item<double>()));
+                if (gain == config.Gains.Max())
+                    distributions.Add(new ErrorDistribution(granularity.ToString(), Log10Sample(relative, 4000)));
+            }
+        progress?.Report(new ExperimentProgress("done", total, total));
+        return new Fp8ScalingResult(format.Name, outlierChannels, points, distributions);
+    }
+
+    private static double RelativeNorm(Tensor error, Tensor reference) =>
+        (error.to_type(ScalarType.Float64).norm() / reference.to_type(ScalarType.Float64).norm()).item<double>();
+
+    // An evenly spaced sample of the sorted errors keeps the chart's distribution without thousands of points per bar.
+    // Zero errors (values that land exactly on the grid) are drawn at 1e-8, below every real error.
+    private static double[] Log10Sample(Tensor relative, int count)
+    {
+        var sorted = relative.sort().Values;
+        var idx = linspace(0, sorted.shape[0] - 1, Math.Min(count, (int)sorted.shape[0]), device: relative.device).to_type(ScalarType.Int64);
+        return sorted.index_select(0, idx).clamp_min(1e-8).log10().cpu().data<double>().ToArray();
+    }
+
+    public static ExperimentDefinition Definition { get; } = new(
+        Id,
+        "FP8 scaling granularity under outliers",
+        "Quantization error of ordinary activations with per-tensor, per-row, 1×128 tile and 128×128 block scales as outlier channels grow.",
+        request =>
+        {
+            var config = ExperimentConfigs.Load<Fp8ScalingConfig>(Id, request.ConfigPath);
+            if (request.Seed is int seed) config = config with { Seed = seed };
+            var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
+            var summary = new List<string> { $"{result.Format}, outlier channels [{string.Join(", ", result.OutlierChannelIndices)}]; relative RMSE of ordinary values:" };
+            summary.Add("gain      " + string.Join("", Granularities.Select(g => $"{g,-12}")));
+            summary.AddRange(result.Points.GroupBy(p => p.OutlierGain).Select(g =>
+                $"{g.Key,-8:G3}  " + string.Join("", g.Select(p => $"{p.RelativeRmse,-12:P3}"))));
+            var table = new ResultTable("errors",
+                ["granularity", "outlier_gain", "relative_rmse", "relative_rmse_all", "median_relative_error", "flushed_to_zero"],
+                result.Points.Select(p => (IReadOnlyList<object>)[p.Granularity, p.OutlierGain, p.RelativeRmse, p.RelativeRmseAll, p.MedianRelativeError, p.FlushedToZero]).ToList());
+            return new ExperimentOutput(config, config.Seed, result, summary, [table],
+            [
+                new NamedChart("error-vs-gain", "Error of ordinary values as outliers grow", Fp8Charts.ScalingError(result)),
+                new NamedChart("error-distribution", "Distribution of relative errors at the largest outlier gain", Fp8Charts.ScalingDistribution(result)),
+            ]);
+        });
+}
