@@ -35,6 +35,7 @@ public static class Fp8Charts
                 Chart.Line<double, double, string>(x: g.Select(p => p.OutlierGain), y: g.Select(p => p.RelativeRmse), Name: g.Key, ShowMarkers: true)))
             .WithTitle($"{result.Format}: error of ordinary activations as outlier channels grow")
             .WithXAxisStyle<double, double, string>(TitleText: "outlier channel gain (×)", AxisType: StyleParam.AxisType.Log)
+            .WithXTickValues(result.Points.Select(p => p.OutlierGain).Distinct())
             .WithYAxisStyle<double, double, string>(TitleText: "relative RMSE ‖Q(x) − x‖ / ‖x‖", AxisType: StyleParam.AxisType.Log)
             .WithSize(760, 440);
 

@@ -1,4 +1,5 @@
 using Research.Experiments;
+using Research.Numerics;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -89,7 +90,7 @@ public static class Fp8ScalingExperiment
                 var (xo, yo) = (x.masked_select(ordinary), y.masked_select(ordinary));
                 var relative = ((yo - xo).abs() / xo.abs()).to_type(ScalarType.Float64);
                 points.Add(new ScalingErrorPoint(granularity.ToString(), gain,
-                    RelativeNorm(yo - xo, xo), RelativeNorm(y - x, x), relative.median().item<double>(),
+                    ErrorMetrics.RelativeRmse(yo, xo), ErrorMetrics.RelativeRmse(y, x), relative.median().item<double>(),
                     ((yo == 0) & (xo != 0)).to_type(ScalarType.Float64).mean().item<double>()));
                 if (gain == config.Gains.Max())
                     distributions.Add(new ErrorDistribution(granularity.ToString(), Log10Sample(relative, 4000)));
@@ -97,9 +98,6 @@ public static class Fp8ScalingExperiment
         progress?.Report(new ExperimentProgress("done", total, total));
         return new Fp8ScalingResult(format.Name, outlierChannels, points, distributions);
     }
-
-    private static double RelativeNorm(Tensor error, Tensor reference) =>
-        (error.to_type(ScalarType.Float64).norm() / reference.to_type(ScalarType.Float64).norm()).item<double>();
 
     // An evenly spaced sample of the sorted errors keeps the chart's distribution without thousands of points per bar.
     // Zero errors (values that land exactly on the grid) are drawn at 1e-8, below every real error.
