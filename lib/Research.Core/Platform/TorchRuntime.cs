@@ -117,28 +117,41 @@ public static class TorchRuntime
     private static string WritePatchedCopy(byte[] original, string originalPath)
     {
         var hash = Convert.ToHexString(SHA256.HashData(original))[..16].ToLowerInvariant();
-        var folder = Path.Combine(CacheRoot(), "research-kit", "native", hash);
-        var target = Path.Combine(folder, LibraryFile);
-        if (File.Exists(target)) return target;
-        Directory.CreateDirectory(folder);
         var patched = ElfVersionNeeds.WithWeakNeed(original, MissingVersion);
-        // Write then rename, so a concurrent process never loads a half-written file.
-        var temp = Path.Combine(folder, $".{LibraryFile}.{Environment.ProcessId}.tmp");
-        File.WriteAllBytes(temp, patched);
-        File.Move(temp, target, overwrite: true);
-        File.WriteAllText(Path.Combine(folder, "SOURCE.txt"),
-            $"Copy of {originalPath} with its {MissingVersion} need marked weak (see Research.Platform.TorchRuntime).\n");
-        return target;
+        var failures = new List<string>();
+        // A read-only home (some CI runners, shared machines) must not stop the kit: try each cache root in turn.
+        foreach (var root in CacheRoots())
+        {
+            var folder = Path.Combine(root, "research-kit", "native", hash);
+            var target = Path.Combine(folder, LibraryFile);
+            try
+            {
+                if (File.Exists(target) && new FileInfo(target).Length == patched.Length) return target;
+                Directory.CreateDirectory(folder);
+                // Write then rename, so a concurrent process never loads a half-written file.
+                var temp = Path.Combine(folder, $".{LibraryFile}.{Environment.ProcessId}.tmp");
+                File.WriteAllBytes(temp, patched);
+                File.Move(temp, target, overwrite: true);
+                File.WriteAllText(Path.Combine(folder, "SOURCE.txt"),
+                    $"Copy of {originalPath} with its {MissingVersion} need marked weak (see Research.Platform.TorchRuntime).\n");
+                return target;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                failures.Add($"{folder}: {e.Message}");
+            }
+        }
+        throw new IOException($"no writable cache folder for the patched {LibraryFile}: {string.Join("; ", failures)}");
     }
 
-    private static string CacheRoot()
+    // RESEARCH_NATIVE_CACHE, then XDG_CACHE_HOME, then ~/.cache, then the temp folder.
+    private static IEnumerable<string> CacheRoots()
     {
-        var configured = Environment.GetEnvironmentVariable("RESEARCH_NATIVE_CACHE");
-        if (!string.IsNullOrEmpty(configured)) return configured;
-        var xdg = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
-        if (!string.IsNullOrEmpty(xdg)) return xdg;
+        foreach (var variable in new[] { "RESEARCH_NATIVE_CACHE", "XDG_CACHE_HOME" })
+            if (Environment.GetEnvironmentVariable(variable) is { Length: > 0 } dir) yield return dir;
         var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
-        return string.IsNullOrEmpty(home) ? Path.GetTempPath() : Path.Combine(home, ".cache");
+        if (!string.IsNullOrEmpty(home)) yield return Path.Combine(home, ".cache");
+        yield return Path.GetTempPath();
     }
 
     /// <summary>Whether the libstdc++.so.6 this process would load defines <paramref name="symbol"/> at <paramref name="version"/>.</summary>

@@ -70,4 +70,24 @@ public sealed class TorchRuntimeTests
         Assert.Equal(original.Length, copy.Length);
         Assert.Equal(1, Enumerable.Range(0, original.Length).Count(i => original[i] != copy[i]));
     }
+
+    [Fact]
+    public void An_unwritable_cache_falls_back_to_the_temp_folder()
+    {
+        var blocker = Path.Combine(TestPaths.TempFolder(), "a-file");
+        File.WriteAllText(blocker, "");   // nothing can be created below a regular file, not even by root
+        var unwritable = new Dictionary<string, string>
+        {
+            ["RESEARCH_NATIVE_CACHE"] = Path.Combine(blocker, "cache"),
+            ["XDG_CACHE_HOME"] = Path.Combine(blocker, "xdg"),
+            ["HOME"] = blocker,
+        };
+
+        var (exit, output, error) = TestPaths.RunDotnet(Probe, ["status"], unwritable);
+
+        Assert.True(exit == 0, error);
+        var status = Status(output);
+        if (status.GetProperty("FixActive").GetBoolean())
+            Assert.StartsWith(Path.GetFullPath(Path.GetTempPath()), status.GetProperty("PatchedLibrary").GetString());
+    }
 }
