@@ -148,3 +148,103 @@ public sealed class Fp8GemmTests
         Assert.Throws<ArgumentException>(() => Fp8Gemm.Matmul(ones(2, 3), ones(4, 2), AccumulationConfig.DeepSeekV3));
     }
 }
+
+public sealed class Fp8AccumulationExperimentTests
+{
+    private static CancellationToken Token => TestContext.Current.CancellationToken;
+
+    private static Fp8AccumulationConfig Small => new(Rows: 16, Columns: 16, InnerSizes: [256, 4096]);
+
+    [Fact]
+    public void Promotion_keeps_the_error_at_K_4096_an_order_of_magnitude_below_a_plain_FP22_accumulator()
+    {
+        var result = Fp8AccumulationExperiment.Run(Small, CPU, cancellation: Token);
+
+        Assert.NotNull(result.K4096);
+        var (plain, promoted) = (result.K4096.NoPromotion, result.K4096.Promotion);
+        Assert.True(plain > 10 * promoted, $"no promotion {plain:E2}, promotion {promoted:E2}");
+        // Without promotion: a few 2⁻¹⁴ losses per 32-product step over 128 steps, 1e-3..1e-2 (V3 §3.3.2: "nearly 2 %").
+        Assert.InRange(plain, 1e-3, 3e-2);
+        Assert.Equal(plain, result.Points.Single(p => p.K == 4096 && !p.Promotion).MaxRelativeError);
+    }
+
+    [Fact]
+    public void Research_run_json_shows_the_K_4096_pair_under_result()
+    {
+        var folder = TestPaths.TempFolder();
+        var config = Path.Combine(folder, "tiny.json");
+        File.WriteAllText(config, """{ "rows": 8, "columns": 8, "innerSizes": [256, 4096] }""");
+
+        var (exit, output, error) = Cli.InProcessCli.Run(["run", Fp8AccumulationExperiment.Id, "--config", config, "--out", folder, "--json"]);
+
+        Assert.True(exit == 0, error);
+        var k4096 = System.Text.Json.JsonDocument.Parse(output).RootElement.GetProperty("result").GetProperty("k4096");
+        Assert.True(k4096.GetProperty("noPromotion").GetDouble() > k4096.GetProperty("promotion").GetDouble());
+        Assert.Equal("k,promotion,max_relative_error,mean_relative_error", File.ReadLines(Path.Combine(folder, Fp8AccumulationExperiment.Id, "errors.csv")).First());
+    }
+
+    [Fact]
+    public void Without_4096_in_the_sweep_there_is_no_headline_pair()
+    {
+        var result = Fp8AccumulationExperiment.Run(Small with { InnerSizes = [256] }, CPU, cancellation: Token);
+
+        Assert.Null(result.K4096);
+        Assert.Equal([false, true], result.Points.Select(p => p.Promotion));
+    }
+
+    [Fact]
+    public void The_same_seed_gives_identical_numbers_and_another_seed_different_ones()
+    {
+        var a = Fp8AccumulationExperiment.Run(Small with { InnerSizes = [512] }, CPU, cancellation: Token);
+        var b = Fp8AccumulationExperiment.Run(Small with { InnerSizes = [512] }, CPU, cancellation: Token);
+        var c = Fp8AccumulationExperiment.Run(Small with { InnerSizes = [512], Seed = 1 }, CPU, cancellation: Token);
+
+        Assert.Equal(a.Points, b.Points);
+        Assert.NotEqual(a.Points, c.Points);
+    }
+
+    [Fact]
+    public void The_embedded_default_sweeps_256_to_16384_with_V3s_accumulator()
+    {
+        var config = ExperimentConfigs.Load<Fp8AccumulationConfig>(Fp8AccumulationExperiment.Id).Validated();
+
+        Assert.Equal([256, 512, 1024, 2048, 4096, 8192, 16384], config.Ks);
+        Assert.Equal(AccumulationConfig.DeepSeekV3, config.Accumulation);
+    }
+
+    [Theory]
+    [InlineData("""{ "innerSizes": [0] }""", "InnerSizes")]
+    [InlineData("""{ "rows": 0 }""", "Rows")]
+    [InlineData("""{ "promotionInterval": 100 }""", "PromotionInterval")]
+    [InlineData("""{ "accumulatorMantissaBits": 0 }""", "AccumulatorMantissaBits")]
+    [InlineData("""{ "rounding": "up" }""", "rounding")]
+    [InlineData("""{ "format": "int8" }""", "E4M3")]
+    public void Bad_configs_name_the_field(string json, string named)
+    {
+        var path = Path.Combine(TestPaths.TempFolder(), "config.json");
+        File.WriteAllText(path, json);
+
+        var e = Assert.Throws<ConfigException>(() => ExperimentCatalog.Find(Fp8AccumulationExperiment.Id).Run(new ExperimentRequest(CPU, ConfigPath: path)));
+
+        Assert.Contains(named, e.Message);
+    }
+
+    [Fact]
+    public void Chart_draws_both_runs_against_K_on_log_log_axes_with_units()
+    {
+        var result = new Fp8AccumulationResult("E4M3", 64, 64, 13, 128, 32, "TowardZero", new PromotionPair(3e-3, 2e-4),
+            [new(256, false, 4e-4, 3e-4), new(256, true, 3e-4, 2e-4), new(4096, false, 3e-3, 2e-3), new(4096, true, 2e-4, 1e-4)]);
+
+        var figure = System.Text.Json.JsonDocument.Parse(Plotly.NET.GenericChart.toFigureJson(Fp8Charts.AccumulationError(result))).RootElement;
+
+        var traces = figure.GetProperty("data").EnumerateArray().ToList();
+        Assert.Equal(["no promotion", "promotion to FP32 every 128"], traces.Select(t => t.GetProperty("name").GetString()));
+        Assert.Equal([4e-4, 3e-3], traces[0].GetProperty("y").EnumerateArray().Select(y => y.GetDouble()));
+        var layout = figure.GetProperty("layout");
+        Assert.Equal("log", layout.GetProperty("xaxis").GetProperty("type").GetString());
+        Assert.Equal("log", layout.GetProperty("yaxis").GetProperty("type").GetString());
+        Assert.Equal([256.0, 4096.0], layout.GetProperty("xaxis").GetProperty("tickvals").EnumerateArray().Select(x => x.GetDouble()));
+        Assert.Contains("K (elements)", layout.GetProperty("xaxis").GetProperty("title").GetProperty("text").GetString());
+        Assert.Contains("relative error", layout.GetProperty("yaxis").GetProperty("title").GetProperty("text").GetString());
+    }
+}
