@@ -83,6 +83,7 @@ public static class Fp8Gemm
         config.Validated();
         if (a.dim() != 2 || b.dim() != 2 || a.shape[1] != b.shape[0])
             throw new ArgumentException($"Fp8Gemm.Matmul needs A [M, K] and B [K, N]; got [{string.Join(", ", a.shape)}] and [{string.Join(", ", b.shape)}]");
+        using var outer = NewDisposeScope();
         long m = a.shape[0], k = a.shape[1], n = b.shape[1];
         int bits = config.AccumulatorMantissaBits;
         var a64 = a.to_type(ScalarType.Float64);
@@ -98,7 +99,9 @@ public static class Fp8Gemm
             // Alignment: the quantum is 2^(e_max − bits), e_max the binade of the chunk's largest product.
             var quantumExponent = Binade(products.abs().amax([2], keepdim: true)) - bits;                          // [M, N, 1]
             var aligned = Cut(products, quantumExponent, config.Rounding);
-            var sum = limited + aligned.sum(2);            // exact: every term is a multiple of the chunk's quantum
+            // Exact in float64: the terms are multiples of 2^q within ~bits + log2(chunk) bits of it, and the running sum
+            // has bits + 1 significant bits; only a gap of some 35 binades between the two could round here.
+            var sum = limited + aligned.sum(2);
             var next = RoundToFractionBits(sum, bits, config.Rounding);
             if (config.PromotionInterval is int nc && (k1 % nc == 0 || k1 == k))
             {
@@ -110,7 +113,7 @@ public static class Fp8Gemm
                 limited.copy_(next);
         }
         var result = config.PromotionInterval is null ? limited : fp32;
-        return result.to_type(ScalarType.Float32);
+        return result.to_type(ScalarType.Float32).MoveToOuterDisposeScope();
     }
 
     /// <summary>The oracle: float64 matmul of the same inputs (exact up to float64 rounding, ~1e-16 relative).</summary>
