@@ -44,7 +44,8 @@ public static class BenchCommand
         {
             ("fusedFakeQuant", t.FusedFakeQuant), ("libtorchRoundTrip", t.LibtorchRoundTrip),
             ("libtorchScaledRoundTrip", t.LibtorchScaledRoundTrip), ("tensorOpFakeQuant", t.TensorOpFakeQuant),
-            ("fusedRound", t.FusedRound), ("copyInPlace", t.CopyInPlace), ("freshClone", t.FreshClone),
+            ("fusedRound", t.FusedRound), ("fusedFakeQuantPreallocated", t.FusedFakeQuantPreallocated),
+            ("fusedRoundPreallocated", t.FusedRoundPreallocated), ("copyInPlace", t.CopyInPlace), ("freshClone", t.FreshClone),
         })
             o.WriteLine($"{key,-28} {ms,9:F2} {ms / t.LibtorchRoundTrip,13:F3}");
         o.WriteLine($"ratio {r.Ratio:F3} (fused FakeQuant / libtorch round trip), roundRatio {r.RoundRatio:F3}, scaledRatio {r.ScaledRatio:F3}");

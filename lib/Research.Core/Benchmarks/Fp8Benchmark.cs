@@ -13,7 +13,7 @@ namespace Research.Benchmarks;
 /// <param name="Repetitions">Timed runs per operation; the median is reported because it ignores one-off stalls.</param>
 /// <param name="Warmup">Untimed runs first, so thread pools, caches and the allocator are warm.</param>
 /// <param name="TileSize">Columns per scaling tile (V3 §3.3.2: 1×128).</param>
-public sealed record Fp8BenchmarkConfig(int Size = 4096, int Repetitions = 7, int Warmup = 2, int Seed = 0, int TileSize = 128)
+public sealed record Fp8BenchmarkConfig(int Size = 4096, int Repetitions = 5, int Warmup = 1, int Seed = 0, int TileSize = 128)
 {
     /// <summary>Largest n: 16384² float32 is 1 GiB per tensor, and the benchmark holds a few.</summary>
     public const int MaxSize = 16384;
@@ -35,7 +35,7 @@ public sealed record Fp8BenchmarkConfig(int Size = 4096, int Repetitions = 7, in
 /// <summary>Median milliseconds per operation on the same tensor x (see <see cref="Fp8Benchmark.Definitions"/>).</summary>
 public sealed record Fp8Timings(
     double FusedFakeQuant, double LibtorchRoundTrip, double LibtorchScaledRoundTrip, double TensorOpFakeQuant,
-    double FusedRound, double CopyInPlace, double FreshClone);
+    double FusedRound, double FusedFakeQuantPreallocated, double FusedRoundPreallocated, double CopyInPlace, double FreshClone);
 
 /// <summary>
 /// Result of <see cref="Fp8Benchmark.Run"/>. <see cref="Ratio"/> = fused FakeQuant / libtorch round trip (the issue's
@@ -43,7 +43,8 @@ public sealed record Fp8Timings(
 /// / the same scaling done with tensor ops around libtorch's cast.
 /// </summary>
 /// <param name="BitIdentical">The fused FakeQuant equals the scaled libtorch round trip bit for bit on this tensor.</param>
-/// <param name="WorkingSetGrowthMegabytes">Process working set after the timed runs minus before: stays near 0 when nothing leaks.</param>
+/// <param name="WorkingSetGrowthMegabytes">Working-set change over the timed runs (after each operation's warm-up), summed
+/// over the operations: near 0 when nothing leaks, while a leak grows it by about one tensor per run.</param>
 public sealed record Fp8BenchmarkResult(
     double Ratio, double RoundRatio, double ScaledRatio, Fp8Timings Milliseconds, string Tensor, int Threads, int TorchThreads,
     int Repetitions, int Warmup, int TileSize, bool BitIdentical, double WorkingSetGrowthMegabytes,
@@ -64,6 +65,8 @@ public static class Fp8Benchmark
         ["libtorchScaledRoundTrip"] = "per-tile amax/448 with tensor ops, then (x/s).to(float8_e4m3fn).to(float32)*s: the same values as fusedFakeQuant",
         ["tensorOpFakeQuant"] = "Fp8Scaling.FakeQuant(x, E4M3, 1xT tiles): the kit's device-independent tensor-op path",
         ["fusedRound"] = "Fp8FusedKernels.RoundE4M3(x): rounding alone, no scaling, into a new tensor",
+        ["fusedFakeQuantPreallocated"] = "Fp8FusedKernels.FakeQuantTilesE4M3(x, dst): as fusedFakeQuant, into a preallocated tensor",
+        ["fusedRoundPreallocated"] = "Fp8FusedKernels.RoundE4M3(x, dst): as fusedRound, into a preallocated tensor",
         ["copyInPlace"] = "dst.copy_(x) into a preallocated tensor: the memory-bandwidth floor (read x, write n*n floats)",
         ["freshClone"] = "x.clone(): a copy into a freshly allocated tensor (adds allocation and first-touch page faults)",
     };
@@ -80,8 +83,6 @@ public static class Fp8Benchmark
         var scaling = new ScalingConfig(Granularity.Tile, tile);
 
         var bitIdentical = SameBits(Fp8FusedKernels.FakeQuantTilesE4M3(x, tile), ScaledLibtorchRoundTrip(x, tile));
-        GC.Collect();
-        long workingSetBefore = Environment.WorkingSet;
 
         var operations = new (string Name, Func<Tensor> Run)[]
         {
@@ -90,21 +91,23 @@ public static class Fp8Benchmark
             ("libtorch scaled round trip", () => ScaledLibtorchRoundTrip(x, tile)),
             ("tensor-op FakeQuant", () => Fp8Scaling.FakeQuant(x, Fp8Format.E4M3, scaling)),
             ("fused Round", () => Fp8FusedKernels.RoundE4M3(x)),
+            ("fused FakeQuant, preallocated", () => Fp8FusedKernels.FakeQuantTilesE4M3(x, destination, tile)),
+            ("fused Round, preallocated", () => Fp8FusedKernels.RoundE4M3(x, destination)),
             ("in-place copy", () => destination.copy_(x)),
             ("fresh clone", () => x.clone()),
         };
         var ms = new double[operations.Length];
+        double growth = 0;
         for (int i = 0; i < operations.Length; i++)
         {
             cancellation.ThrowIfCancellationRequested();
             progress?.Report(new ExperimentProgress(operations[i].Name, i, operations.Length));
-            ms[i] = MedianMilliseconds(operations[i].Run, config.Warmup, config.Repetitions);
+            (ms[i], double grew) = MedianMilliseconds(operations[i].Run, config.Warmup, config.Repetitions);
+            growth += grew;
         }
         progress?.Report(new ExperimentProgress("done", operations.Length, operations.Length));
-        GC.Collect();
-        double growth = (Environment.WorkingSet - workingSetBefore) / 1e6;
 
-        var timings = new Fp8Timings(ms[0], ms[1], ms[2], ms[3], ms[4], ms[5], ms[6]);
+        var timings = new Fp8Timings(ms[0], ms[1], ms[2], ms[3], ms[4], ms[5], ms[6], ms[7], ms[8]);
         return new Fp8BenchmarkResult(
             Ratio: timings.FusedFakeQuant / timings.LibtorchRoundTrip,
             RoundRatio: timings.FusedRound / timings.LibtorchRoundTrip,
@@ -114,13 +117,15 @@ public static class Fp8Benchmark
     }
 
     // Every run in its own dispose scope: the result and temporaries are freed before the next, so memory stays flat.
-    private static double MedianMilliseconds(Func<Tensor> operation, int warmup, int repetitions)
+    // Also returns the working-set change over the timed runs (after warm-up, when the allocators hold what they keep).
+    private static (double Median, double GrowthMegabytes) MedianMilliseconds(Func<Tensor> operation, int warmup, int repetitions)
     {
         for (int w = 0; w < warmup; w++)
         {
             using var scope = NewDisposeScope();
             operation();
         }
+        long before = Environment.WorkingSet;
         var samples = new double[repetitions];
         for (int r = 0; r < repetitions; r++)
         {
@@ -129,7 +134,7 @@ public static class Fp8Benchmark
             operation();
             samples[r] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         }
-        return samples.Median();
+        return (samples.Median(), (Environment.WorkingSet - before) / 1e6);
     }
 
     // The fused kernel's maths with tensor ops around libtorch's cast; [n, n] viewed as [n, n/T, T] whole tiles.

@@ -45,17 +45,26 @@ public static unsafe class Fp8FusedKernels
     public static Tensor RoundE4M3(Tensor x)
     {
         Check(x, nameof(RoundE4M3));
-        var y = empty_like(x);
+        return RoundE4M3(x, empty_like(x));
+    }
+
+    /// <summary>
+    /// <see cref="RoundE4M3(Tensor)"/> into <paramref name="output"/> (same shape, contiguous float32 CPU; it may be x
+    /// itself, otherwise it must not overlap x). Returns <paramref name="output"/>.
+    /// </summary>
+    public static Tensor RoundE4M3(Tensor x, Tensor output)
+    {
+        CheckPair(x, output, nameof(RoundE4M3));
         long n = x.numel();
-        if (n == 0) return y;
+        if (n == 0) return output;
         var src = (float*)Address(x);
-        var dst = (float*)Address(y);
+        var dst = (float*)Address(output);
         ForChunks((n + ChunkElements - 1) / ChunkElements, c =>
         {
             long start = c * ChunkElements;
             RoundSpan(src + start, dst + start, (int)Math.Min(ChunkElements, n - start));
         });
-        return y;
+        return output;
     }
 
     /// <summary>
@@ -68,18 +77,37 @@ public static unsafe class Fp8FusedKernels
     public static Tensor FakeQuantTilesE4M3(Tensor x, int tileSize = 128)
     {
         Check(x, nameof(FakeQuantTilesE4M3));
+        var output = empty_like(x);
+        try
+        {
+            return FakeQuantTilesE4M3(x, output, tileSize);
+        }
+        catch (ArgumentException)
+        {
+            output.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// <see cref="FakeQuantTilesE4M3(Tensor, int)"/> into <paramref name="output"/> (same shape, contiguous float32 CPU;
+    /// it may be x itself, as each tile is read before it is written, otherwise it must not overlap x).
+    /// Returns <paramref name="output"/>; on NaN or Inf input its contents are unspecified.
+    /// </summary>
+    public static Tensor FakeQuantTilesE4M3(Tensor x, Tensor output, int tileSize = 128)
+    {
+        CheckPair(x, output, nameof(FakeQuantTilesE4M3));
         if (tileSize < 1)
             throw new ArgumentOutOfRangeException(nameof(tileSize), tileSize, "Fp8FusedKernels.FakeQuantTilesE4M3: tileSize must be at least 1");
-        var y = empty_like(x);
         long n = x.numel();
-        if (n == 0) return y;
+        if (n == 0) return output;
         long cols = x.dim() == 0 ? 1 : x.shape[^1];
         long rows = n / cols;
         long tilesPerRow = (cols + tileSize - 1) / tileSize;
         long tiles = rows * tilesPerRow;
         long tilesPerChunk = Math.Max(1, ChunkElements / tileSize);
         var src = (float*)Address(x);
-        var dst = (float*)Address(y);
+        var dst = (float*)Address(output);
         int nonFinite = 0;
         ForChunks((tiles + tilesPerChunk - 1) / tilesPerChunk, c =>
         {
@@ -93,11 +121,8 @@ public static unsafe class Fp8FusedKernels
             }
         });
         if (nonFinite != 0)
-        {
-            y.Dispose();
             throw new ArgumentException("Fp8FusedKernels.FakeQuantTilesE4M3: the input holds NaN or Inf; scales would be meaningless", nameof(x));
-        }
-        return y;
+        return output;
     }
 
     // The kernels read libtorch's memory directly, so the layout must be exactly a dense float32 array in RAM.
@@ -113,6 +138,14 @@ public static unsafe class Fp8FusedKernels
             throw new ArgumentException($"Fp8FusedKernels.{kernel} has no backward; pass x.detach(), or use Fp8Scaling.FakeQuant for a straight-through gradient", nameof(x));
         if (x.numel() > int.MaxValue / sizeof(float))
             throw new ArgumentException($"Fp8FusedKernels.{kernel} takes at most {int.MaxValue / sizeof(float)} elements (got {x.numel()})", nameof(x));
+    }
+
+    private static void CheckPair(Tensor x, Tensor output, string kernel)
+    {
+        Check(x, kernel);
+        Check(output, kernel);
+        if (!x.shape.SequenceEqual(output.shape))
+            throw new ArgumentException($"Fp8FusedKernels.{kernel}: output shape [{string.Join(", ", output.shape)}] differs from the input's [{string.Join(", ", x.shape)}]", nameof(output));
     }
 
     // The data pointer of a contiguous CPU tensor: libtorch memory, which the GC never moves.

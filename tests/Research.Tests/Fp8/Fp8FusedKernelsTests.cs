@@ -152,6 +152,23 @@ public sealed class Fp8FusedKernelsTests
         Assert.Equal([0L], Fp8FusedKernels.RoundE4M3(zeros(0)).shape);
     }
 
+    [Fact]
+    public void Kernels_write_into_a_preallocated_output_or_in_place()
+    {
+        var x = randn([40, 300], generator: new Generator(5)) * 50;
+        var expectedFakeQuant = Fp8FusedKernels.FakeQuantTilesE4M3(x);
+        var expectedRound = Fp8FusedKernels.RoundE4M3(x);
+        var output = full([40, 300], float.NaN);
+
+        Assert.Same(output, Fp8FusedKernels.FakeQuantTilesE4M3(x, output));
+        AssertBitIdentical(x, expectedFakeQuant, output);
+        AssertBitIdentical(x, expectedRound, Fp8FusedKernels.RoundE4M3(x, output));
+        var inPlace = x.clone();
+        AssertBitIdentical(x, expectedFakeQuant, Fp8FusedKernels.FakeQuantTilesE4M3(inPlace, inPlace));
+        Assert.Contains("output shape", Assert.Throws<ArgumentException>(() => Fp8FusedKernels.RoundE4M3(x, zeros(300, 40))).Message);
+        Assert.Throws<ArgumentException>(() => Fp8FusedKernels.FakeQuantTilesE4M3(x, zeros([40, 300], dtype: ScalarType.Float64)));
+    }
+
     public static TheoryData<string> BadTensors() => ["float64", "int32", "transposed", "sliced columns", "requires grad"];
 
     private static Tensor Bad(string kind) => kind switch
