@@ -23,9 +23,10 @@ namespace Research.Fp8;
 /// </remarks>
 public static unsafe class Fp8FusedKernels
 {
-    /// <summary>Largest finite E4M3 value, 1.75·2⁸ (OCP FP8 spec, table 1); also its float32 bit pattern.</summary>
+    /// <summary>Largest finite E4M3 value, 1.75·2⁸ (OCP FP8 spec, table 1).</summary>
     public const float E4M3Max = 448f;
-    private const uint E4M3MaxBits = 0x43E0_0000;
+    private const uint E4M3MaxBits = 0x43E0_0000;      // 448 as float32 bits
+    private const uint InfinityBits = 0x7F80_0000;     // float32 +Inf; larger magnitudes are NaN
     // 2⁻⁶, E4M3's smallest normal: below it the quantum stops shrinking.
     private const uint E4M3MinNormalBits = 121u << 23;
     // Float32 keeps 23 fraction bits, E4M3 3: 20 are rounded away in the normal range.
@@ -161,7 +162,7 @@ public static unsafe class Fp8FusedKernels
     private static bool FakeQuantTile(float* x, float* y, int length)
     {
         uint amaxBits = AbsMaxBits(x, length);
-        if (amaxBits >= 0x7F80_0000) return false;
+        if (amaxBits >= InfinityBits) return false;
         // As written in V3 and Fp8Scaling: s = amax / 448, then x / s (a division, not a reciprocal multiply).
         float s = amaxBits == 0 ? 1f : BitConverter.UInt32BitsToSingle(amaxBits) / E4M3Max;
         int i = 0;
@@ -211,7 +212,7 @@ public static unsafe class Fp8FusedKernels
     internal static uint RoundBits(uint bits)
     {
         uint sign = bits & 0x8000_0000u, a = bits & 0x7FFF_FFFFu;
-        if (a > 0x7F80_0000u) return bits;                                        // NaN, payload kept
+        if (a > InfinityBits) return bits;                                        // NaN, payload kept
         uint r;
         if (a >= E4M3MinNormalBits)
             r = (a + ((1u << (DroppedBits - 1)) - 1) + ((a >> DroppedBits) & 1)) & ~((1u << DroppedBits) - 1);
@@ -247,7 +248,7 @@ public static unsafe class Fp8FusedKernels
 
         var isNormal = Vector256.GreaterThanOrEqual(a.AsInt32(), Vector256.Create((int)E4M3MinNormalBits)).AsUInt32();
         var r = Vector256.Min(Vector256.ConditionalSelect(isNormal, normal, subnormal).AsInt32(), Vector256.Create((int)E4M3MaxBits)).AsUInt32() | sign;
-        var isNan = Vector256.GreaterThan(a.AsInt32(), Vector256.Create(0x7F80_0000)).AsUInt32();
+        var isNan = Vector256.GreaterThan(a.AsInt32(), Vector256.Create((int)InfinityBits)).AsUInt32();
         return Vector256.ConditionalSelect(isNan, bits, r);
     }
 }
