@@ -50,7 +50,7 @@ public static class BenchCommand
             o.WriteLine($"{key,-28} {ms,9:F2} {ms / t.LibtorchRoundTrip,13:F3}");
         o.WriteLine($"ratio {r.Ratio:F3} (fused FakeQuant / libtorch round trip), roundRatio {r.RoundRatio:F3}, scaledRatio {r.ScaledRatio:F3}");
         o.WriteLine($"fused FakeQuant bit-identical to the scaled libtorch round trip: {(r.BitIdentical ? "yes" : "NO")};"
-            + $" working set change over the timed runs {r.WorkingSetGrowthMegabytes:F1} MB");
+            + $" over the timed runs: working set {r.WorkingSetGrowthMegabytes:+0.0;-0.0} MB, {r.TensorsLeftAlive} tensors left alive");
         o.WriteLine("where");
         foreach (var (key, definition) in r.Definitions) o.WriteLine($"  {key,-26} {definition}");
     }

@@ -44,10 +44,12 @@ public sealed record Fp8Timings(
 /// </summary>
 /// <param name="BitIdentical">The fused FakeQuant equals the scaled libtorch round trip bit for bit on this tensor.</param>
 /// <param name="WorkingSetGrowthMegabytes">Working-set change over the timed runs (after each operation's warm-up), summed
-/// over the operations: near 0 when nothing leaks, while a leak grows it by about one tensor per run.</param>
+/// over the operations: near 0 when nothing leaks, while a leak grows it by about one tensor per run. glibc and
+/// libtorch keep some freed memory for reuse, so tens of MB are allocator retention, not a leak.</param>
+/// <param name="TensorsLeftAlive">TorchSharp tensors alive after the timed runs that were not before them: 0.</param>
 public sealed record Fp8BenchmarkResult(
     double Ratio, double RoundRatio, double ScaledRatio, Fp8Timings Milliseconds, string Tensor, int Threads, int TorchThreads,
-    int Repetitions, int Warmup, int TileSize, bool BitIdentical, double WorkingSetGrowthMegabytes,
+    int Repetitions, int Warmup, int TileSize, bool BitIdentical, double WorkingSetGrowthMegabytes, long TensorsLeftAlive,
     IReadOnlyDictionary<string, string> Definitions);
 
 /// <summary>
@@ -98,12 +100,14 @@ public static class Fp8Benchmark
         };
         var ms = new double[operations.Length];
         double growth = 0;
+        long leftAlive = 0;
         for (int i = 0; i < operations.Length; i++)
         {
             cancellation.ThrowIfCancellationRequested();
             progress?.Report(new ExperimentProgress(operations[i].Name, i, operations.Length));
-            (ms[i], double grew) = MedianMilliseconds(operations[i].Run, config.Warmup, config.Repetitions);
+            (ms[i], double grew, long alive) = MedianMilliseconds(operations[i].Run, config.Warmup, config.Repetitions);
             growth += grew;
+            leftAlive += Math.Max(0, alive);
         }
         progress?.Report(new ExperimentProgress("done", operations.Length, operations.Length));
 
@@ -113,19 +117,20 @@ public static class Fp8Benchmark
             RoundRatio: timings.FusedRound / timings.LibtorchRoundTrip,
             ScaledRatio: timings.FusedFakeQuant / timings.LibtorchScaledRoundTrip,
             timings, $"{n}x{n} float32", Environment.ProcessorCount, torch.get_num_threads(),
-            config.Repetitions, config.Warmup, tile, bitIdentical, Math.Round(growth, 1), Definitions);
+            config.Repetitions, config.Warmup, tile, bitIdentical, Math.Round(growth, 1), leftAlive, Definitions);
     }
 
     // Every run in its own dispose scope: the result and temporaries are freed before the next, so memory stays flat.
-    // Also returns the working-set change over the timed runs (after warm-up, when the allocators hold what they keep).
-    private static (double Median, double GrowthMegabytes) MedianMilliseconds(Func<Tensor> operation, int warmup, int repetitions)
+    // Also returns the working-set change over the timed runs (after warm-up, when the allocators hold what they keep)
+    // and how many more tensors are alive after them (finalizers of unrelated tensors can only lower the count).
+    private static (double Median, double GrowthMegabytes, long TensorsLeftAlive) MedianMilliseconds(Func<Tensor> operation, int warmup, int repetitions)
     {
         for (int w = 0; w < warmup; w++)
         {
             using var scope = NewDisposeScope();
             operation();
         }
-        long before = Environment.WorkingSet;
+        long before = Environment.WorkingSet, tensorsBefore = Tensor.TotalCount;
         var samples = new double[repetitions];
         for (int r = 0; r < repetitions; r++)
         {
@@ -134,7 +139,7 @@ public static class Fp8Benchmark
             operation();
             samples[r] = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
         }
-        return (samples.Median(), (Environment.WorkingSet - before) / 1e6);
+        return (samples.Median(), (Environment.WorkingSet - before) / 1e6, Tensor.TotalCount - tensorsBefore);
     }
 
     // The fused kernel's maths with tensor ops around libtorch's cast; [n, n] viewed as [n, n/T, T] whole tiles.

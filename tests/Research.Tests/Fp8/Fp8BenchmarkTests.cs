@@ -3,6 +3,7 @@ using Research.Benchmarks;
 using Research.Cli;
 using Research.Experiments;
 using Research.Tests.Cli;
+using TorchSharp;
 using Xunit;
 
 namespace Research.Tests.Fp8;
@@ -60,12 +61,16 @@ public sealed class Fp8BenchmarkTests
     }
 
     [Fact]
-    public void Run_from_a_notebook_times_every_operation_and_matches_libtorch()
+    public void Run_from_a_notebook_times_every_operation_matches_libtorch_and_leaves_no_tensor_alive()
     {
+        long live = torch.Tensor.TotalCount;
         var result = Fp8Benchmark.Run(new Fp8BenchmarkConfig(Size: 256, Repetitions: 1, Warmup: 0), cancellation: TestContext.Current.CancellationToken);
 
         Assert.True(result.BitIdentical);
+        Assert.Equal(0, result.TensorsLeftAlive);   // each timed run's tensors die with its dispose scope
         Assert.Equal(result.Milliseconds.FusedFakeQuant / result.Milliseconds.LibtorchRoundTrip, result.Ratio);
         Assert.Throws<ConfigException>(() => new Fp8BenchmarkConfig(Repetitions: 0).Validated());
+        // Every run's tensors were disposed by its scope (finalizers of earlier tests may only lower the count).
+        Assert.True(torch.Tensor.TotalCount <= live, $"{torch.Tensor.TotalCount - live} tensors outlived the benchmark");
     }
 }
