@@ -9,6 +9,7 @@ public static class ExperimentCatalog
         MatmulThroughput.Definition,
         Fp8.Fp8FormatsExperiment.Definition,
         Fp8.Fp8ScalingExperiment.Definition,
+        Fp8.Fp8AccumulationExperiment.Definition,
     ];
 
     /// <summary>The experiment with <paramref name="id"/>; an unknown id is an error listing the known ones.</summary>

@@ -47,4 +47,17 @@ public static class Fp8Charts
             .WithXAxisStyle<double, double, string>(TitleText: "scaling granularity")
             .WithYAxisStyle<double, double, string>(TitleText: "log10 relative error (−8 = exact)")
             .WithSize(760, 440);
+    /// <summary>Max relative error against K, without and with promotion, log-log.</summary>
+    public static GenericChart AccumulationError(Fp8AccumulationResult result) =>
+        Chart.Combine(new[] { false, true }.Select(promotion =>
+            {
+                var points = result.Points.Where(p => p.Promotion == promotion).OrderBy(p => p.K).ToList();
+                var name = promotion ? $"promotion to FP32 every {result.PromotionInterval}" : "no promotion";
+                return Chart.Line<double, double, string>(x: points.Select(p => (double)p.K), y: points.Select(p => p.MaxRelativeError), Name: name, ShowMarkers: true);
+            }))
+            .WithTitle($"{result.Format} GEMM {result.Rows}×K·K×{result.Columns}, {result.AccumulatorMantissaBits}-bit tensor-core accumulator")
+            .WithXAxisStyle<double, double, string>(TitleText: "inner dimension K (elements)", AxisType: StyleParam.AxisType.Log)
+            .WithXTickValues(result.Points.Select(p => (double)p.K).Distinct())
+            .WithYAxisStyle<double, double, string>(TitleText: "max relative error ‖ΔC‖max / ‖C‖max", AxisType: StyleParam.AxisType.Log)
+            .WithSize(760, 440);
 }
