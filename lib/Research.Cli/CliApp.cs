@@ -26,6 +26,7 @@ public static class CliApp
             ExperimentCommands.Run(stdout, stderr),
             ExperimentCommands.Reproduce(stdout, stderr),
             NotebooksCommand.Create(stdout, stderr),
+            BenchCommand.Create(stdout, stderr),
         };
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
