@@ -7,6 +7,7 @@ public static class ExperimentCatalog
     public static IReadOnlyList<ExperimentDefinition> All { get; } =
     [
         MatmulThroughput.Definition,
+        Research.Fp8.Fp8TrainingExperiment.Definition,
     ];
 
     /// <summary>The experiment with <paramref name="id"/>; an unknown id is an error listing the known ones.</summary>
