@@ -22,11 +22,12 @@ namespace Research.Fp8;
 /// <param name="GradientFormat">Format of the output gradients in both FP8 runs: E4M3 (V3) or E5M2 (classic).</param>
 /// <param name="TileSize">Columns per activation and gradient tile (V3: 128).</param>
 /// <param name="BlockSize">Rows and columns per weight block (V3: 128).</param>
+/// <param name="LearningRate">AdamW's peak rate, cosine-annealed to 0 over <paramref name="Steps"/>.</param>
 /// <param name="LogEvery">Steps per point of the loss curves (training loss averaged over them; validation at each).</param>
 public sealed record Fp8TrainingConfig(
     int Inputs = 256, int Hidden = 256, int Classes = 10, int TeacherHidden = 64, double TeacherScale = 4,
     int ValidationExamples = 2048,
-    double OutlierTokenFraction = 1.0 / 64, int OutlierChannels = 2, double OutlierValue = 30000,
+    double OutlierTokenFraction = 1.0 / 64, int OutlierChannels = 2, double OutlierValue = 100000,
     string GradientFormat = "E4M3", int TileSize = 128, int BlockSize = 128,
     int Steps = 400, int BatchSize = 128, double LearningRate = 2e-3, double WeightDecay = 0.01, int LogEvery = 25,
     int Seed = 0)
@@ -214,6 +215,8 @@ public static class Fp8TrainingExperiment
     {
         using var model = new Fp8Mlp(config.Inputs, config.Hidden, config.Classes, recipe, device, new Generator((ulong)config.Seed + 2, device));
         using var optimizer = optim.AdamW(model.parameters(), lr: config.LearningRate, weight_decay: config.WeightDecay);
+        // Cosine decay to 0 over the run: the last steps are small, so final losses compare runs, not step noise.
+        var schedule = optim.lr_scheduler.CosineAnnealingLR(optimizer, config.Steps);
         var batches = new Generator((ulong)config.Seed + 3, device);
         var curve = new List<LossPoint>();
         double windowSum = 0;
@@ -228,6 +231,7 @@ public static class Fp8TrainingExperiment
                 optimizer.zero_grad();
                 loss.backward();
                 optimizer.step();
+                schedule.step();
                 windowSum += loss.item<float>();
                 windowSteps++;
             }
