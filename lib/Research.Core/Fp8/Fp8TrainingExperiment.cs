@@ -132,7 +132,7 @@ public sealed class Fp8Mlp : nn.Module<Tensor, Tensor>
 
 /// <summary>
 /// FP8 training at toy scale (V3 §3.3): does a model trained with all hidden-layer GEMMs in FP8 reach FP32's loss?
-/// The data hold outlier tokens, so one per-tensor scale must stretch over values ~10⁴ apart while 1×128 tiles give
+/// The data hold outlier tokens, so one per-tensor scale must stretch over values ~10⁵ apart while 1×128 tiles give
 /// each token its own scale.
 /// </summary>
 public static class Fp8TrainingExperiment
