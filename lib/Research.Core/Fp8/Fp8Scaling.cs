@@ -53,7 +53,7 @@ public static class Fp8Scaling
 {
     /// <summary>
     /// Scales every group so its largest magnitude lands on the format's largest finite value (s = amax / max),
-    /// then rounds x / s to the format. A group whose amax is 0 gets s = 1. Inputs of any rank are viewed as
+    /// then rounds x / s to the format. A group whose amax is 0 (or so small that s underflows) gets s = 1. Inputs of any rank are viewed as
     /// [rows, cols] with cols the last dimension. A row shorter than a tile, or a size not divisible by the
     /// tile or block, forms a smaller group at the end: equivalent to zero padding, which changes no amax.
     /// </summary>
@@ -116,7 +116,9 @@ public static class Fp8Scaling
         var scale = amax / (float)format.MaxFinite;
         if (s.PowerOfTwoScales)
             scale = scale.log2().ceil().exp2();   // 2^⌈log2(amax/max)⌉ (code-V3 act_quant, scale_fmt="ue8m0")
-        return where(amax > 0, scale, ones_like(scale));
+        // s = 1 for an all-zero group, and for one whose amax is a float32 subnormal so small that amax / max
+        // underflows to 0 (x / 0 would be NaN): x / 1 then rounds such values to zero, as FP8 cannot hold them.
+        return where(scale > 0, scale, ones_like(scale));
     }
 
     // Repeats each group's scale over its elements and crops the padding: [rows, cols] like m.

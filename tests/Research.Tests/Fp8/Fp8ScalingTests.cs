@@ -81,6 +81,23 @@ public sealed class Fp8ScalingTests
         Assert.Equal(1f, q.Scales[1, 0].item<float>());
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_group_of_tiny_subnormals_whose_scale_underflows_rounds_to_zero_instead_of_NaN(bool powerOfTwo)
+    {
+        // Given a tile of float32 subnormals (amax 2⁻¹⁴⁴, so amax/448 underflows to 0) with a zero, beside an ordinary tile.
+        // Such tiles occur in gradients behind a saturated activation (GELU' ≈ 0 for very negative inputs).
+        var tiny = Enumerable.Range(0, 128).Select(i => i == 0 ? 0f : BitConverter.Int32BitsToSingle(i % 32)).ToArray();
+        var x = cat([tensor(tiny).reshape(1, 128), ones(1, 128)], 1);
+        Assert.True(x[0, 1..].gt(0).any().item<bool>());
+
+        var y = Fp8Scaling.FakeQuant(x, Fp8Format.E4M3, ScalingConfig.ActivationTiles with { PowerOfTwoScales = powerOfTwo });
+
+        Assert.True(y[0, ..128].eq(0).all().item<bool>());
+        Assert.True(y[0, 128..].eq(1).all().item<bool>());
+    }
+
     [Fact]
     public void Tiles_of_a_short_row_equal_tiles_of_the_zero_padded_row()
     {
