@@ -24,14 +24,11 @@ public sealed class Fp8FormatTests
         }
     }
 
-    private static float[] AllFiniteHalves(double max) =>
-        Enumerable.Range(0, 1 << 16).Select(i => (float)BitConverter.Int16BitsToHalf((short)i))
-            .Where(v => float.IsFinite(v) && Math.Abs(v) <= max).ToArray();
+    private static float[] AllFiniteHalves(double max) => LibTorchFloat8.FiniteHalvesWithin(max);
 
-    public static TheoryData<string> LibTorchFormats() => ["E4M3", "E5M2"];
+    public static TheoryData<string> LibTorchFormats() => LibTorchFloat8.Formats();
 
-    private static (Fp8Format Format, ScalarType Dtype) Named(string name) =>
-        name == "E4M3" ? (Fp8Format.E4M3, Doctor.Float8E4M3FN) : (Fp8Format.E5M2, Doctor.Float8E5M2);
+    private static (Fp8Format Format, ScalarType Dtype) Named(string name) => LibTorchFloat8.Named(name);
 
     [Theory]
     [MemberData(nameof(LibTorchFormats))]

@@ -27,9 +27,7 @@ public sealed class Fp8FusedKernelsTests
         }
     }
 
-    private static float[] AllFiniteHalves(double max) =>
-        Enumerable.Range(0, 1 << 16).Select(i => (float)BitConverter.Int16BitsToHalf((short)i))
-            .Where(v => float.IsFinite(v) && Math.Abs(v) <= max).ToArray();
+    private static float[] AllFiniteHalves(double max) => LibTorchFloat8.FiniteHalvesWithin(max);
 
     // Hand-picked E4M3 hard cases (OCP FP8: 3 fraction bits, min normal 2⁻⁶, min subnormal 2⁻⁹, max 448).
     private static readonly float[] Adversarial =
@@ -81,7 +79,7 @@ public sealed class Fp8FusedKernelsTests
     [Fact]
     public void RoundE4M3_saturates_like_Fp8Format_Round_beyond_448_and_keeps_NaN()
     {
-        var halves = Enumerable.Range(0, 1 << 16).Select(i => (float)BitConverter.Int16BitsToHalf((short)i));
+        var halves = LibTorchFloat8.AllHalves();
         var x = tensor(halves.Concat([float.PositiveInfinity, float.NegativeInfinity, float.MaxValue, -3e38f, 480f, 449f]).ToArray());
 
         var y = Fp8FusedKernels.RoundE4M3(x);
