@@ -26,9 +26,14 @@ public sealed record Fp8FormatsConfig(string[] Formats, int StepsPerBinade = 4, 
 /// <summary>Looks formats up by name for configs, with an error listing the allowed names.</summary>
 public static class Fp8FormatNames
 {
-    public static Fp8Format Parse(string name, string field) =>
-        Fp8Format.Standard.FirstOrDefault(f => string.Equals(f.Name, name, StringComparison.OrdinalIgnoreCase))
-        ?? throw new ConfigException($"{field}: unknown format '{name}'; allowed: {string.Join(", ", Fp8Format.Standard.Select(f => f.Name))}");
+    /// <summary>The format named <paramref name="name"/> (any case) among <paramref name="allowed"/>
+    /// (default <see cref="Fp8Format.Standard"/>); otherwise a ConfigException naming <paramref name="field"/>.</summary>
+    public static Fp8Format Parse(string name, string field, IReadOnlyList<Fp8Format>? allowed = null)
+    {
+        allowed ??= Fp8Format.Standard;
+        return allowed.FirstOrDefault(f => string.Equals(f.Name, name, StringComparison.OrdinalIgnoreCase))
+            ?? throw new ConfigException($"{field}: unknown format '{name}'; allowed: {string.Join(", ", allowed.Select(f => f.Name))}");
+    }
 }
 
 /// <summary>One format's layout and what rounding to it costs.</summary>

@@ -68,9 +68,7 @@ public sealed record Fp8TrainingRecipe(bool Enabled = true, string Forward = "E4
         return this;
     }
 
-    private static Fp8Format Parse(string name, string field) =>
-        Formats.FirstOrDefault(f => string.Equals(f.Name, name, StringComparison.OrdinalIgnoreCase))
-        ?? throw new ConfigException($"Fp8TrainingRecipe.{field} must be one of {string.Join(", ", Formats.Select(f => f.Name))} (got '{name}')");
+    private static Fp8Format Parse(string name, string field) => Fp8FormatNames.Parse(name, $"Fp8TrainingRecipe.{field}", Formats);
 
     private static void Check(ScalingConfig? scaling, string field)
     {

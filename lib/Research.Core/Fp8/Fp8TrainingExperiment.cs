@@ -46,8 +46,7 @@ public sealed record Fp8TrainingConfig(
         Range(OutlierChannels, 0, Inputs, nameof(OutlierChannels), $"0..Inputs ({Inputs})");
         if (!(OutlierValue >= 0 && OutlierValue <= 1e6))
             throw new ConfigException($"Fp8TrainingConfig.OutlierValue must be in 0..1e6 (got {OutlierValue})");
-        if (!Fp8TrainingRecipe.Formats.Any(f => string.Equals(f.Name, GradientFormat, StringComparison.OrdinalIgnoreCase)))
-            throw new ConfigException($"Fp8TrainingConfig.GradientFormat must be one of {string.Join(", ", Fp8TrainingRecipe.Formats.Select(f => f.Name))} (got '{GradientFormat}')");
+        Fp8FormatNames.Parse(GradientFormat, "Fp8TrainingConfig.GradientFormat", Fp8TrainingRecipe.Formats);
         Range(TileSize, 1, 65536, nameof(TileSize));
         Range(BlockSize, 1, 65536, nameof(BlockSize));
         Range(Steps, 1, 1_000_000, nameof(Steps));
