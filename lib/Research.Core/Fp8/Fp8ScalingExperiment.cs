@@ -74,27 +74,32 @@ public static class Fp8ScalingExperiment
         var format = Fp8FormatNames.Parse(config.Format, "Fp8ScalingConfig.Format");
         var points = new List<ScalingErrorPoint>();
         var distributions = new List<ErrorDistribution>();
-        int[] outlierChannels;
-        using (var first = NewDisposeScope())
-            outlierChannels = nonzero(Activations(config, 1, device).OutlierMask).flatten().to_type(ScalarType.Int32).cpu().data<int>().ToArray();
+        int[] outlierChannels = [];
+        double topGain = config.Gains.Max();
         int done = 0, total = config.Gains.Count * Granularities.Count;
         foreach (var gain in config.Gains)
+        {
+            // One draw per gain, shared by every granularity; the seed fixes the same outlier channels for all gains.
+            using var gainScope = NewDisposeScope();
+            var (x, outliers) = Activations(config, gain, device);
+            outlierChannels = nonzero(outliers).flatten().to_type(ScalarType.Int32).cpu().data<int>().ToArray();
+            var ordinary = (~outliers).expand_as(x);
+            var xo = x.masked_select(ordinary);
             foreach (var granularity in Granularities)
             {
                 cancellation.ThrowIfCancellationRequested();
                 progress?.Report(new ExperimentProgress($"gain {gain:G3}, {granularity}", done++, total));
                 using var scope = NewDisposeScope();
-                var (x, outliers) = Activations(config, gain, device);
                 var y = Fp8Scaling.FakeQuant(x, format, new ScalingConfig(granularity, config.TileSize, config.BlockSize));
-                var ordinary = (~outliers).expand_as(x);
-                var (xo, yo) = (x.masked_select(ordinary), y.masked_select(ordinary));
+                var yo = y.masked_select(ordinary);
                 var relative = ((yo - xo).abs() / xo.abs()).to_type(ScalarType.Float64);
                 points.Add(new ScalingErrorPoint(granularity.ToString(), gain,
                     ErrorMetrics.RelativeRmse(yo, xo), ErrorMetrics.RelativeRmse(y, x), relative.median().item<double>(),
                     ((yo == 0) & (xo != 0)).to_type(ScalarType.Float64).mean().item<double>()));
-                if (gain == config.Gains.Max())
+                if (gain == topGain)
                     distributions.Add(new ErrorDistribution(granularity.ToString(), Log10Sample(relative, 1000)));
             }
+        }
         progress?.Report(new ExperimentProgress("done", total, total));
         return new Fp8ScalingResult(format.Name, outlierChannels, points, distributions);
     }
