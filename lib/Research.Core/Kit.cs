@@ -10,9 +10,5 @@ public static class Kit
     /// Loads TorchSharp (with the Linux libstdc++ fix where needed) and returns the device named
     /// <paramref name="device"/>: "cpu" (default), "cuda" or "cuda:N" (needs a CUDA build; see environment/README.md).
     /// </summary>
-    public static torch.Device Setup(string device = "cpu")
-    {
-        TorchRuntime.EnsureLoaded();
-        return Devices.Parse(device);
-    }
+    public static torch.Device Setup(string device = "cpu") => Devices.Parse(device);   // Parse loads TorchSharp first
 }
