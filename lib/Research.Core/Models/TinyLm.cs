@@ -1,0 +1,108 @@
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Research.Models;
+
+/// <summary>Builds one block's attention or feed-forward: (config, layer index, device) → a module [B, T, d] → [B, T, d].</summary>
+public delegate nn.Module<Tensor, Tensor> LayerFactory(TinyLmConfig config, int layer, Device device);
+
+/// <summary>
+/// The parts a <see cref="TinyLm"/> block is made of. MLA attention and MoE feed-forward layers drop in here; a
+/// module whose last projection writes into the residual stream names it <c>output</c> so the model's init scales it.
+/// </summary>
+public sealed record TinyLmParts(LayerFactory Attention, LayerFactory FeedForward)
+{
+    /// <summary>Multi-head attention with RoPE and a SwiGLU feed-forward.</summary>
+    public static TinyLmParts Standard { get; } = new(
+        (config, _, device) => new CausalSelfAttention(config, device),
+        (config, _, device) => new SwiGlu(config.Dim, config.FfnHidden, device));
+}
+
+/// <summary>A pre-norm transformer block: x + Attn(Norm(x)), then h + FFN(Norm(h)).</summary>
+public sealed class TransformerBlock : nn.Module<Tensor, Tensor>
+{
+    private readonly RmsNorm attentionNorm;
+    private readonly nn.Module<Tensor, Tensor> attention;
+    private readonly RmsNorm ffnNorm;
+    private readonly nn.Module<Tensor, Tensor> feedForward;
+
+    public TransformerBlock(TinyLmConfig config, int layer, TinyLmParts parts, Device device) : base(nameof(TransformerBlock))
+    {
+        attentionNorm = new RmsNorm(config.Dim, config.NormEpsilon, device);
+        attention = parts.Attention(config, layer, device);
+        ffnNorm = new RmsNorm(config.Dim, config.NormEpsilon, device);
+        feedForward = parts.FeedForward(config, layer, device);
+        RegisterComponents();
+    }
+
+    /// <summary>The block's attention module (for variants that expose more than forward, such as a KV cache).</summary>
+    public nn.Module<Tensor, Tensor> Attention => attention;
+
+    /// <summary>The block's feed-forward module (an MoE layer exposes its routing statistics through it).</summary>
+    public nn.Module<Tensor, Tensor> FeedForward => feedForward;
+
+    public override Tensor forward(Tensor x)   // [B, T, d] → [B, T, d]
+    {
+        using var scope = NewDisposeScope();
+        var h = x + attention.forward(attentionNorm.forward(x));
+        return (h + feedForward.forward(ffnNorm.forward(h))).MoveToOuterDisposeScope();
+    }
+}
+
+/// <summary>
+/// The kit's tiny decoder-only language model: token embedding, <see cref="TinyLmConfig.Layers"/> pre-norm blocks
+/// built from <see cref="TinyLmParts"/>, a final RMSNorm and an output head. Weights are drawn from the given
+/// generator, so a seed fixes the initial model on any device.
+/// </summary>
+public sealed class TinyLm : nn.Module<Tensor, Tensor>
+{
+    private readonly Embedding embedding;   // [V, d]
+    private readonly ModuleList<TransformerBlock> blocks;
+    private readonly RmsNorm norm;
+    private readonly Linear head;           // [V, d]
+
+    public TinyLm(TinyLmConfig config, Device device, Generator generator, TinyLmParts? parts = null) : base(nameof(TinyLm))
+    {
+        Config = config.Validated();
+        parts ??= TinyLmParts.Standard;
+        embedding = nn.Embedding(config.Vocabulary, config.Dim, device: device);
+        blocks = new ModuleList<TransformerBlock>([.. Enumerable.Range(0, config.Layers).Select(l => new TransformerBlock(config, l, parts, device))]);
+        norm = new RmsNorm(config.Dim, config.NormEpsilon, device);
+        head = nn.Linear(config.Dim, config.Vocabulary, hasBias: false, device: device);
+        RegisterComponents();
+        Initialize(generator);
+    }
+
+    public TinyLmConfig Config { get; }
+
+    /// <summary>The transformer blocks, in order.</summary>
+    public IReadOnlyList<TransformerBlock> Blocks => [.. blocks];
+
+    /// <summary>Number of parameters (all of them, embeddings included).</summary>
+    public long ParameterCount => parameters().Sum(p => p.numel());
+
+    public override Tensor forward(Tensor tokens)   // tokens: [B, T] int64 → logits [B, T, V]
+    {
+        if (tokens.dim() != 2 || tokens.dtype != ScalarType.Int64)
+            throw new ArgumentException($"TinyLm.forward: tokens must be int64 [batch, seq], got {tokens.dtype} [{string.Join(", ", tokens.shape)}]", nameof(tokens));
+        if (tokens.shape[1] > Config.MaxSequence)
+            throw new ArgumentException($"TinyLm.forward: sequence length {tokens.shape[1]} exceeds TinyLmConfig.MaxSequence ({Config.MaxSequence})", nameof(tokens));
+        using var scope = NewDisposeScope();
+        var x = embedding.forward(tokens);   // [B, T, d]
+        foreach (var block in blocks) x = block.forward(x);
+        return head.forward(norm.forward(x)).MoveToOuterDisposeScope();
+    }
+
+    // Every matrix N(0, σ²) from the run's generator; residual projections ("output") σ/√(2L) (GPT-2 §2.3).
+    // Vectors (norm gains, biases a part may hold) keep the values their module chose.
+    private void Initialize(Generator generator)
+    {
+        using var noGrad = no_grad();
+        double residualStd = Config.InitStd / Math.Sqrt(2.0 * Config.Layers);
+        foreach (var (name, p) in named_parameters())
+        {
+            if (p.dim() < 2) continue;
+            p.normal_(0, name.EndsWith("output.weight", StringComparison.Ordinal) ? residualStd : Config.InitStd, generator);
+        }
+    }
+}
