@@ -5,11 +5,11 @@ using Research.Experiments;
 
 namespace Research.Cli;
 
-/// <summary><c>research bench &lt;name&gt; [--size N] [--repetitions N] [--json]</c>.</summary>
+/// <summary><c>research bench fp8 [--size N] [--repetitions N] [--json]</c> and <c>research bench lm [--steps N] [--model M] [--device D] [--json]</c>.</summary>
 public static class BenchCommand
 {
     /// <summary>The benchmarks <c>bench</c> knows.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["fp8"];
+    public static IReadOnlyList<string> Names { get; } = ["fp8", "lm"];
 
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
@@ -17,13 +17,23 @@ public static class BenchCommand
         var name = new Argument<string>("name") { Description = $"Benchmark: {string.Join(", ", Names)}." };
         var size = new Option<int>("--size") { Description = $"n of the n×n float32 tensor (a multiple of {defaults.TileSize}).", DefaultValueFactory = _ => defaults.Size };
         var repetitions = new Option<int>("--repetitions") { Description = "Timed runs per operation (the median is reported).", DefaultValueFactory = _ => defaults.Repetitions };
+        var lmDefaults = new LmBenchmarkConfig();
+        var steps = new Option<int>("--steps") { Description = "lm: training steps (memory is compared between step 100 and the last).", DefaultValueFactory = _ => lmDefaults.Steps };
+        var model = new Option<string>("--model") { Description = $"lm: which model of the distill experiment to train: {string.Join(", ", LmBenchmarkConfig.Models)}.", DefaultValueFactory = _ => lmDefaults.Model };
+        var device = new Option<string>("--device") { Description = "lm: cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON on stdout (progress goes to stderr)." };
-        var command = new Command("bench", "Time a kernel against its libtorch baseline and the memory-bandwidth floor.") { name, size, repetitions, json };
+        var command = new Command("bench", "fp8: time the fused FP8 kernels against libtorch and the memory-bandwidth floor. " +
+            "lm: training tokens per second and memory of the tiny LM.") { name, size, repetitions, steps, model, device, json };
         command.SetAction(parse =>
         {
             var benchmark = parse.GetValue(name)!;
             if (!Names.Contains(benchmark))
                 throw new ArgumentException($"unknown benchmark '{benchmark}'; allowed: {string.Join(", ", Names)}");
+            // An option of the other benchmark is a mistake worth reporting, not something to ignore silently.
+            var foreign = (benchmark == "fp8" ? new Option[] { steps, model, device } : [size, repetitions]).FirstOrDefault(o => parse.GetResult(o) is { Implicit: false });
+            if (foreign is not null)
+                throw new ArgumentException($"{foreign.Name} does not apply to 'bench {benchmark}'");
+            if (benchmark == "lm") return RunLm(parse.GetValue(steps), parse.GetValue(model)!, parse.GetValue(device)!, parse.GetValue(json), stdout, stderr);
             var config = (defaults with { Size = parse.GetValue(size), Repetitions = parse.GetValue(repetitions) }).Validated();
             var result = ProgressDisplay.Run("bench fp8", stderr, progress => Fp8Benchmark.Run(config, progress));
             if (parse.GetValue(json)) stdout.WriteLine(JsonSerializer.Serialize(result, ExperimentConfigs.Json));
@@ -32,6 +42,23 @@ public static class BenchCommand
             return result.BitIdentical ? ExitCodes.Ok : ExitCodes.Failed;
         });
         return command;
+    }
+
+    private static int RunLm(int steps, string model, string device, bool json, TextWriter stdout, TextWriter stderr)
+    {
+        var config = (new LmBenchmarkConfig() with { Steps = steps, Model = model, EarlyStep = Math.Min(100, Math.Max(1, steps / 10)) }).Validated();
+        var dev = Platform.Devices.Parse(device);
+        var r = ProgressDisplay.Run("bench lm", stderr, progress => LmBenchmark.Run(config, dev, progress));
+        if (json)
+        {
+            stdout.WriteLine(JsonSerializer.Serialize(r, ExperimentConfigs.Json));
+            return ExitCodes.Ok;
+        }
+        stdout.WriteLine($"tiny LM ({r.Model} of distill, {r.Parameters:N0} parameters), batch {r.BatchSize} × {r.SequenceLength} tokens, {r.Steps} steps on {r.Device}, {r.TorchThreads} libtorch threads");
+        stdout.WriteLine($"training: {r.TokensPerSecond:N0} tokens/s ({r.MillisecondsPerStep:F1} ms per step), final loss {r.FinalLoss:F4}");
+        stdout.WriteLine($"memory: step {r.Early.Step} {r.Early.WorkingSetMegabytes:F1} MB ({r.Early.LiveTensors} live tensors), " +
+            $"step {r.Last.Step} {r.Last.WorkingSetMegabytes:F1} MB ({r.Last.LiveTensors} live tensors): {r.MemoryGrowthMegabytes:+0.0;-0.0} MB");
+        return ExitCodes.Ok;
     }
 
     private static void Print(Fp8BenchmarkResult r, TextWriter o)

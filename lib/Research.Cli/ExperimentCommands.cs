@@ -33,7 +33,7 @@ public static class ExperimentCommands
             var definition = ExperimentCatalog.Find(parse.GetValue(id)!);
             var dev = Devices.Parse(parse.GetValue(device)!);
             var root = ExperimentWriter.PrepareFolder(parse.GetValue(outDir)!);   // fail before the work, not after
-            var (document, _, folder) = RunOne(definition, new ExperimentRequest(dev, parse.GetValue(seed), parse.GetValue(config)), root, stdout, stderr, parse.GetValue(json));
+            var (document, _, folder) = RunOne(definition, new ExperimentRequest(dev, parse.GetValue(seed), parse.GetValue(config), CacheFolder(root)), root, stdout, stderr, parse.GetValue(json));
             if (parse.GetValue(json)) stdout.WriteLine(ExperimentWriter.ToJson(document));
             else stdout.WriteLine($"wrote {folder}");
             return ExitCodes.Ok;
@@ -56,7 +56,7 @@ public static class ExperimentCommands
                 var watch = Stopwatch.StartNew();
                 try
                 {
-                    var (_, output, _) = RunOne(definition, new ExperimentRequest(dev), root, stdout, stderr, json: false);
+                    var (_, output, _) = RunOne(definition, new ExperimentRequest(dev, CacheFolder: CacheFolder(root)), root, stdout, stderr, json: false);
                     entries.Add(new ReportEntry(definition.Id, definition.Title, watch.Elapsed.TotalSeconds, output.Charts));
                 }
                 catch (Exception e) when (e is not (OutputException or OperationCanceledException))
@@ -73,6 +73,9 @@ public static class ExperimentCommands
         });
         return command;
     }
+
+    // Intermediate results worth keeping between runs (distill's teacher) live beside the experiments' folders.
+    private static string CacheFolder(string root) => Path.Combine(root, "cache");
 
     private static (Option<string> Out, Option<string> Device, Option<bool> Json) CommonOptions() =>
     (

@@ -11,6 +11,7 @@ public static class ExperimentCatalog
         Fp8.Fp8ScalingExperiment.Definition,
         Fp8.Fp8AccumulationExperiment.Definition,
         Fp8.Fp8TrainingExperiment.Definition,
+        Distillation.DistillExperiment.Definition,
     ];
 
     /// <summary>The experiment with <paramref name="id"/>; an unknown id is an error listing the known ones.</summary>

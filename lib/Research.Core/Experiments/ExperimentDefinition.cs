@@ -10,10 +10,13 @@ public sealed record ExperimentProgress(string Stage, int Done, int Total);
 /// <param name="Device">Where tensors live; only the CLI and notebooks pick it.</param>
 /// <param name="Seed">Overrides the config's seed when set.</param>
 /// <param name="ConfigPath">A JSON config file replacing the embedded default (data/configs/&lt;id&gt;.json).</param>
+/// <param name="CacheFolder">Where an experiment may keep expensive intermediate results between runs (a trained
+/// teacher); the CLI uses &lt;out&gt;/cache. Null: nothing is cached.</param>
 public sealed record ExperimentRequest(
     torch.Device Device,
     int? Seed = null,
     string? ConfigPath = null,
+    string? CacheFolder = null,
     IProgress<ExperimentProgress>? Progress = null,
     CancellationToken Cancellation = default);
 

@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Research.Experiments;
 
 namespace Research.Models;
@@ -22,6 +23,7 @@ public sealed record TinyLmConfig(
     double RopeTheta = 10_000, double NormEpsilon = 1e-6, double InitStd = 0.02)
 {
     /// <summary>d_h = Dim / Heads.</summary>
+    [JsonIgnore]
     public int HeadDim => Dim / Heads;
 
     /// <summary>This config, or a <see cref="ConfigException"/> naming the first field out of range.</summary>

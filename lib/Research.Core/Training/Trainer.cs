@@ -48,6 +48,9 @@ public sealed class Trainer : IDisposable
 
     public TrainerConfig Config { get; }
 
+    /// <summary>Wall time spent inside <see cref="TrainStep"/> so far (evaluations excluded).</summary>
+    public double TrainingSeconds => _seconds;
+
     /// <summary>Steps taken so far (restored by <see cref="Load"/>).</summary>
     public int Step { get; private set; }
 

@@ -1,0 +1,351 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Research.Data;
+using Research.Experiments;
+using Research.Models;
+using Research.Training;
+using static TorchSharp.torch;
+
+namespace Research.Distillation;
+
+/// <summary>The teacher of a run.</summary>
+/// <param name="Cached">True when its weights were loaded from the cache folder instead of trained in this run.</param>
+/// <param name="Seconds">Training time (of the run that trained it, when cached).</param>
+public sealed record TeacherResult(long Parameters, int Steps, double Accuracy, double ValidationLoss, bool Cached, double Seconds,
+    IReadOnlyList<LogPoint> Curve);
+
+/// <summary>One trained student.</summary>
+/// <param name="Accuracy">Exact match of its greedy answers on the validation problems (the rule-based check).</param>
+/// <param name="ValidationLoss">Mean cross-entropy (nats) of the true answer tokens, EOS included, on the validation problems.</param>
+/// <param name="TeacherKl">KL(p_teacher ‖ q_student) at T = 1 on the validation answer tokens: how close it came to the teacher.</param>
+public sealed record MethodResult(string Name, DistillObjective Objective, DistillData Data, double Temperature, double Beta,
+    int TopK, double HardLabelWeight, double Accuracy, double ValidationLoss, double TeacherKl, double Seconds, double TokensPerSecond,
+    IReadOnlyList<LogPoint> Curve);
+
+/// <summary>The forward-KL student at one temperature.</summary>
+public sealed record SweepPoint(double Temperature, double Accuracy, double ValidationLoss, double TeacherKl);
+
+/// <summary>A model's next-token probabilities at the example position, one per vocabulary entry.</summary>
+public sealed record TokenDistribution(string Model, IReadOnlyList<double> Probabilities);
+
+/// <summary>
+/// One validation problem and the answer position where the teacher is least sure (largest entropy), with the
+/// teacher's and every student's next-token distribution there.
+/// </summary>
+/// <param name="Prefix">The tokens the models condition on, as text (^ = BOS).</param>
+/// <param name="Target">The true next token.</param>
+/// <param name="Tokens">Vocabulary labels, index-aligned with every distribution.</param>
+public sealed record NextTokenExample(string Problem, string Prefix, string Target, double TeacherEntropy,
+    IReadOnlyList<string> Tokens, IReadOnlyList<TokenDistribution> Distributions);
+
+/// <summary>Result of <c>distill</c>.</summary>
+public sealed record DistillResult(TeacherResult Teacher, long StudentParameters, int StudentSteps, long StudentTokens,
+    IReadOnlyList<MethodResult> Methods, IReadOnlyList<SweepPoint> TemperatureSweep, NextTokenExample Example);
+
+/// <summary>
+/// Teacher → student distillation on a verifiable task (R1 §2.4 at toy scale): which loss lets a small model keep
+/// most of a larger one's accuracy, at the same size, budget and seed? Students see either the scarce labelled pool
+/// (with the teacher's logits on it) or fresh prompts answered by the teacher (sequence-level distillation).
+/// </summary>
+public static class DistillExperiment
+{
+    public const string Id = "distill";
+
+    // Seed offsets: one stream per purpose, so adding a method never changes another's numbers.
+    private const int TeacherInitStream = 0, TeacherDataStream = 1, ValidationStream = 2, PoolStream = 3,
+        StudentInitStream = 4, StudentBatchStream = 5, PromptStream = 6;
+
+    /// <summary>
+    /// Runs the experiment. With <paramref name="cacheFolder"/>, the teacher is loaded from
+    /// <c>distill-teacher-&lt;hash&gt;.bin</c> there when a run with the same teacher settings trained it before.
+    /// </summary>
+    public static DistillResult Run(DistillConfig config, Device device, string? cacheFolder = null,
+        IProgress<ExperimentProgress>? progress = null, CancellationToken cancellation = default)
+    {
+        config.Validated();
+        var task = new ArithmeticTask(config.Task);
+        var plan = Plan(config);
+        using var scope = NewDisposeScope();
+        var validationProblems = task.Sample(config.ValidationExamples, Stream(config, ValidationStream));
+        var validation = task.ToBatch(validationProblems, device);
+        var validationPrompts = task.Prompts(validationProblems, device);
+
+        var teacherPath = cacheFolder is null ? null : Path.Combine(cacheFolder, $"distill-teacher-{TeacherKey(config)}");
+        bool cached = teacherPath is not null && File.Exists(teacherPath + ".bin");
+        int total = (cached ? 0 : config.TeacherTraining.Steps) + plan.Count * config.StudentTraining.Steps;
+        using var teacher = new TinyLm(config.Teacher, device, DeviceStream(config, TeacherInitStream, device));
+        var (teacherCurve, teacherSeconds) = cached
+            ? LoadTeacher(teacher, teacherPath!)
+            : TrainTeacher(config, task, teacher, validation, device, teacherPath, Shifted(progress, "teacher", 0, total), cancellation);
+        teacher.eval();
+        var teacherScore = Score(task, teacher, null, validationProblems, validation, validationPrompts);
+        var teacherResult = new TeacherResult(teacher.ParameterCount, config.TeacherTraining.Steps, teacherScore.Accuracy,
+            teacherScore.ValidationLoss, cached, teacherSeconds, teacherCurve);
+
+        var example = ExamplePosition(teacher, validation);
+        var pool = task.ToBatch(task.Sample(config.LabelledExamples, Stream(config, PoolStream)), device);
+        var methods = new List<MethodResult>();
+        var distributions = new List<TokenDistribution> { new("teacher", Probabilities(teacher, validation, example)) };
+        long studentParameters = 0, studentTokens = 0;
+        int done = cached ? 0 : config.TeacherTraining.Steps;
+        foreach (var method in plan)
+        {
+            using var student = new TinyLm(config.Student, device, DeviceStream(config, StudentInitStream, device));
+            studentParameters = student.ParameterCount;
+            using var trainer = new Trainer(student, config.StudentTraining);
+            var lossAt = StudentLoss(config, task, method, student, teacher, pool, device);
+            long start = Stopwatch.GetTimestamp();
+            var curve = trainer.Run(lossAt, () => Losses.CrossEntropy(student.forward(validation.Inputs), validation.Targets, validation.LossMask).item<float>(),
+                progress: Shifted(progress, method.Name, done, total), stage: method.Name, cancellation: cancellation);
+            double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+            done += config.StudentTraining.Steps;
+            student.eval();
+            var score = Score(task, student, teacher, validationProblems, validation, validationPrompts);
+            studentTokens = curve[^1].Tokens;
+            methods.Add(new MethodResult(method.Name, method.Objective, method.Data, method.Temperature, method.Beta, method.TopK,
+                method.HardLabelWeight, score.Accuracy, score.ValidationLoss, score.TeacherKl, seconds, curve[^1].Tokens / curve[^1].Seconds, curve));
+            distributions.Add(new(method.Name, Probabilities(student, validation, example)));
+        }
+        progress?.Report(new ExperimentProgress("done", total, total));
+
+        var sweepBase = config.SweepBase;
+        var sweep = config.TemperatureSweep.Select(t =>
+        {
+            var run = methods.First(m => m.Objective == DistillObjective.ForwardKl && m.Data == sweepBase!.Data
+                && m.HardLabelWeight == sweepBase.HardLabelWeight && m.Temperature == t);
+            return new SweepPoint(t, run.Accuracy, run.ValidationLoss, run.TeacherKl);
+        }).ToList();
+        var shown = methods.Where(m => config.Methods.Any(c => c.Name == m.Name)).ToList();
+        var (row, column) = example;
+        var prefix = validation.Inputs[row, ..(column + 1)].cpu().data<long>().ToArray();
+        var target = validation.Targets[row, column].item<long>();
+        var exampleResult = new NextTokenExample(task.Render(validationProblems[row]), task.RenderTokens(prefix),
+            ArithmeticVocabulary.Show(target).ToString(), Entropy(distributions[0].Probabilities),
+            [.. Enumerable.Range(0, ArithmeticVocabulary.Size).Select(i => ArithmeticVocabulary.Show(i).ToString())],
+            [distributions[0], .. distributions.Skip(1).Where(d => shown.Any(m => m.Name == d.Model))]);
+        return new DistillResult(teacherResult, studentParameters, config.StudentTraining.Steps, studentTokens, shown, sweep, exampleResult);
+    }
+
+    /// <summary>The methods to train: the configured ones, then forward KL at each sweep temperature not already listed.</summary>
+    public static IReadOnlyList<DistillMethod> Plan(DistillConfig config)
+    {
+        var plan = config.Methods.ToList();
+        if (config.SweepBase is { } b)
+            foreach (var t in config.TemperatureSweep)
+                if (!plan.Any(m => m.Objective == DistillObjective.ForwardKl && m.Data == b.Data && m.HardLabelWeight == b.HardLabelWeight && m.Temperature == t))
+                    plan.Add(b with { Name = $"{b.Name} T={t:0.###}", Temperature = t });
+        return plan;
+    }
+
+    /// <summary>
+    /// The loss of one student step. Labelled methods draw a batch from the pool (the same indices for every method);
+    /// sequence-level ones draw fresh prompts and label them with the teacher's greedy answers.
+    /// </summary>
+    public static Func<int, StepLoss> StudentLoss(DistillConfig config, ArithmeticTask task, DistillMethod method, TinyLm student,
+        TinyLm teacher, LmBatch pool, Device device)
+    {
+        var batches = Stream(config, StudentBatchStream);
+        var prompts = Stream(config, PromptStream);
+        long poolSize = pool.Inputs.shape[0];
+        return _ =>
+        {
+            LmBatch batch;
+            if (method.Data == DistillData.Labelled)
+            {
+                var index = randint(0, poolSize, [config.BatchSize], generator: batches).to(device);
+                batch = new LmBatch(pool.Inputs.index_select(0, index), pool.Targets.index_select(0, index), pool.LossMask.index_select(0, index));
+            }
+            else
+            {
+                var questions = task.Prompts(task.Sample(config.BatchSize, prompts), device);
+                batch = task.ToBatch(questions, Generation.Greedy(teacher, questions, task.AnswerLength));
+            }
+            var logits = student.forward(batch.Inputs);                                  // [B, S, V]
+            var hard = Losses.CrossEntropy(logits, batch.Targets, batch.LossMask);
+            Tensor loss = hard;
+            if (method.Objective is not (DistillObjective.CrossEntropy or DistillObjective.SequenceLevel))
+            {
+                Tensor teacherLogits;
+                using (no_grad()) teacherLogits = teacher.forward(batch.Inputs);      // [B, S, V], a constant target
+                var soft = method.Objective switch
+                {
+                    DistillObjective.ForwardKl => Losses.ForwardKl(logits, teacherLogits, method.Temperature, batch.LossMask),
+                    DistillObjective.ReverseKl => Losses.ReverseKl(logits, teacherLogits, method.Temperature, batch.LossMask),
+                    DistillObjective.Jsd => Losses.GeneralizedJsd(logits, teacherLogits, method.Beta, method.Temperature, batch.LossMask),
+                    DistillObjective.TopK => Losses.TopKForwardKl(logits, teacherLogits, method.TopK, method.Temperature, batch.LossMask),
+                    _ => throw new InvalidOperationException($"no soft loss for {method.Objective}"),
+                };
+                loss = Losses.Mix(hard, soft, method.HardLabelWeight);
+            }
+            return new StepLoss(loss, batch.Inputs.numel());
+        };
+    }
+
+    private static (IReadOnlyList<LogPoint> Curve, double Seconds) TrainTeacher(DistillConfig config, ArithmeticTask task, TinyLm teacher,
+        LmBatch validation, Device device, string? cachePath, IProgress<ExperimentProgress>? progress, CancellationToken cancellation)
+    {
+        using var trainer = new Trainer(teacher, config.TeacherTraining);
+        var data = Stream(config, TeacherDataStream);
+        long start = Stopwatch.GetTimestamp();
+        var curve = trainer.Run(_ =>
+        {
+            var batch = task.ToBatch(task.Sample(config.BatchSize, data), device);
+            return new StepLoss(Losses.CrossEntropy(teacher.forward(batch.Inputs), batch.Targets, batch.LossMask), batch.Inputs.numel());
+        }, () => Losses.CrossEntropy(teacher.forward(validation.Inputs), validation.Targets, validation.LossMask).item<float>(),
+            progress: progress, stage: "teacher", cancellation: cancellation);
+        double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+        if (cachePath is not null)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(cachePath)!);
+            // The curve first, the weights last: a .bin file exists only once both are complete.
+            WriteAtomically(cachePath + ".json", path => File.WriteAllText(path, JsonSerializer.Serialize(new TeacherCache(seconds, curve), ExperimentConfigs.Json)));
+            WriteAtomically(cachePath + ".bin", path => teacher.save(path));
+        }
+        return (curve, seconds);
+    }
+
+    private sealed record TeacherCache(double Seconds, IReadOnlyList<LogPoint> Curve);
+
+    private static (IReadOnlyList<LogPoint>, double) LoadTeacher(TinyLm teacher, string cachePath)
+    {
+        teacher.load(cachePath + ".bin");
+        var cache = File.Exists(cachePath + ".json")
+            ? JsonSerializer.Deserialize<TeacherCache>(File.ReadAllText(cachePath + ".json"), ExperimentConfigs.Json)
+            : null;
+        return (cache?.Curve ?? [], cache?.Seconds ?? double.NaN);
+    }
+
+    private static void WriteAtomically(string path, Action<string> write)
+    {
+        var partial = path + $".partial-{Guid.NewGuid():N}";
+        try
+        {
+            write(partial);
+            File.Move(partial, path, overwrite: true);
+        }
+        catch
+        {
+            File.Delete(partial);
+            throw;
+        }
+    }
+
+    /// <summary>A short hash of everything that decides the teacher's weights.</summary>
+    public static string TeacherKey(DistillConfig config)
+    {
+        var identity = JsonSerializer.Serialize(new { config.Task, config.Teacher, config.TeacherTraining, config.BatchSize, config.Seed, Format = 1 },
+            ExperimentConfigs.Json);
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(identity)))[..16];
+    }
+
+    private readonly record struct Scores(double Accuracy, double ValidationLoss, double TeacherKl);
+
+    private static Scores Score(ArithmeticTask task, TinyLm model, TinyLm? teacher, IReadOnlyList<ArithmeticProblem> problems,
+        LmBatch validation, Tensor prompts)
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var logits = model.forward(validation.Inputs);
+        double loss = Losses.CrossEntropy(logits, validation.Targets, validation.LossMask).item<float>();
+        double kl = teacher is null ? 0 : Losses.ForwardKl(logits, teacher.forward(validation.Inputs), 1, validation.LossMask).item<float>();
+        double accuracy = task.ExactMatch(problems, Generation.Greedy(model, prompts, task.AnswerLength));
+        return new Scores(accuracy, loss, kl);
+    }
+
+    // The validation answer position where the teacher's next-token entropy is largest.
+    private static (int Row, int Column) ExamplePosition(TinyLm teacher, LmBatch validation)
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var logProbs = teacher.forward(validation.Inputs).log_softmax(-1);                          // [N, S, V]
+        var entropy = -(logProbs.exp() * logProbs).sum(-1).masked_fill(validation.LossMask.logical_not(), -1);   // [N, S]
+        long flat = entropy.flatten().argmax().item<long>();
+        long columns = entropy.shape[1];
+        return ((int)(flat / columns), (int)(flat % columns));
+    }
+
+    private static double[] Probabilities(TinyLm model, LmBatch validation, (int Row, int Column) at)
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var logits = model.forward(validation.Inputs[at.Row..(at.Row + 1)]);
+        return logits[0, at.Column].softmax(-1).to_type(ScalarType.Float64).cpu().data<double>().ToArray();
+    }
+
+    private static double Entropy(IReadOnlyList<double> p) => -p.Where(x => x > 0).Sum(x => x * Math.Log(x));
+
+    // Data streams are CPU generators (problems are drawn on the CPU); weights are drawn on the run's device.
+    private static Generator Stream(DistillConfig config, int offset) => new((ulong)(config.Seed * 16L + offset));
+
+    private static Generator DeviceStream(DistillConfig config, int offset, Device device) => new((ulong)(config.Seed * 16L + offset), device);
+
+    private static IProgress<ExperimentProgress>? Shifted(IProgress<ExperimentProgress>? inner, string stage, int offset, int total) =>
+        inner is null ? null : new ShiftedProgress(inner, stage, offset, total);
+
+    // Maps one training run's progress (step of its steps) onto the whole experiment's.
+    private sealed class ShiftedProgress(IProgress<ExperimentProgress> inner, string stage, int offset, int total) : IProgress<ExperimentProgress>
+    {
+        public void Report(ExperimentProgress value) => inner.Report(new ExperimentProgress(stage, offset + value.Done, total));
+    }
+
+    /// <summary>The registry entry: default config from data/configs/distill.json.</summary>
+    public static ExperimentDefinition Definition { get; } = new(
+        Id,
+        "Distillation: teacher → student on multi-digit addition",
+        "A larger teacher trained once (cached in <out>/cache), then students of one size, budget and seed trained with " +
+        "hard labels only, forward KL, reverse KL, generalized JSD, top-k KL and sequence-level distillation (fine-tuning " +
+        "on the teacher's greedy answers, as DeepSeek-R1 distilled its small models), plus a temperature sweep. " +
+        "Scored by exact match of greedy answers on held-out problems.",
+        request =>
+        {
+            var config = ExperimentConfigs.Load<DistillConfig>(Id, request.ConfigPath);
+            if (request.Seed is int seed) config = config with { Seed = seed };
+            var result = Run(config.Validated(), request.Device, request.CacheFolder, request.Progress, request.Cancellation);
+            return Output(config, result);
+        });
+
+    /// <summary>Summary lines, tables and charts of a run.</summary>
+    public static ExperimentOutput Output(DistillConfig config, DistillResult result)
+    {
+        var t = result.Teacher;
+        var summary = new List<string>
+        {
+            $"teacher: {t.Parameters:N0} parameters, {t.Steps} steps{(t.Cached ? " (loaded from cache)" : $" in {t.Seconds:F1} s")}: " +
+            $"exact match {t.Accuracy:P1}, validation loss {t.ValidationLoss:F4}",
+            $"students: {result.StudentParameters:N0} parameters, {result.StudentSteps} steps, {result.StudentTokens:N0} tokens each; " +
+            $"labelled pool {config.LabelledExamples} problems",
+            "method               data               exact match   val loss   KL(teacher‖student)   tokens/s",
+        };
+        summary.AddRange(result.Methods.Select(m =>
+            $"{m.Name,-20} {Kebab(m.Data),-18} {m.Accuracy,11:P1} {m.ValidationLoss,10:F4} {m.TeacherKl,21:F4} {m.TokensPerSecond,10:N0}"));
+        if (result.TemperatureSweep.Count > 0)
+            summary.Add("forward KL by temperature: " + string.Join(", ", result.TemperatureSweep.Select(s => $"T={s.Temperature:0.###} {s.Accuracy:P1}")));
+        summary.Add($"example {result.Example.Problem}: after {result.Example.Prefix} the teacher's entropy is {result.Example.TeacherEntropy:F3} nats");
+
+        var methods = new ResultTable("methods",
+            ["name", "objective", "data", "temperature", "beta", "top_k", "hard_label_weight", "accuracy", "validation_loss", "teacher_kl", "seconds", "tokens_per_second"],
+            result.Methods.Select(m => (IReadOnlyList<object>)[m.Name, Kebab(m.Objective), Kebab(m.Data), m.Temperature, m.Beta, m.TopK,
+                m.HardLabelWeight, m.Accuracy, m.ValidationLoss, m.TeacherKl, m.Seconds, m.TokensPerSecond]).ToList());
+        var curves = new ResultTable("loss_curves", ["model", "step", "train_loss", "validation_loss", "learning_rate", "tokens", "seconds"],
+            [.. t.Curve.Select(p => Row("teacher", p)), .. result.Methods.SelectMany(m => m.Curve.Select(p => Row(m.Name, p)))]);
+        var sweep = new ResultTable("temperature_sweep", ["temperature", "accuracy", "validation_loss", "teacher_kl"],
+            result.TemperatureSweep.Select(s => (IReadOnlyList<object>)[s.Temperature, s.Accuracy, s.ValidationLoss, s.TeacherKl]).ToList());
+        var example = new ResultTable("next_token_example", ["model", .. result.Example.Tokens],
+            result.Example.Distributions.Select(d => (IReadOnlyList<object>)[d.Model, .. d.Probabilities.Cast<object>()]).ToList());
+        return new ExperimentOutput(config, config.Seed, result, summary, [methods, curves, sweep, example],
+        [
+            new NamedChart("accuracy", "Exact-match accuracy per method", DistillCharts.Accuracy(result)),
+            new NamedChart("validation-loss", "Validation loss by step", DistillCharts.ValidationLoss(result)),
+            new NamedChart("temperature-sweep", "Forward KL: accuracy against temperature", DistillCharts.TemperatureSweep(result)),
+            new NamedChart("next-token", "Teacher's and students' next-token distributions", DistillCharts.NextToken(result)),
+        ]);
+    }
+
+    private static IReadOnlyList<object> Row(string model, LogPoint p) =>
+        [model, p.Step, p.TrainLoss, p.ValidationLoss ?? double.NaN, p.LearningRate, p.Tokens, p.Seconds];
+
+    private static string Kebab<T>(T value) where T : struct, Enum =>
+        System.Text.Json.JsonNamingPolicy.KebabCaseLower.ConvertName(value.ToString());
+}

@@ -1,0 +1,155 @@
+using System.Text.Json;
+using Research.Cli;
+using Research.Distillation;
+using Research.Experiments;
+using Research.Models;
+using Research.Tests.Cli;
+using Research.Training;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace Research.Tests.Distillation;
+
+public sealed class DistillExperimentTests
+{
+    // Seconds, not minutes: 1-digit addition, two tiny models, a handful of steps.
+    internal static readonly DistillConfig Tiny = new()
+    {
+        Task = new(MaxDigits: 1),
+        Teacher = new(Vocabulary: 15, Dim: 32, Layers: 1, Heads: 2, FfnHidden: 64, MaxSequence: 16),
+        TeacherTraining = new(Steps: 30, WarmupSteps: 3, LogEvery: 10),
+        Student = new(Vocabulary: 15, Dim: 16, Layers: 1, Heads: 2, FfnHidden: 32, MaxSequence: 16),
+        StudentTraining = new(Steps: 12, WarmupSteps: 2, LogEvery: 6),
+        BatchSize = 16,
+        LabelledExamples = 40,
+        ValidationExamples = 50,
+    };
+
+    [Fact]
+    public void The_embedded_config_is_the_record_default()
+    {
+        var embedded = ExperimentConfigs.Load<DistillConfig>(DistillExperiment.Id);
+        Assert.Equal(JsonSerializer.Serialize(new DistillConfig(), ExperimentConfigs.Json), JsonSerializer.Serialize(embedded, ExperimentConfigs.Json));
+    }
+
+    [Fact]
+    public void Every_method_is_trained_on_the_same_budget_and_scored_on_held_out_problems()
+    {
+        var result = DistillExperiment.Run(Tiny, CPU, cancellation: TestContext.Current.CancellationToken);
+
+        Assert.Equal(Tiny.Methods.Select(m => m.Name), result.Methods.Select(m => m.Name));
+        Assert.All(result.Methods, m =>
+        {
+            Assert.InRange(m.Accuracy, 0, 1);
+            Assert.True(m.ValidationLoss > 0 && double.IsFinite(m.ValidationLoss), m.Name);
+            Assert.True(m.TeacherKl >= 0, m.Name);
+            Assert.Equal([6, 12], m.Curve.Select(p => p.Step));
+            Assert.Equal(12L * 16 * 7, m.Curve[^1].Tokens);   // steps × batch × (SequenceLength − 1) for 1-digit sums
+        });
+        Assert.Equal([1.0, 2, 4], result.TemperatureSweep.Select(s => s.Temperature));
+        // T = 2 is the listed forward-kl method: the sweep reuses it instead of training it again.
+        var forward = result.Methods.Single(m => m.Name == "forward-kl");
+        Assert.Equal(forward.Accuracy, result.TemperatureSweep[1].Accuracy);
+        Assert.Equal(Tiny.Methods.Count + 1, result.Example.Distributions.Count);   // teacher + one per listed method
+        Assert.All(result.Example.Distributions, d => Assert.Equal(1.0, d.Probabilities.Sum(), 1e-6));
+        Assert.Equal(Tiny.TeacherTraining.Steps / 10, result.Teacher.Curve.Count);
+    }
+
+    [Fact]
+    public void Same_seed_gives_identical_numbers_and_a_cached_teacher_changes_nothing()
+    {
+        var cache = TestPaths.TempFolder();
+        var config = Tiny with { Methods = [Tiny.Methods[0], Tiny.Methods[1], Tiny.Methods[5]], TemperatureSweep = [] };
+        var first = DistillExperiment.Run(config, CPU, cache, cancellation: TestContext.Current.CancellationToken);
+        var second = DistillExperiment.Run(config, CPU, cache, cancellation: TestContext.Current.CancellationToken);
+
+        Assert.False(first.Teacher.Cached);
+        Assert.True(second.Teacher.Cached);
+        Assert.Single(Directory.GetFiles(cache, "distill-teacher-*.bin"));
+        Assert.Equal(first.Teacher.ValidationLoss, second.Teacher.ValidationLoss);
+        Assert.Equal(first.Teacher.Curve.Select(p => p.TrainLoss), second.Teacher.Curve.Select(p => p.TrainLoss));
+        Assert.Equal(first.Methods.Select(m => (m.Accuracy, m.ValidationLoss, m.TeacherKl)), second.Methods.Select(m => (m.Accuracy, m.ValidationLoss, m.TeacherKl)));
+        Assert.Equal(first.Methods.SelectMany(m => m.Curve.Select(p => p.TrainLoss)), second.Methods.SelectMany(m => m.Curve.Select(p => p.TrainLoss)));
+
+        // A different teacher setting is a different cache entry, never a stale one.
+        var other = DistillExperiment.Run(config with { TeacherTraining = config.TeacherTraining with { Steps = 20 } }, CPU, cache,
+            cancellation: TestContext.Current.CancellationToken);
+        Assert.False(other.Teacher.Cached);
+        Assert.Equal(2, Directory.GetFiles(cache, "distill-teacher-*.bin").Length);
+    }
+
+    [Fact]
+    public void Sequence_level_students_learn_the_teachers_answers_not_the_labels()
+    {
+        // Given a trained teacher and a prompt stream
+        var config = Tiny;
+        var task = new Research.Data.ArithmeticTask(config.Task);
+        using var teacher = new TinyLm(config.Teacher, CPU, new Generator(1));
+        using var student = new TinyLm(config.Student, CPU, new Generator(2));
+        var method = config.Methods.Single(m => m.Objective == DistillObjective.SequenceLevel);
+        var pool = task.ToBatch(task.Sample(config.LabelledExamples, new Generator(3)), CPU);
+        // When the step loss is built
+        var loss = DistillExperiment.StudentLoss(config, task, method, student, teacher, pool, CPU)(1).Loss.item<float>();
+        // Then it is the cross-entropy of the teacher's greedy answers to the same fresh prompts (stream Seed·16 + 6)
+        var prompts = task.Prompts(task.Sample(config.BatchSize, new Generator(6)), CPU);
+        var batch = task.ToBatch(prompts, Generation.Greedy(teacher, prompts, task.AnswerLength));
+        var expected = Losses.CrossEntropy(student.forward(batch.Inputs), batch.Targets, batch.LossMask).item<float>();
+        Assert.Equal(expected, loss);
+    }
+
+    [Theory]
+    [InlineData("TopK", "DistillConfig.Methods[1].TopK must be in 1..15")]
+    [InlineData("Beta", "DistillConfig.Methods[1].Beta must be in [0, 1]")]
+    [InlineData("Temperature", "DistillConfig.Methods[1].Temperature must be in (0, 100]")]
+    [InlineData("Duplicate", "the name 'ce' is used twice")]
+    [InlineData("Vocabulary", "DistillConfig.Student.Vocabulary must be 15")]
+    [InlineData("MaxSequence", "DistillConfig.Teacher.MaxSequence must be ≥ 7")]
+    [InlineData("Heads", "DistillConfig.Student: TinyLmConfig.Heads must divide Dim")]
+    [InlineData("Sweep", "TemperatureSweep values must be in (0, 100]")]
+    public void Bad_configs_name_the_field(string field, string expected)
+    {
+        var m = Tiny.Methods[1];
+        var config = field switch
+        {
+            "TopK" => Tiny with { Methods = [Tiny.Methods[0], m with { TopK = 16 }] },
+            "Beta" => Tiny with { Methods = [Tiny.Methods[0], m with { Beta = 1.5 }] },
+            "Temperature" => Tiny with { Methods = [Tiny.Methods[0], m with { Temperature = 0 }] },
+            "Duplicate" => Tiny with { Methods = [Tiny.Methods[0], Tiny.Methods[0]] },
+            "Vocabulary" => Tiny with { Student = Tiny.Student with { Vocabulary = 16 } },
+            "MaxSequence" => Tiny with { Teacher = Tiny.Teacher with { MaxSequence = 6 } },
+            "Heads" => Tiny with { Student = Tiny.Student with { Heads = 3 } },
+            _ => Tiny with { TemperatureSweep = [1, -2] },
+        };
+        var e = Assert.Throws<ConfigException>(() => config.Validated());
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void Cli_json_holds_the_teacher_and_every_method()
+    {
+        var folder = TestPaths.TempFolder();
+        var configPath = Path.Combine(folder, "tiny.json");
+        File.WriteAllText(configPath, JsonSerializer.Serialize(Tiny, ExperimentConfigs.Json));
+        var (exit, stdout, stderr) = InProcessCli.Run("run", "distill", "--config", configPath, "--out", folder, "--json");
+        Assert.True(exit == ExitCodes.Ok, stderr);
+        var result = JsonDocument.Parse(stdout).RootElement.GetProperty("result");
+        Assert.InRange(result.GetProperty("teacher").GetProperty("accuracy").GetDouble(), 0, 1);
+        var methods = result.GetProperty("methods").EnumerateArray().ToList();
+        Assert.Equal(Tiny.Methods.Select(m => m.Name), methods.Select(m => m.GetProperty("name").GetString()));
+        Assert.All(methods, m => Assert.True(m.GetProperty("validationLoss").GetDouble() > 0));
+        Assert.True(File.Exists(Path.Combine(folder, "distill", "methods.csv")));
+        Assert.Single(Directory.GetFiles(Path.Combine(folder, "cache"), "distill-teacher-*.bin"));
+    }
+
+    [Fact]
+    public void A_bad_config_file_is_exit_code_2_naming_the_field_and_writes_nothing()
+    {
+        var folder = TestPaths.TempFolder();
+        var configPath = Path.Combine(folder, "bad.json");
+        File.WriteAllText(configPath, JsonSerializer.Serialize(Tiny with { Methods = [Tiny.Methods[0] with { HardLabelWeight = 2 }] }, ExperimentConfigs.Json));
+        var (exit, _, stderr) = InProcessCli.Run("run", "distill", "--config", configPath, "--out", folder);
+        Assert.Equal(ExitCodes.BadInput, exit);
+        Assert.Contains("DistillConfig.Methods[0].HardLabelWeight must be in [0, 1]", stderr);
+        Assert.False(Directory.Exists(Path.Combine(folder, "distill")));
+    }
+}
