@@ -33,8 +33,21 @@ public static class ProgressDisplay
         return result;
     }
 
+    // A log line when the stage changes, at the end, and otherwise at most every few seconds: a training run reports
+    // every step, and thousands of lines would bury the log.
     private sealed class PlainLines(string label, TextWriter writer) : IProgress<ExperimentProgress>
     {
-        public void Report(ExperimentProgress value) => writer.WriteLine($"[{label}] {value.Stage} ({value.Done}/{value.Total})");
+        private static readonly TimeSpan Interval = TimeSpan.FromSeconds(5);
+        private string? _stage;
+        private long _last;
+
+        public void Report(ExperimentProgress value)
+        {
+            bool due = value.Stage != _stage || value.Done >= value.Total || System.Diagnostics.Stopwatch.GetElapsedTime(_last) >= Interval;
+            if (!due) return;
+            _stage = value.Stage;
+            _last = System.Diagnostics.Stopwatch.GetTimestamp();
+            writer.WriteLine($"[{label}] {value.Stage} ({value.Done}/{value.Total})");
+        }
     }
 }

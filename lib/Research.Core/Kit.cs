@@ -11,4 +11,21 @@ public static class Kit
     /// <paramref name="device"/>: "cpu" (default), "cuda" or "cuda:N" (needs a CUDA build; see environment/README.md).
     /// </summary>
     public static torch.Device Setup(string device = "cpu") => Devices.Parse(device);   // Parse loads TorchSharp first
+
+    /// <summary>
+    /// Where notebooks keep expensive intermediate results (a trained teacher) between runs: <c>artifacts/cache</c>
+    /// of the repository whose build this library was loaded from, else <c>research-kit/cache</c> in the temp folder.
+    /// Found from the library's own location, so it does not depend on the kernel's working directory.
+    /// </summary>
+    public static string CacheFolder()
+    {
+        // artifacts/bin/Research.Core/<configuration>/Research.Core.dll → artifacts/cache
+        var library = new DirectoryInfo(AppContext.BaseDirectory);
+        var location = typeof(Kit).Assembly.Location;
+        if (location.Length > 0) library = new FileInfo(location).Directory!;
+        var artifacts = library.Parent?.Parent?.Parent;
+        return artifacts is { Name: "artifacts" }
+            ? Path.Combine(artifacts.FullName, "cache")
+            : Path.Combine(Path.GetTempPath(), "research-kit", "cache");
+    }
 }

@@ -254,16 +254,19 @@ public static class DistillExperiment
         return new Scores(accuracy, loss, kl);
     }
 
-    // The validation answer position where the teacher's next-token entropy is largest.
+    // The validation answer position where the teacher's next-token entropy is largest (read on the CPU: a NaN or a
+    // tie must not pick a prompt position).
     private static (int Row, int Column) ExamplePosition(TinyLm teacher, LmBatch validation)
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        var logProbs = teacher.forward(validation.Inputs).log_softmax(-1);                          // [N, S, V]
-        var entropy = -(logProbs.exp() * logProbs).sum(-1).masked_fill(validation.LossMask.logical_not(), -1);   // [N, S]
-        long flat = entropy.flatten().argmax().item<long>();
-        long columns = entropy.shape[1];
-        return ((int)(flat / columns), (int)(flat % columns));
+        var logProbs = teacher.forward(validation.Inputs).log_softmax(-1).to_type(ScalarType.Float64);   // [N, S, V]
+        var entropy = -(logProbs.exp() * logProbs).nan_to_num(0).sum(-1);                               // [N, S]
+        int columns = (int)entropy.shape[1];
+        var values = entropy.cpu().contiguous().data<double>().ToArray();
+        var kept = validation.LossMask.cpu().contiguous().data<bool>().ToArray();
+        int best = Enumerable.Range(0, values.Length).Where(i => kept[i]).MaxBy(i => values[i]);
+        return (best / columns, best % columns);
     }
 
     private static double[] Probabilities(TinyLm model, LmBatch validation, (int Row, int Column) at)

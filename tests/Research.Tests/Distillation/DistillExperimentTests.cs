@@ -52,6 +52,9 @@ public sealed class DistillExperimentTests
         Assert.Equal(forward.Accuracy, result.TemperatureSweep[1].Accuracy);
         Assert.Equal(Tiny.Methods.Count + 1, result.Example.Distributions.Count);   // teacher + one per listed method
         Assert.All(result.Example.Distributions, d => Assert.Equal(1.0, d.Probabilities.Sum(), 1e-6));
+        // The example sits at an answer position: the prefix holds the whole prompt "^a+b=" and maybe some answer digits.
+        Assert.StartsWith("^", result.Example.Prefix);
+        Assert.Contains("=", result.Example.Prefix);
         Assert.Equal(Tiny.TeacherTraining.Steps / 10, result.Teacher.Curve.Count);
     }
 
