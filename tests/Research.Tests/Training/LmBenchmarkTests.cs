@@ -1,0 +1,41 @@
+using System.Text.Json;
+using Research.Cli;
+using Research.Tests.Cli;
+using Xunit;
+
+namespace Research.Tests.Training;
+
+public sealed class LmBenchmarkTests
+{
+    [Fact]
+    public void Bench_lm_reports_throughput_and_no_tensor_survives_a_step()
+    {
+        var (exit, stdout, stderr) = InProcessCli.Run("bench", "lm", "--steps", "30", "--json");
+
+        Assert.True(exit == ExitCodes.Ok, stderr);
+        var root = JsonDocument.Parse(stdout).RootElement;
+        Assert.True(root.GetProperty("tokensPerSecond").GetDouble() > 0);
+        Assert.Equal(13, root.GetProperty("sequenceLength").GetInt32());   // 3-digit addition: 3·3 + 5 tokens, inputs one fewer
+        var early = root.GetProperty("early");
+        var last = root.GetProperty("last");
+        Assert.Equal(3, early.GetProperty("step").GetInt32());
+        Assert.Equal(30, last.GetProperty("step").GetInt32());
+        // Every step's tensors live in its dispose scope: the count of live tensors must not grow with steps.
+        Assert.Equal(early.GetProperty("liveTensors").GetInt64(), last.GetProperty("liveTensors").GetInt64());
+        Assert.True(double.IsFinite(root.GetProperty("finalLoss").GetDouble()));
+    }
+
+    [Theory]
+    [InlineData(new[] { "bench", "lm", "--size", "256" }, "--size does not apply to 'bench lm'")]
+    [InlineData(new[] { "bench", "fp8", "--steps", "10" }, "--steps does not apply to 'bench fp8'")]
+    [InlineData(new[] { "bench", "lm", "--model", "giant" }, "LmBenchmarkConfig.Model must be one of student, teacher")]
+    [InlineData(new[] { "bench", "lm", "--steps", "1" }, "LmBenchmarkConfig.Steps must be in 2..1000000")]
+    public void Bad_options_are_one_line_and_exit_code_2(string[] args, string expected)
+    {
+        var (exit, stdout, stderr) = InProcessCli.Run(args);
+
+        Assert.Equal(ExitCodes.BadInput, exit);
+        Assert.Equal("", stdout);
+        Assert.Equal("research: " + expected, stderr.Trim().Split(" (got")[0]);
+    }
+}
