@@ -5,6 +5,11 @@ using Xunit;
 
 namespace Research.Tests.Training;
 
+/// <summary>Tests that read process-wide counters (live tensors) run alone, after the parallel ones.</summary>
+[CollectionDefinition(nameof(ProcessCounters), DisableParallelization = true)]
+public sealed class ProcessCounters;
+
+[Collection(nameof(ProcessCounters))]
 public sealed class LmBenchmarkTests
 {
     [Fact]
@@ -20,8 +25,10 @@ public sealed class LmBenchmarkTests
         var last = root.GetProperty("last");
         Assert.Equal(3, early.GetProperty("step").GetInt32());
         Assert.Equal(30, last.GetProperty("step").GetInt32());
-        // Every step's tensors live in its dispose scope: the count of live tensors must not grow with steps.
-        Assert.Equal(early.GetProperty("liveTensors").GetInt64(), last.GetProperty("liveTensors").GetInt64());
+        // Every step's tensors live in its dispose scope: the count of live tensors must not grow with steps (a leak of
+        // one tensor per step would add 27). Finalizers of other tests' tensors can only lower it.
+        Assert.True(last.GetProperty("liveTensors").GetInt64() <= early.GetProperty("liveTensors").GetInt64(),
+            $"live tensors grew from {early.GetProperty("liveTensors")} to {last.GetProperty("liveTensors")}");
         Assert.True(double.IsFinite(root.GetProperty("finalLoss").GetDouble()));
     }
 
