@@ -113,8 +113,7 @@ public static class DistillExperiment
         var sweepBase = config.SweepBase;
         var sweep = config.TemperatureSweep.Select(t =>
         {
-            var run = methods.First(m => m.Objective == DistillObjective.ForwardKl && m.Data == sweepBase!.Data
-                && m.HardLabelWeight == sweepBase.HardLabelWeight && m.Temperature == t);
+            var run = methods.First(m => SweepRun(m.Objective, m.Data, m.HardLabelWeight, m.Temperature, sweepBase!, t));
             return new SweepPoint(t, run.Accuracy, run.ValidationLoss, run.TeacherKl);
         }).ToList();
         var shown = methods.Where(m => config.Methods.Any(c => c.Name == m.Name)).ToList();
@@ -134,10 +133,14 @@ public static class DistillExperiment
         var plan = config.Methods.ToList();
         if (config.SweepBase is { } b)
             foreach (var t in config.TemperatureSweep)
-                if (!plan.Any(m => m.Objective == DistillObjective.ForwardKl && m.Data == b.Data && m.HardLabelWeight == b.HardLabelWeight && m.Temperature == t))
+                if (!plan.Any(m => SweepRun(m.Objective, m.Data, m.HardLabelWeight, m.Temperature, b, t)))
                     plan.Add(b with { Name = $"{b.Name} T={t:0.###}", Temperature = t });
         return plan;
     }
+
+    // A run is the sweep's point at temperature t when it is the sweep's forward KL on the same data and mix at t.
+    private static bool SweepRun(DistillObjective objective, DistillData data, double hardLabelWeight, double temperature, DistillMethod sweepBase, double t) =>
+        objective == DistillObjective.ForwardKl && data == sweepBase.Data && hardLabelWeight == sweepBase.HardLabelWeight && temperature == t;
 
     /// <summary>
     /// The loss of one student step. Labelled methods draw a batch from the pool (the same indices for every method);
