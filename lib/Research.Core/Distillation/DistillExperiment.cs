@@ -203,8 +203,8 @@ public static class DistillExperiment
         {
             Directory.CreateDirectory(Path.GetDirectoryName(cachePath)!);
             // The curve first, the weights last: a .bin file exists only once both are complete.
-            WriteAtomically(cachePath + ".json", path => File.WriteAllText(path, JsonSerializer.Serialize(new TeacherCache(seconds, curve), ExperimentConfigs.Json)));
-            WriteAtomically(cachePath + ".bin", path => teacher.save(path));
+            AtomicFile.Write(cachePath + ".json", path => File.WriteAllText(path, JsonSerializer.Serialize(new TeacherCache(seconds, curve), ExperimentConfigs.Json)));
+            AtomicFile.Write(cachePath + ".bin", path => teacher.save(path));
         }
         return (curve, seconds);
     }
@@ -218,21 +218,6 @@ public static class DistillExperiment
             ? JsonSerializer.Deserialize<TeacherCache>(File.ReadAllText(cachePath + ".json"), ExperimentConfigs.Json)
             : null;
         return (cache?.Curve ?? [], cache?.Seconds ?? double.NaN);
-    }
-
-    private static void WriteAtomically(string path, Action<string> write)
-    {
-        var partial = path + $".partial-{Guid.NewGuid():N}";
-        try
-        {
-            write(partial);
-            File.Move(partial, path, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(partial);
-            throw;
-        }
     }
 
     /// <summary>A short hash of everything that decides the teacher's weights.</summary>

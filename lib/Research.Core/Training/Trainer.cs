@@ -128,31 +128,22 @@ public sealed class Trainer : IDisposable
     /// </summary>
     public void Save(string path, params Generator[] generators)
     {
-        var partial = path + $".partial-{Guid.NewGuid():N}";
-        try
+        AtomicFile.Write(path, partial =>
         {
-            using (var writer = new BinaryWriter(File.Create(partial)))
+            using var writer = new BinaryWriter(File.Create(partial));
+            writer.Write(CheckpointMagic);
+            writer.Write(Step);
+            writer.Write(_tokens);
+            writer.Write(_seconds);
+            _model.save(writer);
+            _optimizer.save_state_dict(writer);
+            writer.Write(generators.Length);
+            foreach (var g in generators)
             {
-                writer.Write(CheckpointMagic);
-                writer.Write(Step);
-                writer.Write(_tokens);
-                writer.Write(_seconds);
-                _model.save(writer);
-                _optimizer.save_state_dict(writer);
-                writer.Write(generators.Length);
-                foreach (var g in generators)
-                {
-                    using var state = g.get_state();
-                    state.Save(writer);
-                }
+                using var state = g.get_state();
+                state.Save(writer);
             }
-            File.Move(partial, path, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(partial);
-            throw;
-        }
+        });
     }
 
     /// <summary>Restores what <see cref="Save"/> wrote into this trainer's model and optimizer and into <paramref name="generators"/>.</summary>
