@@ -54,17 +54,13 @@ public static class LmBenchmark
         using var model = new TinyLm(modelConfig, device, new Generator((ulong)config.Seed, device));
         var training = distill.StudentTraining with { Steps = config.Steps, WarmupSteps = Math.Min(distill.StudentTraining.WarmupSteps, config.Steps), LogEvery = config.Steps };
         using var trainer = new Trainer(model, training);
-        var data = new Generator((ulong)config.Seed + 1);
+        var step = DistillExperiment.FreshProblems(task, model, config.BatchSize, new Generator((ulong)config.Seed + 1), device);
         MemorySample? early = null, last = null;
         double loss = 0;
         while (trainer.Step < config.Steps)
         {
             cancellation.ThrowIfCancellationRequested();
-            (loss, _, _) = trainer.TrainStep(_ =>
-            {
-                var batch = task.ToBatch(task.Sample(config.BatchSize, data), device);
-                return new StepLoss(Losses.CrossEntropy(model.forward(batch.Inputs), batch.Targets, batch.LossMask), batch.Inputs.numel());
-            });
+            (loss, _, _) = trainer.TrainStep(step);
             if (trainer.Step == config.EarlyStep) early = Sample(trainer.Step);
             if (trainer.Step == config.Steps) last = Sample(trainer.Step);
             if (trainer.Step % 10 == 0) progress?.Report(new ExperimentProgress("training", trainer.Step, config.Steps));

@@ -80,11 +80,13 @@ public static class DistillExperiment
             ? LoadTeacher(teacher, teacherPath!)
             : TrainTeacher(config, task, teacher, validation, device, teacherPath, Shifted(progress, "teacher", 0, total), cancellation);
         teacher.eval();
-        var teacherScore = Score(task, teacher, null, validationProblems, validation, validationPrompts);
+        Tensor teacherLogits;   // [N, S, V] on the validation set: every student's KL and the example are read from it
+        using (no_grad()) teacherLogits = teacher.forward(validation.Inputs);
+        var teacherScore = Score(task, teacher, teacherLogits, validationProblems, validation, validationPrompts);
         var teacherResult = new TeacherResult(teacher.ParameterCount, config.TeacherTraining.Steps, teacherScore.Accuracy,
             teacherScore.ValidationLoss, cached, teacherSeconds, teacherCurve);
 
-        var example = ExamplePosition(teacher, validation);
+        var example = ExamplePosition(teacherLogits, validation);
         var pool = task.ToBatch(task.Sample(config.LabelledExamples, Stream(config, PoolStream)), device);
         var methods = new List<MethodResult>();
         var distributions = new List<TokenDistribution> { new("teacher", Probabilities(teacher, validation, example)) };
@@ -97,12 +99,12 @@ public static class DistillExperiment
             using var trainer = new Trainer(student, config.StudentTraining);
             var lossAt = StudentLoss(config, task, method, student, teacher, pool, device);
             long start = Stopwatch.GetTimestamp();
-            var curve = trainer.Run(lossAt, () => Losses.CrossEntropy(student.forward(validation.Inputs), validation.Targets, validation.LossMask).item<float>(),
+            var curve = trainer.Run(lossAt, () => AnswerLoss(student, validation).item<float>(),
                 progress: Shifted(progress, method.Name, done, total), stage: method.Name, cancellation: cancellation);
             double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
             done += config.StudentTraining.Steps;
             student.eval();
-            var score = Score(task, student, teacher, validationProblems, validation, validationPrompts);
+            var score = Score(task, student, teacherLogits, validationProblems, validation, validationPrompts);
             studentTokens = curve[^1].Tokens;
             methods.Add(new MethodResult(method.Name, method.Objective, method.Data, method.Temperature, method.Beta, method.TopK,
                 method.HardLabelWeight, score.Accuracy, score.ValidationLoss, score.TeacherKl, seconds, curve[^1].Tokens / curve[^1].Seconds, curve));
@@ -166,7 +168,7 @@ public static class DistillExperiment
                 batch = task.ToBatch(questions, Generation.Greedy(teacher, questions, task.AnswerLength));
             }
             var logits = student.forward(batch.Inputs);                                  // [B, S, V]
-            var hard = Losses.CrossEntropy(logits, batch.Targets, batch.LossMask);
+            var hard = Losses.CrossEntropy(logits, batch.Targets, batch.LossMask);      // logits are reused by the soft loss
             Tensor loss = hard;
             if (method.Objective is not (DistillObjective.CrossEntropy or DistillObjective.SequenceLevel))
             {
@@ -190,14 +192,9 @@ public static class DistillExperiment
         LmBatch validation, Device device, string? cachePath, IProgress<ExperimentProgress>? progress, CancellationToken cancellation)
     {
         using var trainer = new Trainer(teacher, config.TeacherTraining);
-        var data = Stream(config, TeacherDataStream);
         long start = Stopwatch.GetTimestamp();
-        var curve = trainer.Run(_ =>
-        {
-            var batch = task.ToBatch(task.Sample(config.BatchSize, data), device);
-            return new StepLoss(Losses.CrossEntropy(teacher.forward(batch.Inputs), batch.Targets, batch.LossMask), batch.Inputs.numel());
-        }, () => Losses.CrossEntropy(teacher.forward(validation.Inputs), validation.Targets, validation.LossMask).item<float>(),
-            progress: progress, stage: "teacher", cancellation: cancellation);
+        var curve = trainer.Run(FreshProblems(task, teacher, config.BatchSize, Stream(config, TeacherDataStream), device),
+            () => AnswerLoss(teacher, validation).item<float>(), progress: progress, stage: "teacher", cancellation: cancellation);
         double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
         if (cachePath is not null)
         {
@@ -220,6 +217,18 @@ public static class DistillExperiment
         return (cache?.Curve ?? [], cache?.Seconds ?? double.NaN);
     }
 
+    /// <summary>Cross-entropy of the batch's masked targets (the answer tokens) under <paramref name="model"/>.</summary>
+    public static Tensor AnswerLoss(TinyLm model, LmBatch batch) =>
+        Losses.CrossEntropy(model.forward(batch.Inputs), batch.Targets, batch.LossMask);
+
+    /// <summary>Steps on a fresh batch of labelled problems from <paramref name="data"/>: how the teacher trains (and
+    /// what <c>bench lm</c> times).</summary>
+    public static Func<int, StepLoss> FreshProblems(ArithmeticTask task, TinyLm model, int batchSize, Generator data, Device device) => _ =>
+    {
+        var batch = task.ToBatch(task.Sample(batchSize, data), device);
+        return new StepLoss(AnswerLoss(model, batch), batch.Inputs.numel());
+    };
+
     /// <summary>A short hash of everything that decides the teacher's weights.</summary>
     public static string TeacherKey(DistillConfig config)
     {
@@ -230,25 +239,25 @@ public static class DistillExperiment
 
     private readonly record struct Scores(double Accuracy, double ValidationLoss, double TeacherKl);
 
-    private static Scores Score(ArithmeticTask task, TinyLm model, TinyLm? teacher, IReadOnlyList<ArithmeticProblem> problems,
+    // teacherLogits: the teacher's [N, S, V] on the validation inputs (for the teacher itself its KL is 0).
+    private static Scores Score(ArithmeticTask task, TinyLm model, Tensor teacherLogits, IReadOnlyList<ArithmeticProblem> problems,
         LmBatch validation, Tensor prompts)
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var logits = model.forward(validation.Inputs);
         double loss = Losses.CrossEntropy(logits, validation.Targets, validation.LossMask).item<float>();
-        double kl = teacher is null ? 0 : Losses.ForwardKl(logits, teacher.forward(validation.Inputs), 1, validation.LossMask).item<float>();
+        double kl = Losses.ForwardKl(logits, teacherLogits, 1, validation.LossMask).item<float>();
         double accuracy = task.ExactMatch(problems, Generation.Greedy(model, prompts, task.AnswerLength));
         return new Scores(accuracy, loss, kl);
     }
 
     // The validation answer position where the teacher's next-token entropy is largest (read on the CPU: a NaN or a
     // tie must not pick a prompt position).
-    private static (int Row, int Column) ExamplePosition(TinyLm teacher, LmBatch validation)
+    private static (int Row, int Column) ExamplePosition(Tensor teacherLogits, LmBatch validation)
     {
-        using var noGrad = no_grad();
         using var scope = NewDisposeScope();
-        var logProbs = teacher.forward(validation.Inputs).log_softmax(-1).to_type(ScalarType.Float64);   // [N, S, V]
+        var logProbs = teacherLogits.log_softmax(-1).to_type(ScalarType.Float64);                          // [N, S, V]
         var entropy = -(logProbs.exp() * logProbs).nan_to_num(0).sum(-1);                               // [N, S]
         int columns = (int)entropy.shape[1];
         var values = entropy.cpu().contiguous().data<double>().ToArray();
