@@ -1,0 +1,36 @@
+namespace Research.Moe;
+
+/// <summary>Balance measures of a load vector (assignments per expert, or per device).</summary>
+public static class LoadMetrics
+{
+    /// <summary>
+    /// MaxVio (LF §4.1) = (maxᵢ loadᵢ − load̄) / load̄, where load̄ is the load under perfect balance (the mean).
+    /// 0 is perfect balance; an expert taking twice its share gives 1. Over one training batch it is MaxVio_batch,
+    /// over loads summed across a validation set MaxVio_global.
+    /// </summary>
+    public static double MaxVio(IReadOnlyList<double> loads)
+    {
+        var mean = Mean(loads);
+        return (loads.Max() - mean) / mean;
+    }
+
+    public static double MaxVio(IReadOnlyList<long> loads) => MaxVio(ToDouble(loads));
+
+    /// <summary>Coefficient of variation σ/μ (population σ): 0 at perfect balance, √(N − 1) when one of N takes all.</summary>
+    public static double CoefficientOfVariation(IReadOnlyList<double> loads)
+    {
+        var mean = Mean(loads);
+        return Math.Sqrt(loads.Sum(l => (l - mean) * (l - mean)) / loads.Count) / mean;
+    }
+
+    public static double CoefficientOfVariation(IReadOnlyList<long> loads) => CoefficientOfVariation(ToDouble(loads));
+
+    private static double Mean(IReadOnlyList<double> loads)
+    {
+        if (loads.Count == 0) throw new ArgumentException("LoadMetrics: the load vector is empty", nameof(loads));
+        var mean = loads.Average();
+        return mean > 0 ? mean : throw new ArgumentException("LoadMetrics: total load is 0, balance is undefined", nameof(loads));
+    }
+
+    private static double[] ToDouble(IReadOnlyList<long> loads) => [.. loads.Select(l => (double)l)];
+}
