@@ -78,7 +78,7 @@ public static class DistillExperiment
         using var teacher = new TinyLm(config.Teacher, device, DeviceStream(config, TeacherInitStream, device));
         var (teacherCurve, teacherSeconds) = cached
             ? LoadTeacher(teacher, teacherPath!)
-            : TrainTeacher(config, task, teacher, validation, device, teacherPath, Shifted(progress, "teacher", 0, total), cancellation);
+            : TrainTeacher(config, task, teacher, validation, device, teacherPath, ShiftedProgress.Create(progress, "teacher", 0, total), cancellation);
         teacher.eval();
         Tensor teacherLogits;   // [N, S, V] on the validation set: every student's KL and the example are read from it
         using (no_grad()) teacherLogits = teacher.forward(validation.Inputs);
@@ -100,7 +100,7 @@ public static class DistillExperiment
             var lossAt = StudentLoss(config, task, method, student, teacher, pool, device);
             long start = Stopwatch.GetTimestamp();
             var curve = trainer.Run(lossAt, () => AnswerLoss(student, validation).item<float>(),
-                progress: Shifted(progress, method.Name, done, total), stage: method.Name, cancellation: cancellation);
+                progress: ShiftedProgress.Create(progress, method.Name, done, total), stage: method.Name, cancellation: cancellation);
             double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
             done += config.StudentTraining.Steps;
             student.eval();
@@ -280,15 +280,6 @@ public static class DistillExperiment
     private static Generator Stream(DistillConfig config, int offset) => new((ulong)(config.Seed * 16L + offset));
 
     private static Generator DeviceStream(DistillConfig config, int offset, Device device) => new((ulong)(config.Seed * 16L + offset), device);
-
-    private static IProgress<ExperimentProgress>? Shifted(IProgress<ExperimentProgress>? inner, string stage, int offset, int total) =>
-        inner is null ? null : new ShiftedProgress(inner, stage, offset, total);
-
-    // Maps one training run's progress (step of its steps) onto the whole experiment's.
-    private sealed class ShiftedProgress(IProgress<ExperimentProgress> inner, string stage, int offset, int total) : IProgress<ExperimentProgress>
-    {
-        public void Report(ExperimentProgress value) => inner.Report(new ExperimentProgress(stage, offset + value.Done, total));
-    }
 
     /// <summary>The registry entry: default config from data/configs/distill.json.</summary>
     public static ExperimentDefinition Definition { get; } = new(
