@@ -12,6 +12,7 @@ public static class ExperimentCatalog
         Fp8.Fp8AccumulationExperiment.Definition,
         Fp8.Fp8TrainingExperiment.Definition,
         Distillation.DistillExperiment.Definition,
+        Moe.MoeBalanceExperiment.Definition,
     ];
 
     /// <summary>The experiment with <paramref name="id"/>; an unknown id is an error listing the known ones.</summary>

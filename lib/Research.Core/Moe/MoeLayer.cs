@@ -101,8 +101,8 @@ public sealed class MoeLayer : nn.Module<Tensor, Tensor>
     /// <summary>The last pass's selected experts [tokens × K_r], token-major, when <see cref="RecordSelections"/> is on.</summary>
     public long[]? LastExperts { get; private set; }
 
-    /// <summary>The balancing loss of the last training pass (already multiplied by its α), in the caller's dispose
-    /// scope; null when no loss is configured or the module is in evaluation mode. Add it to the model's loss.</summary>
+    /// <summary>The balancing loss of the last training pass (already multiplied by its α), valid until the next pass;
+    /// null when no loss is configured or the module is in evaluation mode. Add it to the model's loss.</summary>
     public Tensor? LastBalanceLoss { get; private set; }
 
     public override Tensor forward(Tensor x)   // [..., d] → [..., d]
@@ -114,7 +114,10 @@ public sealed class MoeLayer : nn.Module<Tensor, Tensor>
         var counts = Record(routing);
         var y = Dispatch(flat, routing, counts);
         if (shared is not null) y = y + shared.forward(flat);
-        LastBalanceLoss = training ? BalanceLoss(routing, x.shape)?.MoveToOuterDisposeScope() : null;
+        // Owned by the layer, outside every dispose scope: the blocks around this layer dispose their scopes before the
+        // model's caller reads it. The autograd graph keeps what backward needs; the next pass releases this handle.
+        LastBalanceLoss?.Dispose();
+        LastBalanceLoss = training ? BalanceLoss(routing, x.shape)?.DetachFromDisposeScope() : null;
         return y.view(x.shape).MoveToOuterDisposeScope();
     }
 

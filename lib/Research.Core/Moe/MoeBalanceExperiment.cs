@@ -1,0 +1,233 @@
+using System.Diagnostics;
+using System.Text.Json.Serialization;
+using Research.Data;
+using Research.Experiments;
+using Research.Models;
+using Research.Platform;
+using Research.Training;
+using static TorchSharp.torch;
+
+namespace Research.Moe;
+
+/// <summary>One strategy's run.</summary>
+/// <param name="MaxVioGlobal">MaxVio of the loads summed over the validation set, averaged over layers (LF §4.1).</param>
+/// <param name="MaxVioGlobalByLayer">The same per layer.</param>
+/// <param name="MaxVioBatch">MaxVio_batch averaged over layers and over the last quarter of training steps.</param>
+/// <param name="FinalLoss">Training cross-entropy (balancing losses excluded) averaged over the last log window.</param>
+/// <param name="ValidationLoss">Cross-entropy on the held-out batches at the end.</param>
+/// <param name="MaxVioBatchByStep">MaxVio_batch of every training step, averaged over layers.</param>
+/// <param name="Loads">Assignments per expert of every training step: [layer][step][expert] (written as a CSV, not JSON).</param>
+/// <param name="DomainLoads">Validation assignments per expert by the domain of the token's sequence: [layer][domain][expert].</param>
+/// <param name="Bias">The balancing biases at the end: [layer][expert].</param>
+public sealed record MoeStrategyResult(
+    string Name, double AuxLossAlpha, double SequenceAuxLossAlpha, double BiasUpdateSpeed,
+    double MaxVioGlobal, double[] MaxVioGlobalByLayer, double MaxVioBatch, double FinalLoss, double ValidationLoss,
+    double Seconds, IReadOnlyList<LogPoint> Curve, double[] MaxVioBatchByStep,
+    [property: JsonIgnore] long[][][] Loads, long[][][] DomainLoads, double[][] Bias);
+
+/// <param name="Domains">Domain names, in the order of <see cref="MoeStrategyResult.DomainLoads"/>.</param>
+/// <param name="ActiveParameters">Parameters a token passes through (embeddings, attention, shared and K_r routed experts, head).</param>
+public sealed record MoeBalanceResult(IReadOnlyList<MoeStrategyResult> Strategies, IReadOnlyList<string> Domains,
+    int Layers, int Experts, int TopK, long Parameters, long ActiveParameters, int Steps, long TrainingTokens);
+
+/// <summary>
+/// <c>moe-balance</c>: the tiny LM with MoE feed-forward layers trained on the multi-domain corpus once per balancing
+/// strategy — same initial weights, batches and steps — to compare balance (MaxVio) and loss, as the
+/// auxiliary-loss-free balancing paper (LF Tables 2–3) and V3 (Table 5) compare their strategies at scale.
+/// </summary>
+public static class MoeBalanceExperiment
+{
+    public const string Id = "moe-balance";
+
+    public static MoeBalanceResult Run(MoeBalanceConfig config, Device device, IProgress<ExperimentProgress>? progress = null,
+        CancellationToken cancellation = default)
+    {
+        config.Validated();
+        TorchRuntime.EnsureLoaded();
+        var corpus = new MultiDomainCorpus(config.Corpus);
+        var validation = Enumerable.Range(0, config.ValidationBatches).Select(_ => (DomainBatch?)null).ToArray();
+        var validationRng = new Random(config.Seed + 2);
+        for (int i = 0; i < validation.Length; i++) validation[i] = corpus.Sample(config.BatchSize, validationRng, device);
+        try
+        {
+            var results = new List<MoeStrategyResult>();
+            long parameters = 0, active = 0;
+            foreach (var strategy in config.Strategies)
+            {
+                var stage = ShiftedProgress.Create(progress, strategy.Name, results.Count * config.Training.Steps, config.Strategies.Count * config.Training.Steps);
+                results.Add(RunStrategy(config, strategy, corpus, validation!, device, stage, cancellation, out parameters, out active));
+            }
+            progress?.Report(new ExperimentProgress("done", config.Strategies.Count * config.Training.Steps, config.Strategies.Count * config.Training.Steps));
+            long tokens = (long)config.Training.Steps * config.BatchSize * config.Corpus.SequenceLength;
+            return new MoeBalanceResult(results, [.. Enum.GetValues<Domain>().Select(MultiDomainCorpus.Name)], config.Model.Layers,
+                config.Router.Experts, config.Router.TopK, parameters, active, config.Training.Steps, tokens);
+        }
+        finally
+        {
+            foreach (var b in validation) b?.Dispose();
+        }
+    }
+
+    /// <summary>The tiny LM of the config with an MoE feed-forward layer in every block.</summary>
+    public static TinyLm Model(MoeBalanceConfig config, MoeBalanceStrategy strategy, Device device) =>
+        new(config.Model, device, new Generator((ulong)config.Seed, device),
+            TinyLmParts.Standard with { FeedForward = (c, _, d) => new MoeLayer(c.Dim, config.Layer(strategy), d) });
+
+    /// <summary>The MoE layers of a model built by <see cref="Model"/>, in block order.</summary>
+    public static IReadOnlyList<MoeLayer> MoeLayers(TinyLm model) => [.. model.Blocks.Select(b => (MoeLayer)b.FeedForward)];
+
+    /// <summary>
+    /// One training step's loss: next-token cross-entropy plus each layer's balancing loss. Before routing the batch,
+    /// every layer's bias moves using the loads of the previous batch (never this one: LF §3 warns that using the
+    /// current sequence's loads leaks future tokens). <paramref name="onLoss"/> receives the cross-entropy alone.
+    /// </summary>
+    public static Func<int, StepLoss> StepLoss(MoeBalanceConfig config, MultiDomainCorpus corpus, TinyLm model, Random data, Device device,
+        Action<Tensor>? onLoss = null)
+    {
+        var layers = MoeLayers(model);
+        return step =>
+        {
+            if (step > 1) foreach (var layer in layers) layer.UpdateBias();
+            var batch = corpus.Sample(config.BatchSize, data, device);   // disposed with the trainer's step scope
+            var ce = CrossEntropy(model, batch.Lm);
+            onLoss?.Invoke(ce);
+            var loss = ce;
+            foreach (var layer in layers)
+                if (layer.LastBalanceLoss is Tensor balance) loss = loss + balance;
+            return new StepLoss(loss, batch.Lm.Inputs.numel());
+        };
+    }
+
+    private static Tensor CrossEntropy(TinyLm model, LmBatch batch)
+    {
+        var logits = model.forward(batch.Inputs);
+        return nn.functional.cross_entropy(logits.flatten(0, 1), batch.Targets.flatten());
+    }
+
+    private static MoeStrategyResult RunStrategy(MoeBalanceConfig config, MoeBalanceStrategy strategy, MultiDomainCorpus corpus,
+        DomainBatch[] validation, Device device, IProgress<ExperimentProgress>? progress, CancellationToken cancellation,
+        out long parameters, out long active)
+    {
+        using var model = Model(config, strategy, device);
+        var layers = MoeLayers(model);
+        parameters = model.ParameterCount;
+        active = ActiveParameterCount(model, config);
+        using var trainer = new Trainer(model, config.Training);
+        int steps = config.Training.Steps;
+        var loads = layers.Select(_ => new long[steps][]).ToArray();
+        var maxVioByStep = new double[steps];
+        var recentCe = new Queue<double>();
+        var stepLoss = StepLoss(config, corpus, model, new Random(config.Seed + 1), device, ce =>
+        {
+            recentCe.Enqueue(ce.item<float>());
+            if (recentCe.Count > config.Training.LogEvery) recentCe.Dequeue();
+        });
+        var watch = Stopwatch.StartNew();
+        var curve = trainer.Run(step =>
+            {
+                var result = stepLoss(step);
+                for (int l = 0; l < layers.Count; l++) loads[l][step - 1] = layers[l].LastStats!.Loads;
+                maxVioByStep[step - 1] = layers.Average(layer => layer.LastStats!.MaxVio);
+                return result;
+            },
+            evaluate: () => Evaluate(model, validation).Loss, progress: progress, stage: strategy.Name, cancellation: cancellation);
+        double seconds = watch.Elapsed.TotalSeconds;
+
+        model.eval();
+        foreach (var layer in layers) layer.RecordSelections = true;
+        var final = Evaluate(model, validation, layers);
+        var globalByLayer = final.Loads.Select(l => LoadMetrics.MaxVio(l)).ToArray();
+        int tail = Math.Max(1, steps / 4);
+        var bias = layers.Select(l => l.Router.Bias.cpu().data<float>().Select(b => (double)b).ToArray()).ToArray();
+        return new MoeStrategyResult(strategy.Name, strategy.AuxLossAlpha, strategy.SequenceAuxLossAlpha, strategy.BiasUpdateSpeed,
+            globalByLayer.Average(), globalByLayer, maxVioByStep[^tail..].Average(), recentCe.Average(), final.Loss,
+            seconds, curve, maxVioByStep, loads, final.DomainLoads, bias);
+    }
+
+    private sealed record Evaluation(double Loss, long[][] Loads, long[][][] DomainLoads);
+
+    // Validation cross-entropy; with layers given, also each layer's loads over the whole set and by domain.
+    private static Evaluation Evaluate(TinyLm model, DomainBatch[] batches, IReadOnlyList<MoeLayer>? layers = null)
+    {
+        using var noGrad = no_grad();
+        int experts = layers?.FirstOrDefault()?.Config.Router.Experts ?? 0, domains = Enum.GetValues<Domain>().Length;
+        var loads = (layers ?? []).Select(_ => new long[experts]).ToArray();
+        var byDomain = (layers ?? []).Select(_ => Enumerable.Range(0, domains).Select(_ => new long[experts]).ToArray()).ToArray();
+        double total = 0;
+        foreach (var batch in batches)
+        {
+            using var scope = NewDisposeScope();
+            total += CrossEntropy(model, batch.Lm).item<float>();
+            if (layers is null) continue;
+            long perSequence = batch.Lm.Inputs.shape[1] * layers[0].Config.Router.TopK;
+            for (int l = 0; l < layers.Count; l++)
+            {
+                var chosen = layers[l].LastExperts!;
+                for (int i = 0; i < chosen.Length; i++)
+                {
+                    loads[l][chosen[i]]++;
+                    byDomain[l][(int)batch.Domains[i / perSequence]][chosen[i]]++;
+                }
+            }
+        }
+        return new Evaluation(total / batches.Length, loads, byDomain);
+    }
+
+    // Embeddings, attention, norms, head, the shared experts and K_r of N_r routed experts per layer.
+    private static long ActiveParameterCount(TinyLm model, MoeBalanceConfig config)
+    {
+        long routed = MoeLayers(model).Sum(l => l.parameters().Where(p => p.dim() == 3).Sum(p => p.numel()));
+        return model.ParameterCount - routed + routed * config.Router.TopK / config.Router.Experts;
+    }
+
+    /// <summary>The registry entry: default config from data/configs/moe-balance.json.</summary>
+    public static ExperimentDefinition Definition { get; } = new(
+        Id,
+        "MoE load balancing: no balancing, auxiliary losses and auxiliary-loss-free bias",
+        "The tiny LM with DeepSeekMoE feed-forward layers (shared + fine-grained routed SwiGLU experts, sigmoid gate) " +
+        "trained on a synthetic four-domain corpus once per balancing strategy, with the same weights, batches and steps: " +
+        "MaxVio per batch and over the validation set, training and validation loss, expert load by step and by domain.",
+        request =>
+        {
+            var config = ExperimentConfigs.Load<MoeBalanceConfig>(Id, request.ConfigPath);
+            if (request.Seed is int seed) config = config with { Seed = seed };
+            var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
+            return Output(config, result);
+        });
+
+    /// <summary>Summary lines, tables and charts of a run.</summary>
+    public static ExperimentOutput Output(MoeBalanceConfig config, MoeBalanceResult result)
+    {
+        var summary = new List<string>
+        {
+            $"tiny MoE LM: {result.Layers} layers × ({config.SharedExperts} shared + {result.Experts} routed experts, top-{result.TopK}), " +
+            $"{result.Parameters:N0} parameters, {result.ActiveParameters:N0} active per token; {result.Steps} steps, {result.TrainingTokens:N0} tokens per strategy",
+            "strategy             α (aux)   α (seq)   γ (bias)   MaxVio_global   MaxVio_batch   train loss   val loss   seconds",
+        };
+        summary.AddRange(result.Strategies.Select(s =>
+            $"{s.Name,-20} {s.AuxLossAlpha,8:G3} {s.SequenceAuxLossAlpha,9:G3} {s.BiasUpdateSpeed,10:G3} {s.MaxVioGlobal,15:F3} {s.MaxVioBatch,14:F3} " +
+            $"{s.FinalLoss,12:F4} {s.ValidationLoss,10:F4} {s.Seconds,9:F1}"));
+        summary.Add("paper (LF Tables 2–3, 1B / 3B models): aux-loss-free MaxVio_global 0.04 / 0.04 vs aux loss 0.72 / 0.52, with lower perplexity");
+
+        var strategies = new ResultTable("strategies",
+            ["name", "aux_loss_alpha", "sequence_aux_loss_alpha", "bias_update_speed", "max_vio_global", "max_vio_batch", "final_loss", "validation_loss", "seconds"],
+            result.Strategies.Select(s => (IReadOnlyList<object>)[s.Name, s.AuxLossAlpha, s.SequenceAuxLossAlpha, s.BiasUpdateSpeed,
+                s.MaxVioGlobal, s.MaxVioBatch, s.FinalLoss, s.ValidationLoss, s.Seconds]).ToList());
+        var loads = new ResultTable("expert_loads", ["strategy", "layer", "step", .. Enumerable.Range(0, result.Experts).Select(e => $"expert_{e}")],
+            [.. result.Strategies.SelectMany(s => s.Loads.SelectMany((layer, l) => layer.Select((step, i) =>
+                (IReadOnlyList<object>)[s.Name, l, i + 1, .. step.Cast<object>()])))]);
+        var domains = new ResultTable("domain_loads", ["strategy", "layer", "domain", .. Enumerable.Range(0, result.Experts).Select(e => $"expert_{e}")],
+            [.. result.Strategies.SelectMany(s => s.DomainLoads.SelectMany((layer, l) => layer.Select((row, d) =>
+                (IReadOnlyList<object>)[s.Name, l, result.Domains[d], .. row.Cast<object>()])))]);
+        var curves = new ResultTable("loss_curves", ["strategy", "step", "train_loss", "validation_loss", "learning_rate", "tokens", "seconds"],
+            [.. result.Strategies.SelectMany(s => s.Curve.Select(p => (IReadOnlyList<object>)[s.Name, p.Step, p.TrainLoss,
+                p.ValidationLoss ?? double.NaN, p.LearningRate, p.Tokens, p.Seconds]))]);
+        return new ExperimentOutput(config, config.Seed, result, summary, [strategies, loads, domains, curves],
+        [
+            new NamedChart("summary", "MaxVio_global and validation loss per strategy", MoeCharts.Summary(result)),
+            new NamedChart("max-vio", "MaxVio_batch by training step", MoeCharts.MaxVioCurves(result)),
+            new NamedChart("expert-load", "Expert load by step, per layer and strategy", MoeCharts.LoadHeatmaps(result)),
+            new NamedChart("domain-experts", "Experts used by each domain", MoeCharts.DomainHeatmaps(result)),
+        ]);
+    }
+}
