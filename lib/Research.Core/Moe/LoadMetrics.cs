@@ -25,6 +25,27 @@ public static class LoadMetrics
 
     public static double CoefficientOfVariation(IReadOnlyList<long> loads) => CoefficientOfVariation(ToDouble(loads));
 
+    /// <summary>
+    /// Mutual information I(group; expert) in bits of a count table counts[group][expert] (e.g. tokens of each domain
+    /// routed to each expert): 0 when every group uses the experts in the same proportions, log₂(groups) at most, when
+    /// each expert serves one group only. A measure of specialisation that does not care which expert serves which group.
+    /// </summary>
+    public static double MutualInformation(IReadOnlyList<IReadOnlyList<long>> counts)
+    {
+        double total = counts.Sum(row => row.Sum(c => (double)c));
+        if (total <= 0) throw new ArgumentException("LoadMetrics.MutualInformation: the table is empty", nameof(counts));
+        int columns = counts[0].Count;
+        var columnTotals = Enumerable.Range(0, columns).Select(j => counts.Sum(row => (double)row[j])).ToArray();
+        double information = 0;
+        foreach (var row in counts)
+        {
+            double rowTotal = row.Sum(c => (double)c);
+            for (int j = 0; j < columns; j++)
+                if (row[j] > 0) information += row[j] / total * Math.Log2(row[j] * total / (rowTotal * columnTotals[j]));
+        }
+        return information;
+    }
+
     private static double Mean(IReadOnlyList<double> loads)
     {
         if (loads.Count == 0) throw new ArgumentException("LoadMetrics: the load vector is empty", nameof(loads));
