@@ -5,11 +5,12 @@ using Research.Experiments;
 
 namespace Research.Cli;
 
-/// <summary><c>research bench fp8 [--size N] [--repetitions N] [--json]</c> and <c>research bench lm [--steps N] [--model M] [--device D] [--json]</c>.</summary>
+/// <summary><c>research bench fp8 [--size N] [--repetitions N] [--json]</c>, <c>research bench lm [--steps N] [--model M] [--device D] [--json]</c>
+/// and <c>research bench moe [--tokens N] [--repetitions N] [--device D] [--json]</c>.</summary>
 public static class BenchCommand
 {
     /// <summary>The benchmarks <c>bench</c> knows.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["fp8", "lm"];
+    public static IReadOnlyList<string> Names { get; } = ["fp8", "lm", "moe"];
 
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
@@ -20,20 +21,36 @@ public static class BenchCommand
         var lmDefaults = new LmBenchmarkConfig();
         var steps = new Option<int>("--steps") { Description = "lm: training steps (memory is compared between step 100 and the last).", DefaultValueFactory = _ => lmDefaults.Steps };
         var model = new Option<string>("--model") { Description = $"lm: which model of the distill experiment to train: {string.Join(", ", LmBenchmarkConfig.Models)}.", DefaultValueFactory = _ => lmDefaults.Model };
-        var device = new Option<string>("--device") { Description = "lm: cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
+        var device = new Option<string>("--device") { Description = "lm, moe: cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
+        var moeDefaults = new MoeBenchmarkConfig();
+        var tokens = new Option<int>("--tokens") { Description = "moe: tokens per forward+backward.", DefaultValueFactory = _ => moeDefaults.Tokens };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON on stdout (progress goes to stderr)." };
         var command = new Command("bench", "fp8: time the fused FP8 kernels against libtorch and the memory-bandwidth floor. " +
-            "lm: training tokens per second and memory of the tiny LM.") { name, size, repetitions, steps, model, device, json };
+            "lm: training tokens per second and memory of the tiny LM. " +
+            "moe: forward+backward of an MoE layer against a dense SwiGLU with the same active parameters.") { name, size, repetitions, steps, model, device, tokens, json };
         command.SetAction(parse =>
         {
             var benchmark = parse.GetValue(name)!;
             if (!Names.Contains(benchmark))
                 throw new ArgumentException($"unknown benchmark '{benchmark}'; allowed: {string.Join(", ", Names)}");
             // An option of the other benchmark is a mistake worth reporting, not something to ignore silently.
-            var foreign = (benchmark == "fp8" ? new Option[] { steps, model, device } : [size, repetitions]).FirstOrDefault(o => parse.GetResult(o) is { Implicit: false });
+            Option[] others = benchmark switch
+            {
+                "fp8" => [steps, model, device, tokens],
+                "lm" => [size, repetitions, tokens],
+                _ => [size, steps, model],
+            };
+            var foreign = others.FirstOrDefault(o => parse.GetResult(o) is { Implicit: false });
             if (foreign is not null)
                 throw new ArgumentException($"{foreign.Name} does not apply to 'bench {benchmark}'");
             if (benchmark == "lm") return RunLm(parse.GetValue(steps), parse.GetValue(model)!, parse.GetValue(device)!, parse.GetValue(json), stdout, stderr);
+            if (benchmark == "moe")
+            {
+                var moe = moeDefaults with { Tokens = parse.GetValue(tokens) };
+                if (parse.GetResult(repetitions) is { Implicit: false }) moe = moe with { Repetitions = parse.GetValue(repetitions) };
+                if (moe.NaiveTokens > moe.Tokens) moe = moe with { NaiveTokens = moe.Tokens };
+                return RunMoe(moe.Validated(), parse.GetValue(device)!, parse.GetValue(json), stdout, stderr);
+            }
             var config = (defaults with { Size = parse.GetValue(size), Repetitions = parse.GetValue(repetitions) }).Validated();
             var result = ProgressDisplay.Run("bench fp8", stderr, progress => Fp8Benchmark.Run(config, progress));
             if (parse.GetValue(json)) stdout.WriteLine(JsonSerializer.Serialize(result, ExperimentConfigs.Json));
@@ -59,6 +76,23 @@ public static class BenchCommand
         stdout.WriteLine($"memory: step {r.Early.Step} {r.Early.WorkingSetMegabytes:F1} MB ({r.Early.LiveTensors} live tensors), " +
             $"step {r.Last.Step} {r.Last.WorkingSetMegabytes:F1} MB ({r.Last.LiveTensors} live tensors): {r.MemoryGrowthMegabytes:+0.0;-0.0} MB");
         return ExitCodes.Ok;
+    }
+
+    private static int RunMoe(MoeBenchmarkConfig config, string device, bool json, TextWriter stdout, TextWriter stderr)
+    {
+        var dev = Platform.Devices.Parse(device);
+        var r = ProgressDisplay.Run("bench moe", stderr, progress => MoeBenchmark.Run(config, dev, progress));
+        if (json) stdout.WriteLine(JsonSerializer.Serialize(r, ExperimentConfigs.Json));
+        else
+        {
+            stdout.WriteLine($"MoE layer: {r.Tokens} tokens × d {r.Dim}, {r.SharedExperts} shared + {r.Experts} routed experts of width {r.ExpertHidden}, top-{r.TopK}; " +
+                $"dense SwiGLU of width {r.DenseHidden} (same active parameters, {r.ActiveFlopsPerToken:N0} flops per token); median of {r.Repetitions}, {r.TorchThreads} libtorch threads on {r.Device}");
+            stdout.WriteLine($"forward+backward: MoE {r.MoeMilliseconds:F1} ms, dense {r.DenseMilliseconds:F1} ms: ratio {r.Ratio:F2} (goal ≤ {MoeBenchmarkResult.Goal}: {(r.GoalMet ? "met" : "missed")})");
+            stdout.WriteLine($"token-by-token reference on {config.NaiveTokens} tokens: {r.NaiveRatio:F0}× the sorted dispatch ({r.NaiveMillisecondsPerToken:F2} ms per token); " +
+                $"max |sorted − naive| {r.MaxAbsDifference:E1} ({(r.Agrees ? "agree" : "DISAGREE")})");
+        }
+        // Dispatch that gives other values than the reference is a failed check, not a result.
+        return r.Agrees ? ExitCodes.Ok : ExitCodes.Failed;
     }
 
     private static void Print(Fp8BenchmarkResult r, TextWriter o)

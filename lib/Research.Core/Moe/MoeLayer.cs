@@ -112,7 +112,7 @@ public sealed class MoeLayer : nn.Module<Tensor, Tensor>
         var flat = x.reshape(-1, Dim);
         var routing = router.Route(flat);
         var counts = Record(routing);
-        var y = Dispatch(flat, routing, counts);
+        var y = DispatchTokens(flat, routing, counts);
         if (shared is not null) y = y + shared.forward(flat);
         // Owned by the layer, outside every dispose scope: the blocks around this layer dispose their scopes before the
         // model's caller reads it. The autograd graph keeps what backward needs; the next pass releases this handle.
@@ -163,7 +163,7 @@ public sealed class MoeLayer : nn.Module<Tensor, Tensor>
     }
 
     // Sorted dispatch: gather the assignments' tokens grouped by expert, one SwiGLU per expert slice, scatter-add back.
-    private Tensor Dispatch(Tensor flat, Routing routing, long[] counts)
+    private Tensor DispatchTokens(Tensor flat, Routing routing, long[] counts)
     {
         int k = Config.Router.TopK;
         long n = flat.shape[0];
@@ -178,22 +178,29 @@ public sealed class MoeLayer : nn.Module<Tensor, Tensor>
         var order = Router.StableArgsort(experts);
         var sortedTokens = tokens.index_select(0, order);
         var gathered = flat.index_select(0, sortedTokens);
+        var sortedOutputs = ExpertLoop(gathered, counts);
+        var result = zeros_like(flat);
+        if (sortedOutputs is null) return result;
+        var ys = sortedOutputs * weights.index_select(0, order).unsqueeze(1).to(flat.dtype);
+        return result.index_add(0, sortedTokens, ys, 1);
+    }
+
+    // One SwiGLU per expert on its contiguous slice of the expert-sorted rows.
+    private Tensor? ExpertLoop(Tensor gathered, long[] counts)
+    {
         // unbind once: its backward stacks the N_r gradients in one op, where indexing each expert would write a full-size zero gradient per expert.
         var (g, u, o) = (gate.Weight.unbind(0), up.Weight.unbind(0), output.Weight.unbind(0));
+        // split, not narrow: narrow's backward writes each slice's gradient into a full-size zero tensor (N_r of them);
+        // split's concatenates the slices' gradients once.
+        var slices = gathered.split(counts);
         var pieces = new List<Tensor>(counts.Length);
-        long start = 0;
         for (int e = 0; e < counts.Length; e++)
         {
             if (counts[e] == 0) continue;
-            var slice = gathered.narrow(0, start, counts[e]);
-            var h = nn.functional.silu(nn.functional.linear(slice, g[e])) * nn.functional.linear(slice, u[e]);
+            var h = nn.functional.silu(nn.functional.linear(slices[e], g[e])) * nn.functional.linear(slices[e], u[e]);
             pieces.Add(nn.functional.linear(h, o[e]));
-            start += counts[e];
         }
-        var result = zeros_like(flat);
-        if (pieces.Count == 0) return result;
-        var ys = cat(pieces, 0) * weights.index_select(0, order).unsqueeze(1).to(flat.dtype);
-        return result.index_add(0, sortedTokens, ys, 1);
+        return pieces.Count == 0 ? null : cat(pieces, 0);
     }
 
     // Loads before drops feed the balancer; counts after drops size the dispatch slices.

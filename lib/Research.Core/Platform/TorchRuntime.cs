@@ -41,7 +41,11 @@ public static class TorchRuntime
     // Any program that touches the kit gets the fix before it can reach TorchSharp through it.
 #pragma warning disable CA2255 // a library module initializer is the point: the kit is unusable without torch
     [ModuleInitializer]
-    internal static void OnLoad() => _ = Loaded.Value;
+    internal static void OnLoad()
+    {
+        NativeAllocator.Tune();
+        _ = Loaded.Value;
+    }
 #pragma warning restore CA2255
 
     private static TorchRuntimeStatus Load()
