@@ -12,6 +12,7 @@ public static class ExperimentCatalog
         Fp8.Fp8AccumulationExperiment.Definition,
         Fp8.Fp8TrainingExperiment.Definition,
         Distillation.DistillExperiment.Definition,
+        Moe.MoeRoutingExperiment.Definition,
         Moe.MoeBalanceExperiment.Definition,
     ];
 
