@@ -121,6 +121,16 @@ public sealed class MoeLayer : nn.Module<Tensor, Tensor>
         return y.view(x.shape).MoveToOuterDisposeScope();
     }
 
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            LastBalanceLoss?.Dispose();
+            LastBalanceLoss = null;
+        }
+        base.Dispose(disposing);
+    }
+
     /// <summary>
     /// Auxiliary-loss-free step: moves the bias by γ toward balance using the loads of the last *training* pass
     /// (the previous batch, never the one about to be routed). No-op when γ = 0.
