@@ -47,6 +47,18 @@ public sealed class TransformerBlock : nn.Module<Tensor, Tensor>
         var h = x + attention.forward(attentionNorm.forward(x));
         return (h + feedForward.forward(ffnNorm.forward(h))).MoveToOuterDisposeScope();
     }
+
+    /// <summary>The same block over the next tokens only, its attention reading and extending <paramref name="cache"/>.</summary>
+    public Tensor Decode(Tensor x, KvCache cache)   // [B, T_new, d] → [B, T_new, d]
+    {
+        using var scope = NewDisposeScope();
+        var h = x + Incremental.Decode(attentionNorm.forward(x), cache);
+        return (h + feedForward.forward(ffnNorm.forward(h))).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>The attention as an <see cref="IIncrementalAttention"/>, or an error naming the module that is not one.</summary>
+    public IIncrementalAttention Incremental => attention as IIncrementalAttention
+        ?? throw new NotSupportedException($"{attention.GetType().Name} has no KV-cached decoding (it does not implement IIncrementalAttention)");
 }
 
 /// <summary>
@@ -93,6 +105,27 @@ public sealed class TinyLm : nn.Module<Tensor, Tensor>
         return head.forward(norm.forward(x)).MoveToOuterDisposeScope();
     }
 
+    /// <summary>Empty KV caches, one per block, for <paramref name="batch"/> sequences of up to <paramref name="capacity"/> tokens.</summary>
+    public LmCache NewCache(int batch, int capacity) => new([.. blocks.Select(b => b.Incremental.NewCache(batch, capacity))]);
+
+    /// <summary>
+    /// Incremental forward: tokens [B, T_new] int64 at positions cache.Length.. → logits [B, T_new, V], appending to the
+    /// cache. A prompt goes in as one prefill call, then one token per call; the logits equal <see cref="forward"/>'s
+    /// over the whole sequence (up to rounding). Runs without autograd.
+    /// </summary>
+    public Tensor Decode(Tensor tokens, LmCache cache)
+    {
+        if (tokens.dim() != 2 || tokens.dtype != ScalarType.Int64)
+            throw new ArgumentException($"TinyLm.Decode: tokens must be int64 [batch, seq], got {tokens.dtype} [{string.Join(", ", tokens.shape)}]", nameof(tokens));
+        if (cache.Layers.Count != blocks.Count)
+            throw new ArgumentException($"TinyLm.Decode: the cache has {cache.Layers.Count} layers, the model {blocks.Count}", nameof(cache));
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var x = embedding.forward(tokens);   // [B, T_new, d]
+        for (int i = 0; i < blocks.Count; i++) x = blocks[i].Decode(x, cache.Layers[i]);
+        return head.forward(norm.forward(x)).MoveToOuterDisposeScope();
+    }
+
     // Every matrix N(0, σ²) from the run's generator; residual projections ("output") σ/√(2L) (GPT-2 §2.3).
     // Vectors (norm gains, biases a part may hold) keep the values their module chose.
     private void Initialize(Generator generator)
@@ -104,5 +137,22 @@ public sealed class TinyLm : nn.Module<Tensor, Tensor>
             if (p.dim() < 2) continue;
             p.normal_(0, name.EndsWith("output.weight", StringComparison.Ordinal) ? residualStd : Config.InitStd, generator);
         }
+    }
+}
+
+/// <summary>The KV caches of every block of a <see cref="TinyLm"/>, decoded in step.</summary>
+public sealed class LmCache(IReadOnlyList<KvCache> layers) : IDisposable
+{
+    public IReadOnlyList<KvCache> Layers { get; } = layers;
+
+    /// <summary>Tokens cached so far.</summary>
+    public int Length => Layers[0].Length;
+
+    /// <summary>Elements one token adds over all layers: DeepSeek-V2 Table 1's per-token cache.</summary>
+    public long ElementsPerToken => Layers.Sum(l => l.ElementsPerToken);
+
+    public void Dispose()
+    {
+        foreach (var layer in Layers) layer.Dispose();
     }
 }
