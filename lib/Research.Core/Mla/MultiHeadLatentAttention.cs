@@ -154,6 +154,14 @@ public sealed class MultiHeadLatentAttention : nn.Module<Tensor, Tensor>, IIncre
                 heads.narrow(-1, config.HeadDim, config.ValueHeadDim).MoveToOuterDisposeScope());
     }
 
+    /// <summary>The content keys k^C = W^UK c^KV of x [B, T, d] for every head: [B, n_h, T, d_h]. Stacked over heads they
+    /// have rank ≤ d_c, the latent bottleneck (for inspection; decoding never forms them on the absorbed path).</summary>
+    public Tensor ContentKeys(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        return Decompress(Latents(x, 0).Latent).Keys.MoveToOuterDisposeScope();
+    }
+
     /// <summary>W^UK and W^UV split per head out of kvUp's weight: [n_h, d_h, d_c] and [n_h, d_v, d_c] (views, no copy).</summary>
     public (Tensor UpKey, Tensor UpValue) UpProjections()
     {

@@ -100,6 +100,9 @@ public sealed class CausalSelfAttention : nn.Module<Tensor, Tensor>, IIncrementa
         return output.forward(merged).MoveToOuterDisposeScope();
     }
 
+    /// <summary>The rotated keys of x [B, T, d] at positions 0..T−1: [B, n_g, T, d_h] (for inspection; forward forms them itself).</summary>
+    public Tensor Keys(Tensor x) => Rope.Apply(SplitHeads(key.forward(x), kvHeads), cos, sin);
+
     /// <summary>[B, T, n·w] → [B, n, T, w].</summary>
     public static Tensor SplitHeads(Tensor x, int heads) =>
         x.reshape(x.shape[0], x.shape[1], heads, -1).transpose(1, 2);

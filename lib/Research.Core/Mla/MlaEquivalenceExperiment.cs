@@ -1,0 +1,211 @@
+using Plotly.NET;
+using Plotly.NET.CSharp;
+using Research.Charts;
+using Research.Experiments;
+using Research.Models;
+using Research.Platform;
+using TorchSharp;
+using static TorchSharp.torch;
+using Chart = Plotly.NET.CSharp.Chart;
+
+namespace Research.Mla;
+
+/// <summary>Config of <c>mla-equivalence</c>.</summary>
+/// <param name="GqaKvHeads">n_g of the GQA layer.</param>
+/// <param name="Sequence">Positions decoded per sequence.</param>
+/// <param name="Batch">Sequences decoded side by side.</param>
+/// <param name="Prefill">Tokens of the prefill route's first call (the rest go one at a time).</param>
+public sealed record MlaEquivalenceConfig(int GqaKvHeads = 2, int Sequence = 96, int Batch = 2, int Prefill = 32, int Seed = 0)
+{
+    /// <summary>The MLA layer (the tiny default: V3's ratios scaled down); MHA, GQA and MQA get the same d, n_h and d_h = Dim / Heads.</summary>
+    public MlaConfig Attention { get; init; } = new(MaxSequence: 128);
+
+    /// <summary>The issue's bound on |decoded − training forward| in float32.</summary>
+    public const double Float32Tolerance = 1e-4;
+
+    public MlaEquivalenceConfig Validated()
+    {
+        Attention.Validated();
+        if (Attention.Dim % Attention.Heads != 0 || Attention.Dim / Attention.Heads % 2 != 0)
+            throw new ConfigException($"MlaEquivalenceConfig.Attention: Heads ({Attention.Heads}) must divide Dim ({Attention.Dim}) into even head widths, since the MHA/GQA/MQA layers compared use d_h = Dim / Heads with RoPE");
+        if (GqaKvHeads < 1 || Attention.Heads % GqaKvHeads != 0)
+            throw new ConfigException($"MlaEquivalenceConfig.GqaKvHeads (n_g) must divide Attention.Heads ({Attention.Heads}) (got {GqaKvHeads})");
+        if (Sequence < 2 || Sequence > Attention.MaxSequence)
+            throw new ConfigException($"MlaEquivalenceConfig.Sequence must be in 2..Attention.MaxSequence ({Attention.MaxSequence}) (got {Sequence})");
+        if (Batch is < 1 or > 64)
+            throw new ConfigException($"MlaEquivalenceConfig.Batch must be in 1..64 (got {Batch})");
+        if (Prefill < 1 || Prefill >= Sequence)
+            throw new ConfigException($"MlaEquivalenceConfig.Prefill must be in 1..Sequence−1 ({Sequence - 1}) (got {Prefill})");
+        return this;
+    }
+}
+
+/// <summary>One attention variant decoded in one precision.</summary>
+/// <param name="Route">"token-by-token" (every position its own decode step) or "prefill" (a prefill call, then steps).</param>
+/// <param name="MaxAbsDifference">max |decoded − training forward| over batch, positions and features.</param>
+/// <param name="RelativeDifference">That over max |training forward|.</param>
+/// <param name="ByPosition">max |decoded − forward| at each position (token-by-token route), for the chart.</param>
+public sealed record MlaDecodeComparison(string Variant, string Dtype, string Route, long CacheElementsPerToken,
+    double MaxAbsDifference, double RelativeDifference, double[] ByPosition);
+
+/// <param name="NaiveVsAbsorbed">max |naive − absorbed| over every decode step in float32: the two inference paths against each other.</param>
+/// <param name="LatentKeyRank">Rank of all heads' content keys for <see cref="MlaEquivalenceConfig.Sequence"/> tokens
+/// stacked as a [T, n_h·d_h] matrix: at most d_c, because they are one latent up-projected.</param>
+/// <param name="MhaKeyRank">The same for the MHA layer's keys: min(T, n_h·d_h) in general.</param>
+/// <param name="WithinTolerance">Every float32 comparison within <see cref="MlaEquivalenceConfig.Float32Tolerance"/>.</param>
+public sealed record MlaEquivalenceResult(IReadOnlyList<MlaDecodeComparison> Comparisons, double NaiveVsAbsorbed,
+    long LatentKeyRank, long MhaKeyRank, bool WithinTolerance);
+
+/// <summary>
+/// <c>mla-equivalence</c>: every attention variant's KV-cached decoding against its own full-sequence training forward,
+/// and MLA's two inference paths (naive decompression, absorbed projections) against each other, in float32 and
+/// float64. The float64 differences show the paths are the same algebra; the float32 ones what rounding costs.
+/// </summary>
+public static class MlaEquivalenceExperiment
+{
+    public const string Id = "mla-equivalence";
+
+    public static readonly string[] Variants = ["mha", "gqa", "mqa", "mla-naive", "mla-absorbed"];
+
+    public static MlaEquivalenceResult Run(MlaEquivalenceConfig config, Device device, IProgress<ExperimentProgress>? progress = null,
+        CancellationToken cancellation = default)
+    {
+        config.Validated();
+        TorchRuntime.EnsureLoaded();
+        var comparisons = new List<MlaDecodeComparison>();
+        var dtypes = new[] { ScalarType.Float32, ScalarType.Float64 };
+        int done = 0, total = Variants.Length * dtypes.Length;
+        foreach (var dtype in dtypes)
+            foreach (var variant in Variants)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                progress?.Report(new ExperimentProgress($"{variant} {Name(dtype)}", done++, total));
+                using var scope = NewDisposeScope();
+                using var layer = Build(config, variant, device, dtype);
+                var x = Input(config, device, dtype);
+                var full = layer.forward(x);
+                double scale = full.abs().max().ToDouble();
+                var stepwise = DecodeAll(layer, x, 0);
+                var byPosition = (stepwise - full).abs().amax([0, 2]).to(ScalarType.Float64).cpu().data<double>().ToArray();
+                double prefill = (DecodeAll(layer, x, config.Prefill) - full).abs().max().ToDouble();
+                long elements = ((IIncrementalAttention)layer).CacheElementsPerToken;
+                comparisons.Add(new(variant, Name(dtype), "token-by-token", elements, byPosition.Max(), byPosition.Max() / scale, byPosition));
+                comparisons.Add(new(variant, Name(dtype), "prefill", elements, prefill, prefill / scale, []));
+            }
+        progress?.Report(new ExperimentProgress("paths and ranks", total, total));
+
+        double naiveVsAbsorbed;
+        using (var scope = NewDisposeScope())
+        using (var mla = (MultiHeadLatentAttention)Build(config, "mla-naive", device, ScalarType.Float32))
+        {
+            var x = Input(config, device, ScalarType.Float32);
+            var naive = DecodeAll(mla, x, 0);
+            mla.Inference = MlaInference.Absorbed;
+            naiveVsAbsorbed = (naive - DecodeAll(mla, x, 0)).abs().max().ToDouble();
+        }
+        long latentRank, mhaRank;
+        // In float64: float32 rounding would lift the singular values that are exactly 0 above float64's rank tolerance.
+        using (var scope = NewDisposeScope())
+        using (var mla = (MultiHeadLatentAttention)Build(config, "mla-naive", device, ScalarType.Float64))
+        using (var mha = (CausalSelfAttention)Build(config, "mha", device, ScalarType.Float64))
+        using (no_grad())
+        {
+            var x = Input(config, device, ScalarType.Float64);
+            latentRank = Rank(mla.ContentKeys(x).select(0, 0).transpose(0, 1));   // [T, n_h, d_h]
+            mhaRank = Rank(mha.Keys(x).select(0, 0).transpose(0, 1));
+        }
+        bool within = naiveVsAbsorbed <= MlaEquivalenceConfig.Float32Tolerance &&
+            comparisons.Where(c => c.Dtype == "float32").All(c => c.MaxAbsDifference <= MlaEquivalenceConfig.Float32Tolerance);
+        progress?.Report(new ExperimentProgress("done", total, total));
+        return new MlaEquivalenceResult(comparisons, naiveVsAbsorbed, latentRank, mhaRank, within);
+    }
+
+    // keys [T, n_h, d_h] → rank of the [T, n_h·d_h] matrix.
+    private static long Rank(Tensor keys) => linalg.matrix_rank(keys.reshape(keys.shape[0], -1)).ToInt64();
+
+    private static string Name(ScalarType dtype) => dtype == ScalarType.Float64 ? "float64" : "float32";
+
+    private static Tensor Input(MlaEquivalenceConfig config, Device device, ScalarType dtype) =>
+        randn([config.Batch, config.Sequence, config.Attention.Dim], generator: new Generator((ulong)config.Seed + 1)).to(dtype).to(device);
+
+    /// <summary>A variant's layer with weights drawn from the config's seed (each variant its own draw).</summary>
+    public static nn.Module<Tensor, Tensor> Build(MlaEquivalenceConfig config, string variant, Device device, ScalarType dtype)
+    {
+        var a = config.Attention;
+        var lm = new TinyLmConfig(Dim: a.Dim, Heads: a.Heads, MaxSequence: a.MaxSequence, RopeTheta: a.RopeTheta, NormEpsilon: a.NormEpsilon);
+        manual_seed(config.Seed);   // nn.Linear draws its init from the global generator
+        nn.Module<Tensor, Tensor> layer = variant switch
+        {
+            "mha" => new CausalSelfAttention(lm, device),
+            "gqa" => new CausalSelfAttention(lm, device, config.GqaKvHeads),
+            "mqa" => new CausalSelfAttention(lm, device, 1),
+            "mla-naive" => new MultiHeadLatentAttention(a, device) { Inference = MlaInference.Naive },
+            "mla-absorbed" => new MultiHeadLatentAttention(a, device) { Inference = MlaInference.Absorbed },
+            _ => throw new ArgumentException($"unknown variant '{variant}'; known: {string.Join(", ", Variants)}", nameof(variant)),
+        };
+        return layer.to(dtype);
+    }
+
+    /// <summary>Decodes x [B, T, d] through a fresh cache: a first call of <paramref name="prefill"/> tokens (none when 0),
+    /// then one token per call → [B, T, d].</summary>
+    public static Tensor DecodeAll(nn.Module<Tensor, Tensor> layer, Tensor x, int prefill)
+    {
+        var incremental = (IIncrementalAttention)layer;
+        int t = (int)x.shape[1];
+        using var cache = incremental.NewCache((int)x.shape[0], t);
+        using var scope = NewDisposeScope();
+        var parts = new List<Tensor>();
+        if (prefill > 0) parts.Add(incremental.Decode(x.narrow(1, 0, prefill), cache));
+        for (int i = prefill; i < t; i++) parts.Add(incremental.Decode(x.narrow(1, i, 1), cache));
+        return cat(parts, 1).MoveToOuterDisposeScope();
+    }
+
+    public static ExperimentDefinition Definition { get; } = new(
+        Id,
+        "MLA equivalence: training forward, KV-cached decoding, naive and absorbed MLA",
+        "Each attention variant (MHA, GQA, MQA, MLA) decoded through its KV cache token by token and after a prefill, " +
+        "against its full-sequence training forward, in float32 and float64; MLA's naive and absorbed inference paths " +
+        "against each other; the rank of MLA's keys (≤ d_c) against MHA's.",
+        request =>
+        {
+            var config = ExperimentConfigs.Load<MlaEquivalenceConfig>(Id, request.ConfigPath);
+            if (request.Seed is int seed) config = config with { Seed = seed };
+            var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
+            return Output(config, result);
+        });
+
+    /// <summary>Summary lines, the comparison table and the chart of a run.</summary>
+    public static ExperimentOutput Output(MlaEquivalenceConfig config, MlaEquivalenceResult result)
+    {
+        var a = config.Attention;
+        var summary = new List<string>
+        {
+            $"MLA layer: d {a.Dim}, n_h {a.Heads}, d_h {a.HeadDim}, d_v {a.ValueHeadDim}, d_c {a.KvLatentDim}, d'_c {a.QueryLatentDim}, d_h^R {a.RopeHeadDim}; " +
+            $"{config.Batch} sequences of {config.Sequence} tokens; MHA/GQA (n_g {config.GqaKvHeads})/MQA with the same d and n_h",
+            "variant        dtype     route            cache/token   max |decoded − forward|   relative",
+        };
+        summary.AddRange(result.Comparisons.Select(c =>
+            $"{c.Variant,-14} {c.Dtype,-9} {c.Route,-16} {c.CacheElementsPerToken,11} {c.MaxAbsDifference,25:E2} {c.RelativeDifference,10:E2}"));
+        summary.Add($"naive vs absorbed MLA, every float32 decode step: max |Δ| {result.NaiveVsAbsorbed:E2}");
+        summary.Add($"rank of the {config.Sequence} tokens' keys over all heads: MLA {result.LatentKeyRank} (≤ d_c = {a.KvLatentDim}), MHA {result.MhaKeyRank}");
+        summary.Add($"float32 within {MlaEquivalenceConfig.Float32Tolerance:G}: {(result.WithinTolerance ? "yes" : "NO")}");
+        var table = new ResultTable("comparisons", ["variant", "dtype", "route", "cache_elements_per_token", "max_abs_difference", "relative_difference"],
+            [.. result.Comparisons.Select(c => (IReadOnlyList<object>)[c.Variant, c.Dtype, c.Route, c.CacheElementsPerToken, c.MaxAbsDifference, c.RelativeDifference])]);
+        return new ExperimentOutput(config, config.Seed, result, summary, [table],
+            [new NamedChart("decode-differences", "Decoded vs training forward, by position", DifferencesByPosition(result))]);
+    }
+
+    /// <summary>max |decoded − forward| by position (token-by-token route), one line per variant and precision, log y axis.</summary>
+    public static GenericChart DifferencesByPosition(MlaEquivalenceResult result)
+    {
+        var lines = result.Comparisons.Where(c => c.Route == "token-by-token").Select(c =>
+            Chart.Line<int, double, string>(x: Enumerable.Range(0, c.ByPosition.Length).ToArray(),
+                // A difference of exactly 0 has no place on a log axis; draw it at the bottom of float64's range.
+                y: c.ByPosition.Select(d => Math.Max(d, 1e-18)).ToArray(), Name: $"{c.Variant} ({c.Dtype})"));
+        return Chart.Combine(lines)
+            .WithTitle("KV-cached decoding against the full-sequence forward")
+            .WithXAxisStyle<double, double, string>(TitleText: "position t")
+            .WithYAxisStyle<double, double, string>(TitleText: "max |decoded − forward| (log)", AxisType: StyleParam.AxisType.Log)
+            .WithSize(820, 460);
+    }
+}
