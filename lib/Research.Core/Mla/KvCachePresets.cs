@@ -46,7 +46,9 @@ public static class KvCachePresets
         catch (JsonException e)
         {
             var where = e.Path is { Length: > 1 } p ? $" at {p}" : "";
-            throw new ConfigException($"{path}{where}: {e.Message.Split(" Path:")[0]}", e);
+            // The serializer names the target type, not the values it accepts; say them for the one enum field.
+            var allowed = e.Path == "$.kind" ? " (allowed: mha, gqa, mqa, mla)" : "";
+            throw new ConfigException($"{path}{where}: {e.Message.Split(" Path:")[0]}{allowed}", e);
         }
         catch (ConfigException e)
         {
