@@ -209,7 +209,7 @@ public static class KvCache
         return (kind switch
         {
             AttentionKind.Mha => plain with { Name = "MHA", Kind = kind, KvHeads = dims.Heads },
-            AttentionKind.Gqa => plain with { Name = $"GQA, {kvHeads} groups", Kind = kind, KvHeads = kvHeads },
+            AttentionKind.Gqa => plain with { Name = $"GQA ({kvHeads} groups)", Kind = kind, KvHeads = kvHeads },
             AttentionKind.Mqa => plain with { Name = "MQA", Kind = kind, KvHeads = 1 },
             AttentionKind.Mla => dims with { Name = "MLA", Kind = kind, KvHeads = dims.Heads, KvLatentDim = latent.KvLatentDim, RopeHeadDim = latent.RopeHeadDim },
             _ => throw new InvalidOperationException($"unhandled attention kind {kind}"),
