@@ -27,6 +27,7 @@ public static class CliApp
             ExperimentCommands.Reproduce(stdout, stderr),
             NotebooksCommand.Create(stdout, stderr),
             BenchCommand.Create(stdout, stderr),
+            KvCacheCommand.Create(stdout),
         };
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -15,6 +15,7 @@ public static class ExperimentCatalog
         Moe.MoeRoutingExperiment.Definition,
         Moe.MoeBalanceExperiment.Definition,
         Mla.MlaEquivalenceExperiment.Definition,
+        Mla.MlaCacheExperiment.Definition,
     ];
 
     /// <summary>The experiment with <paramref name="id"/>; an unknown id is an error listing the known ones.</summary>

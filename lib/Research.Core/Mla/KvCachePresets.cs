@@ -1,0 +1,58 @@
+using System.Text.Json;
+using Research.Experiments;
+
+namespace Research.Mla;
+
+/// <summary>
+/// Published models as <see cref="KvCacheModel"/>s, read from <c>data/kv-cache/presets.json</c> (embedded in the library);
+/// each entry's <see cref="KvCacheModel.Source"/> cites the paper table and config.json it was checked against.
+/// </summary>
+public static class KvCachePresets
+{
+    /// <summary>Model JSON is strict: unknown fields and missing required ones (all but kvLatentDim, ropeHeadDim and
+    /// source) are errors naming the field.</summary>
+    public static readonly JsonSerializerOptions Json = new(ExperimentConfigs.Json) { RespectRequiredConstructorParameters = true };
+
+    private static readonly Lazy<IReadOnlyList<KvCacheModel>> all = new(() =>
+    {
+        using var stream = typeof(KvCachePresets).Assembly.GetManifestResourceStream("kv-cache/presets.json")
+            ?? throw new InvalidOperationException("kv-cache/presets.json is not embedded in Research.Core");
+        var models = JsonSerializer.Deserialize<KvCacheModel[]>(stream, Json)
+            ?? throw new InvalidOperationException("kv-cache/presets.json holds null");
+        return [.. models.Select(m => m.Validated())];
+    });
+
+    /// <summary>Every preset, in the file's order (DeepSeek models first).</summary>
+    public static IReadOnlyList<KvCacheModel> All => all.Value;
+
+    /// <summary>The preset names.</summary>
+    public static IReadOnlyList<string> Names => [.. All.Select(m => m.Name)];
+
+    /// <summary>The preset called <paramref name="name"/>; an unknown name is an error listing the known ones.</summary>
+    public static KvCacheModel Find(string name) =>
+        All.FirstOrDefault(m => string.Equals(m.Name, name, StringComparison.OrdinalIgnoreCase))
+        ?? throw new ConfigException($"unknown preset '{name}'; known presets: {string.Join(", ", Names)}");
+
+    /// <summary>A model described by a JSON file (the fields of <see cref="KvCacheModel"/>, camelCase), validated.</summary>
+    public static KvCacheModel Load(string path)
+    {
+        if (!File.Exists(path)) throw new ConfigException($"config file '{path}' does not exist");
+        try
+        {
+            var model = JsonSerializer.Deserialize<KvCacheModel>(File.ReadAllText(path), Json)
+                ?? throw new ConfigException($"{path}: the file holds null, expected a KvCacheModel object");
+            return model.Validated();
+        }
+        catch (JsonException e)
+        {
+            var where = e.Path is { Length: > 1 } p ? $" at {p}" : "";
+            // The serializer names the target type, not the values it accepts; say them for the one enum field.
+            var allowed = e.Path == "$.kind" ? " (allowed: mha, gqa, mqa, mla)" : "";
+            throw new ConfigException($"{path}{where}: {e.Message.Split(" Path:")[0]}{allowed}", e);
+        }
+        catch (ConfigException e)
+        {
+            throw new ConfigException($"{path}: {e.Message}", e);
+        }
+    }
+}
