@@ -229,6 +229,25 @@ public sealed class AttentionDecodingTests
     }
 
     [Theory]
+    [InlineData("mha", AttentionKind.Mha, 4)]
+    [InlineData("gqa", AttentionKind.Gqa, 2)]
+    [InlineData("mqa", AttentionKind.Mqa, 1)]
+    [InlineData("mla", AttentionKind.Mla, 4)]
+    public void The_calculator_counts_what_the_modules_really_allocate(string variant, AttentionKind kind, int kvHeads)
+    {
+        // Given the tiny LM's dims described to the KV-cache calculator
+        bool mla = kind == AttentionKind.Mla;
+        var described = new KvCacheModel(variant, kind, Lm.Layers, Lm.Heads, kvHeads, Lm.HeadDim, Lm.MaxSequence,
+            KvLatentDim: mla ? 16 : 0, RopeHeadDim: mla ? 4 : 0);
+        // When the model allocates its caches for a full context
+        using var model = new TinyLm(Lm, CPU, new Generator(8), Parts(variant));
+        using var cache = model.NewCache(1, Lm.MaxSequence);
+        // Then the calculator's elements and float32 bytes are the buffers' own
+        Assert.Equal(KvCacheSize.ElementsPerToken(described), cache.ElementsPerToken);
+        Assert.Equal(KvCacheSize.BytesPerToken(described, KvDtype.Fp32) * Lm.MaxSequence, cache.Layers.Sum(l => l.AllocatedBytes));
+    }
+
+    [Theory]
     [MemberData(nameof(Variants))]
     public void Lm_decoding_reproduces_the_full_forward_and_greedy_generation(string variant)
     {
