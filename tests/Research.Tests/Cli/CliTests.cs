@@ -86,13 +86,7 @@ public sealed class CliTests
     [InlineData(new[] { "run", "matmul-throughput", "--config", "/nonexistent/config.json" }, "/nonexistent/config.json")]
     public void Bad_input_is_one_line_naming_the_thing_with_exit_code_2(string[] args, string named)
     {
-        var (exit, output, error) = Research(args);
-
-        Assert.Equal(ExitCodes.BadInput, exit);
-        Assert.Equal("", output);
-        Assert.Single(error.TrimEnd().Split('\n'));
-        Assert.StartsWith("research: ", error);
-        Assert.Contains(named, error);
+        InProcessCli.AssertBadInput(Research(args), named);
     }
 
     [Theory]

@@ -12,4 +12,15 @@ internal static class InProcessCli
         int exit = CliApp.RunAsync(args, stdout, stderr, TestContext.Current.CancellationToken).GetAwaiter().GetResult();
         return (exit, stdout.ToString(), stderr.ToString());
     }
+
+    /// <summary>The bad-input contract: exit code 2, nothing on stdout, one line on stderr starting "research: " that
+    /// contains <paramref name="named"/>.</summary>
+    public static void AssertBadInput((int Exit, string Out, string Err) run, string named)
+    {
+        Assert.Equal(ExitCodes.BadInput, run.Exit);
+        Assert.Equal("", run.Out);
+        Assert.Single(run.Err.TrimEnd().Split('\n'));
+        Assert.StartsWith("research: ", run.Err);
+        Assert.Contains(named, run.Err);
+    }
 }

@@ -86,13 +86,7 @@ public sealed class KvCacheCommandTests
     [InlineData(new[] { "kv-cache", "--config", "/nonexistent/model.json" }, "/nonexistent/model.json")]
     public void Bad_input_is_one_line_naming_the_thing_with_exit_code_2(string[] args, string named)
     {
-        var (exit, output, error) = Research(args);
-
-        Assert.Equal(ExitCodes.BadInput, exit);
-        Assert.Equal("", output);
-        Assert.Single(error.TrimEnd().Split('\n'));
-        Assert.StartsWith("research: ", error);
-        Assert.Contains(named, error);
+        InProcessCli.AssertBadInput(Research(args), named);
     }
 
     [Theory]
@@ -105,12 +99,6 @@ public sealed class KvCacheCommandTests
     [InlineData("""{ "name": "x", "kind": "gqa", "layers": "two", "heads": 8, "kvHeads": 2, "headDim": 16, "maxContext": 64 }""", "layers")]
     public void A_bad_config_file_names_the_field_and_prints_nothing(string json, string named)
     {
-        var (exit, output, error) = Research("kv-cache", "--config", ConfigFile(json), "--context", "8");
-
-        Assert.Equal(ExitCodes.BadInput, exit);
-        Assert.Equal("", output);
-        Assert.Single(error.TrimEnd().Split('\n'));
-        Assert.StartsWith("research: ", error);
-        Assert.Contains(named, error);
+        InProcessCli.AssertBadInput(Research("kv-cache", "--config", ConfigFile(json), "--context", "8"), named);
     }
 }
