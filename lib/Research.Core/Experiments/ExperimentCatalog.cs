@@ -14,6 +14,7 @@ public static class ExperimentCatalog
         Distillation.DistillExperiment.Definition,
         Moe.MoeRoutingExperiment.Definition,
         Moe.MoeBalanceExperiment.Definition,
+        Mla.MlaQualityExperiment.Definition,
     ];
 
     /// <summary>The experiment with <paramref name="id"/>; an unknown id is an error listing the known ones.</summary>
