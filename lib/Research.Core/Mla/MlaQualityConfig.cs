@@ -89,8 +89,9 @@ public sealed record MlaQualityConfig
     public int ValidationBatches { get; init; } = 8;
 
     /// <summary>
-    /// The arms. MLA's d_c = 2·d_h and d_h^R = d_h/2 scale V2's ratios (d_c = 4·d_h, d_h^R = d_h/2) down to a cache
-    /// between MQA's and GQA's, as V2 Table 1 places it ("GQA with 2.25 groups" at V2's sizes).
+    /// The arms. "mla" has d_c = 2·d_h and d_h^R = d_h/2, a cache between MQA's and GQA's as V2 Table 1 places MLA
+    /// ("GQA with 2.25 groups" at V2's sizes); "mla-dc64" has V2's own ratio d_c = 4·d_h, a cache between GQA's and MHA's
+    /// at these four heads (V2's 128 heads make 4·d_h a much smaller share of MHA's 2·n_h·d_h).
     /// </summary>
     public IReadOnlyList<MlaQualityVariant> Variants { get; init; } =
     [
@@ -98,6 +99,7 @@ public sealed record MlaQualityConfig
         new("gqa-2", AttentionKind.Gqa, KvHeads: 2),
         new("mqa", AttentionKind.Mqa),
         new("mla", AttentionKind.Mla, KvLatentDim: 32, RopeHeadDim: 8),
+        new("mla-dc64", AttentionKind.Mla, KvLatentDim: 64, RopeHeadDim: 8),
     ];
 
     /// <summary>Largest allowed |parameters − budget| / budget of any variant after matching.</summary>

@@ -253,8 +253,14 @@ public static class MlaQualityExperiment
             $"{v.CacheElementsPerTokenPerLayer,18} {v.CacheElementsPerToken,12} {v.CacheBytesPerTokenBf16,11} {v.InitialValidationLoss,10:F4} {v.FinalLoss,11:F4} " +
             $"{v.ValidationLoss,9:F4} {(v.DecodingMatches ? "yes" : "NO"),12} {v.Seconds,8:F1}"));
         if (result.Variants.FirstOrDefault(v => v.Kind == AttentionKind.Mha) is { } mha)
+        {
+            // The logged point nearest half-way: a gap that shrinks from there is slower learning more than less capacity.
+            int middle = mha.Curve.MinBy(p => Math.Abs(p.Step - result.Steps / 2.0))!.Step;
+            double At(MlaQualityVariantResult v) => v.Curve.Single(p => p.Step == middle).ValidationLoss ?? double.NaN;
             summary.AddRange(result.Variants.Where(v => v != mha).Select(v =>
-                $"{v.Name} vs {mha.Name}: {(double)v.CacheElementsPerToken / mha.CacheElementsPerToken:P0} of the cache, validation loss {v.ValidationLoss - mha.ValidationLoss:+0.0000;-0.0000} nats"));
+                $"{v.Name} vs {mha.Name}: {(double)v.CacheElementsPerToken / mha.CacheElementsPerToken:P0} of the cache, validation loss " +
+                $"{v.ValidationLoss - mha.ValidationLoss:+0.0000;-0.0000} nats (at step {middle}: {At(v) - At(mha):+0.0000;-0.0000})"));
+        }
         double spread = result.Variants.Max(v => v.ValidationLoss) - result.Variants.Min(v => v.ValidationLoss);
         if (result.NoiseRuns.Count > 0)
             summary.Add($"seed noise: {result.Variants[0].Name} with seeds {string.Join(", ", [config.Seed, .. result.NoiseRuns.Select(r => r.Seed)])} spans " +
