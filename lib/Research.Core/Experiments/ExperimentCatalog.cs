@@ -16,6 +16,7 @@ public static class ExperimentCatalog
         Moe.MoeBalanceExperiment.Definition,
         Mla.MlaEquivalenceExperiment.Definition,
         Mla.MlaCacheExperiment.Definition,
+        Mla.MlaQualityExperiment.Definition,
     ];
 
     /// <summary>The experiment with <paramref name="id"/>; an unknown id is an error listing the known ones.</summary>

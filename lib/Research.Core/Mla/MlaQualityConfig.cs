@@ -1,0 +1,156 @@
+using Research.Data;
+using Research.Experiments;
+using Research.Models;
+using Research.Training;
+
+namespace Research.Mla;
+
+/// <summary>
+/// One arm of <c>mla-quality</c>: an attention mechanism of DeepSeek-V2 Table 1 and its sizes. Fields a kind does not use
+/// stay 0.
+/// </summary>
+/// <param name="Name">Label in tables and charts.</param>
+/// <param name="Kind">mha, gqa, mqa or mla.</param>
+/// <param name="KvHeads">n_g, the key/value heads of GQA (must divide n_h); 0 = the kind's own (n_h for MHA, 1 for MQA).</param>
+/// <param name="KvLatentDim">d_c of MLA, the width of the cached latent c^KV.</param>
+/// <param name="RopeHeadDim">d_h^R of MLA, the decoupled RoPE width (even).</param>
+/// <param name="QueryLatentDim">d'_c of MLA; 0 = no query compression (as V2-Lite).</param>
+public sealed record MlaQualityVariant(string Name, AttentionKind Kind, int KvHeads = 0, int KvLatentDim = 0, int RopeHeadDim = 0, int QueryLatentDim = 0)
+{
+    /// <summary>n_g of the MHA/GQA/MQA kinds for a model with <paramref name="heads"/> query heads; 0 for MLA.</summary>
+    public int KeyValueHeads(int heads) => Kind switch
+    {
+        AttentionKind.Mha => heads,
+        AttentionKind.Mqa => 1,
+        AttentionKind.Gqa => KvHeads,
+        _ => 0,
+    };
+
+    /// <summary>This variant, or a <see cref="ConfigException"/> naming <paramref name="where"/> and the field.</summary>
+    public MlaQualityVariant Validated(string where, TinyLmConfig model)
+    {
+        if (string.IsNullOrWhiteSpace(Name)) throw new ConfigException($"{where}.Name must be a non-empty name");
+        if (!Enum.IsDefined(Kind)) throw new ConfigException($"{where}.Kind must be mha, gqa, mqa or mla (got {Kind})");
+        void Unused(int value, string field)
+        {
+            if (value != 0) throw new ConfigException($"{where}.{field} is not used by kind {Kind.ToString().ToLowerInvariant()}; leave it 0 (got {value})");
+        }
+        switch (Kind)
+        {
+            case AttentionKind.Mha or AttentionKind.Mqa:
+                int own = Kind == AttentionKind.Mha ? model.Heads : 1;
+                if (KvHeads != 0 && KvHeads != own)
+                    throw new ConfigException($"{where}.KvHeads (n_g) of kind {Kind.ToString().ToLowerInvariant()} is {own}; leave it 0 (got {KvHeads})");
+                break;
+            case AttentionKind.Gqa:
+                if (KvHeads < 1 || KvHeads > model.Heads || model.Heads % KvHeads != 0)
+                    throw new ConfigException($"{where}.KvHeads (n_g) must divide Model.Heads (n_h = {model.Heads}) (got {KvHeads})");
+                break;
+        }
+        if (Kind == AttentionKind.Mla)
+        {
+            Unused(KvHeads, nameof(KvHeads));
+            if (KvLatentDim is < 1 or > 65_536) throw new ConfigException($"{where}.KvLatentDim (d_c) must be in 1..65536 (got {KvLatentDim})");
+            if (RopeHeadDim is < 2 or > 4096 || RopeHeadDim % 2 != 0)
+                throw new ConfigException($"{where}.RopeHeadDim (d_h^R) must be even and in 2..4096: RoPE rotates pairs of dimensions (got {RopeHeadDim})");
+            if (QueryLatentDim is < 0 or > 65_536) throw new ConfigException($"{where}.QueryLatentDim (d'_c) must be in 0..65536 (got {QueryLatentDim})");
+        }
+        else
+        {
+            Unused(KvLatentDim, nameof(KvLatentDim));
+            Unused(RopeHeadDim, nameof(RopeHeadDim));
+            Unused(QueryLatentDim, nameof(QueryLatentDim));
+        }
+        return this;
+    }
+}
+
+/// <summary>
+/// Config of <c>mla-quality</c>: the kit's tiny LM trained on the multi-domain corpus once per attention variant, with
+/// the same seed, batches and steps and (nearly) the same number of parameters, as DeepSeek-V2 App. D compares MHA,
+/// GQA, MQA and MLA at equal architecture. Every variant's feed-forward width is set so its total parameter count
+/// matches the MHA model with <see cref="TinyLmConfig.FfnHidden"/> of <see cref="Model"/> (see
+/// <see cref="MlaQualityExperiment.MatchedFfnHidden"/>).
+/// </summary>
+public sealed record MlaQualityConfig
+{
+    public MultiDomainCorpusConfig Corpus { get; init; } = new();
+
+    /// <summary>The LM every variant shares: d = 64, 2 layers, n_h = 4 heads of d_h = 16. Its FfnHidden sets the
+    /// parameter budget (the MHA model's count); each variant gets its own matched width.</summary>
+    public TinyLmConfig Model { get; init; } = new(MultiDomainCorpus.VocabularySize, Dim: 64, Layers: 2, Heads: 4, FfnHidden: 172, MaxSequence: 64);
+
+    public TrainerConfig Training { get; init; } = new(Steps: 400, LearningRate: 3e-3, WarmupSteps: 30, LogEvery: 25);
+
+    /// <summary>Sequences per training batch.</summary>
+    public int BatchSize { get; init; } = 16;
+
+    /// <summary>Batches of <see cref="BatchSize"/> held out for the validation loss.</summary>
+    public int ValidationBatches { get; init; } = 8;
+
+    /// <summary>
+    /// The arms. "mla" has d_c = 2·d_h and d_h^R = d_h/2, a cache between MQA's and GQA's as V2 Table 1 places MLA
+    /// ("GQA with 2.25 groups" at V2's sizes); "mla-dc64" has V2's own ratio d_c = 4·d_h, a cache between GQA's and MHA's
+    /// at these four heads (V2's 128 heads make 4·d_h a much smaller share of MHA's 2·n_h·d_h).
+    /// </summary>
+    public IReadOnlyList<MlaQualityVariant> Variants { get; init; } =
+    [
+        new("mha", AttentionKind.Mha),
+        new("gqa-2", AttentionKind.Gqa, KvHeads: 2),
+        new("mqa", AttentionKind.Mqa),
+        new("mla", AttentionKind.Mla, KvLatentDim: 32, RopeHeadDim: 8),
+        new("mla-dc64", AttentionKind.Mla, KvLatentDim: 64, RopeHeadDim: 8),
+    ];
+
+    /// <summary>Largest allowed |parameters − budget| / budget of any variant after matching.</summary>
+    public double ParameterTolerance { get; init; } = 0.01;
+
+    /// <summary>Validation prompts each trained model decodes greedily, with and without its KV cache.</summary>
+    public int DecodePrompts { get; init; } = 4;
+
+    /// <summary>Tokens of each decoding prompt (taken from the start of a validation sequence).</summary>
+    public int DecodePromptLength { get; init; } = 16;
+
+    /// <summary>Tokens generated per prompt; prompt + new tokens must fit <see cref="TinyLmConfig.MaxSequence"/>.</summary>
+    public int DecodeTokens { get; init; } = 24;
+
+    public int Seed { get; init; }
+
+    /// <summary>
+    /// Extra seeds the first variant is trained with again (new initial weights and batches, the same validation set),
+    /// so the run measures its own seed-to-seed noise to set the variants' differences against. Empty = none.
+    /// </summary>
+    public IReadOnlyList<int> NoiseSeeds { get; init; } = [1];
+
+    public MlaQualityConfig Validated()
+    {
+        Corpus.Validated();
+        Model.Validated();
+        Training.Validated();
+        if (Model.Vocabulary != MultiDomainCorpus.VocabularySize)
+            throw new ConfigException($"MlaQualityConfig.Model.Vocabulary must be the corpus vocabulary size {MultiDomainCorpus.VocabularySize} (got {Model.Vocabulary})");
+        if (Model.MaxSequence < Corpus.SequenceLength)
+            throw new ConfigException($"MlaQualityConfig.Model.MaxSequence ({Model.MaxSequence}) must be ≥ Corpus.SequenceLength ({Corpus.SequenceLength})");
+        if (BatchSize is < 1 or > 4096) throw new ConfigException($"MlaQualityConfig.BatchSize must be in 1..4096 (got {BatchSize})");
+        if (ValidationBatches is < 1 or > 1000) throw new ConfigException($"MlaQualityConfig.ValidationBatches must be in 1..1000 (got {ValidationBatches})");
+        if (Variants is null || Variants.Count == 0) throw new ConfigException("MlaQualityConfig.Variants must list at least one variant");
+        for (int i = 0; i < Variants.Count; i++) Variants[i].Validated($"MlaQualityConfig.Variants[{i}]", Model);
+        var duplicate = Variants.GroupBy(v => v.Name).FirstOrDefault(g => g.Count() > 1);
+        if (duplicate is not null) throw new ConfigException($"MlaQualityConfig.Variants: the name '{duplicate.Key}' is used twice");
+        if (!(ParameterTolerance > 0 && ParameterTolerance < 1))
+            throw new ConfigException($"MlaQualityConfig.ParameterTolerance must be in (0, 1) (got {ParameterTolerance})");
+        if (DecodePrompts is < 1 or > 1000) throw new ConfigException($"MlaQualityConfig.DecodePrompts must be in 1..1000 (got {DecodePrompts})");
+        if (DecodePrompts > ValidationBatches * BatchSize)
+            throw new ConfigException($"MlaQualityConfig.DecodePrompts ({DecodePrompts}) must be ≤ ValidationBatches × BatchSize ({ValidationBatches * BatchSize}), the validation sequences");
+        if (DecodePromptLength < 1 || DecodePromptLength > Corpus.SequenceLength)
+            throw new ConfigException($"MlaQualityConfig.DecodePromptLength must be in 1..Corpus.SequenceLength ({Corpus.SequenceLength}) (got {DecodePromptLength})");
+        if (DecodeTokens < 1 || DecodePromptLength + DecodeTokens > Model.MaxSequence)
+            throw new ConfigException($"MlaQualityConfig.DecodeTokens must be in 1..{Model.MaxSequence - DecodePromptLength} (Model.MaxSequence − DecodePromptLength) (got {DecodeTokens})");
+        if (Seed < 0) throw new ConfigException($"MlaQualityConfig.Seed must be ≥ 0 (got {Seed})");
+        if (NoiseSeeds is null) throw new ConfigException("MlaQualityConfig.NoiseSeeds must be a list of seeds (possibly empty)");
+        foreach (int s in NoiseSeeds)
+            if (s < 0 || s == Seed) throw new ConfigException($"MlaQualityConfig.NoiseSeeds must be seeds ≥ 0 other than Seed ({Seed}) (got {s})");
+        if (NoiseSeeds.Distinct().Count() != NoiseSeeds.Count) throw new ConfigException("MlaQualityConfig.NoiseSeeds lists a seed twice");
+        return this;
+    }
+}

@@ -1,0 +1,294 @@
+using System.Diagnostics;
+using Research.Data;
+using Research.Experiments;
+using Research.Models;
+using Research.Platform;
+using Research.Training;
+using static TorchSharp.torch;
+
+namespace Research.Mla;
+
+/// <summary>One attention variant's run.</summary>
+/// <param name="KvHeads">n_g of MHA/GQA/MQA; 0 for MLA.</param>
+/// <param name="FfnHidden">The feed-forward width that matches this variant's parameters to the budget.</param>
+/// <param name="CacheElementsPerTokenPerLayer">Elements one token adds to one layer's KV cache, measured on the
+/// model's own cache buffers (V2 Table 1 per layer: 2·n_g·d_h, or d_c + d_h^R).</param>
+/// <param name="CacheElementsPerToken">The same over all layers (V2 Table 1).</param>
+/// <param name="CacheBytesPerTokenFloat32">All layers, at 4 bytes per element (what this kit's caches hold).</param>
+/// <param name="CacheBytesPerTokenBf16">All layers, at 2 bytes per element (BF16, as HW25 Table 1 counts).</param>
+/// <param name="AttentionParameters">Parameters of one block's attention.</param>
+/// <param name="ParameterGap">(Parameters − budget) / budget.</param>
+/// <param name="InitialValidationLoss">Validation cross-entropy of the freshly initialised model.</param>
+/// <param name="FinalLoss">Training cross-entropy averaged over the last log window.</param>
+/// <param name="ValidationLoss">Validation cross-entropy after training (nats per token).</param>
+/// <param name="Seconds">Wall time of training, validation passes included.</param>
+/// <param name="DecodingMatches">Whether greedy decoding with the KV cache gave exactly the tokens of greedy decoding
+/// that re-runs the full forward, on the validation prompts with the trained weights.</param>
+/// <param name="DecodingMaxLogitError">Largest |logit| difference between cached decoding (prefill, then one token per
+/// step) and the full forward over the same prompt and generated tokens.</param>
+public sealed record MlaQualityVariantResult(
+    string Name, AttentionKind Kind, int KvHeads, int KvLatentDim, int RopeHeadDim, int QueryLatentDim, int FfnHidden,
+    long CacheElementsPerTokenPerLayer, long CacheElementsPerToken, long CacheBytesPerTokenFloat32, long CacheBytesPerTokenBf16,
+    long Parameters, long AttentionParameters, double ParameterGap,
+    double InitialValidationLoss, double FinalLoss, double ValidationLoss, double Seconds,
+    bool DecodingMatches, double DecodingMaxLogitError, IReadOnlyList<LogPoint> Curve);
+
+/// <summary>The first variant trained again with another seed (initial weights and batches; same validation set).</summary>
+public sealed record MlaQualitySeedRun(int Seed, double ValidationLoss);
+
+/// <param name="ParameterBudget">Parameters of the tiny LM with MHA at the config's FfnHidden: every variant is matched to it.</param>
+/// <param name="NoiseRuns">The first variant under <see cref="MlaQualityConfig.NoiseSeeds"/>.</param>
+/// <param name="SeedNoise">Largest minus smallest validation loss of the first variant over its seeds (the main one and
+/// the noise seeds); 0 without noise seeds. Differences between variants below it are not resolved by this run.</param>
+/// <param name="Seconds">Wall time of the whole run.</param>
+public sealed record MlaQualityResult(IReadOnlyList<MlaQualityVariantResult> Variants, IReadOnlyList<MlaQualitySeedRun> NoiseRuns, double SeedNoise,
+    long ParameterBudget, double ParameterTolerance, int Layers, int Dim, int Heads, int HeadDim, int Steps, long TrainingTokens, double Seconds);
+
+/// <summary>
+/// <c>mla-quality</c>: the tiny LM trained on the multi-domain corpus once per attention variant (MHA, GQA, MQA, MLA),
+/// with the same seed, batches and steps and matched parameter counts: validation loss against KV-cache size per
+/// token. DeepSeek-V2 App. D makes this comparison at 7B–250B scale (MHA beat GQA and MQA; MLA beat MHA).
+/// </summary>
+public static class MlaQualityExperiment
+{
+    public const string Id = "mla-quality";
+
+    /// <summary>SwiGLU holds 3·d parameters per hidden unit: a row of W₁ and of W₃ and a column of W₂ (see <see cref="SwiGlu"/>).</summary>
+    public const int SwiGluMatricesPerHiddenUnit = 3;
+
+    private const int Float32Bytes = sizeof(float);
+    private const int Bf16Bytes = 2;   // bfloat16: 1 sign, 8 exponent, 7 mantissa bits
+
+    public static MlaQualityResult Run(MlaQualityConfig config, Device device, IProgress<ExperimentProgress>? progress = null,
+        CancellationToken cancellation = default)
+    {
+        config.Validated();
+        TorchRuntime.EnsureLoaded();
+        var watch = Stopwatch.StartNew();
+        long budget = ParameterBudget(config);
+        var corpus = new MultiDomainCorpus(config.Corpus);
+        var validationRng = new Random(config.Seed + 2);
+        var validation = new List<DomainBatch>();
+        try
+        {
+            for (int i = 0; i < config.ValidationBatches; i++) validation.Add(corpus.Sample(config.BatchSize, validationRng, device));
+            var results = new List<MlaQualityVariantResult>();
+            var noise = new List<MlaQualitySeedRun>();
+            int steps = config.Training.Steps, total = (config.Variants.Count + config.NoiseSeeds.Count) * steps;
+            for (int i = 0; i < config.Variants.Count; i++)
+            {
+                var variant = config.Variants[i];
+                var stage = ShiftedProgress.Create(progress, variant.Name, i * steps, total);
+                results.Add(RunVariant(config, variant, $"MlaQualityConfig.Variants[{i}]", budget, corpus, validation, device, stage, cancellation));
+            }
+            foreach (int seed in config.NoiseSeeds)
+            {
+                var stage = ShiftedProgress.Create(progress, $"{config.Variants[0].Name} seed {seed}", (results.Count + noise.Count) * steps, total);
+                var run = RunVariant(config with { Seed = seed }, config.Variants[0], "MlaQualityConfig.Variants[0]", budget, corpus, validation, device, stage, cancellation);
+                noise.Add(new MlaQualitySeedRun(seed, run.ValidationLoss));
+            }
+            progress?.Report(new ExperimentProgress("done", total, total));
+            double[] firstLosses = [results[0].ValidationLoss, .. noise.Select(r => r.ValidationLoss)];
+            long tokens = (long)steps * config.BatchSize * config.Corpus.SequenceLength;
+            return new MlaQualityResult(results, noise, firstLosses.Max() - firstLosses.Min(), budget, config.ParameterTolerance,
+                config.Model.Layers, config.Model.Dim, config.Model.Heads, config.Model.HeadDim, steps, tokens, watch.Elapsed.TotalSeconds);
+        }
+        finally
+        {
+            foreach (var b in validation) b.Dispose();
+        }
+    }
+
+    /// <summary>Every block's attention for <paramref name="variant"/>; the feed-forward stays SwiGLU.</summary>
+    public static TinyLmParts Parts(MlaQualityVariant variant) => TinyLmParts.Standard with
+    {
+        Attention = (config, _, device) => variant.Kind == AttentionKind.Mla
+            ? new MultiHeadLatentAttention(MlaConfig.ForTinyLm(config, variant.KvLatentDim, variant.RopeHeadDim, variant.QueryLatentDim), device)
+            : new CausalSelfAttention(config, device, variant.KeyValueHeads(config.Heads)),
+    };
+
+    /// <summary>The variant's model with feed-forward width <paramref name="ffnHidden"/>, initialised from the run's seed.</summary>
+    public static TinyLm Model(MlaQualityConfig config, MlaQualityVariant variant, int ffnHidden, Device device) =>
+        new(config.Model with { FfnHidden = ffnHidden }, device, new Generator((ulong)config.Seed, device), Parts(variant));
+
+    /// <summary>Parameters of one block's attention under <paramref name="variant"/> (counted on a built module).</summary>
+    public static long AttentionParameters(TinyLmConfig model, MlaQualityVariant variant)
+    {
+        using var attention = Parts(variant).Attention(model, 0, CPU);
+        return attention.parameters().Sum(p => p.numel());
+    }
+
+    /// <summary>The budget: parameters of the tiny LM with multi-head attention at the config's FfnHidden.</summary>
+    public static long ParameterBudget(MlaQualityConfig config)
+    {
+        using var reference = Model(config, new MlaQualityVariant("mha", AttentionKind.Mha), config.Model.FfnHidden, CPU);
+        return reference.ParameterCount;
+    }
+
+    /// <summary>
+    /// The matching rule: a variant whose attention has ΔA fewer parameters per block than MHA's gets
+    /// round(ΔA / (3·d)) more SwiGLU hidden units per block (ΔA &lt; 0 gives fewer), since each unit holds 3·d
+    /// parameters. Every block changes alike, so the total misses the budget by at most 1.5·d·L parameters.
+    /// </summary>
+    public static int MatchedFfnHidden(TinyLmConfig model, MlaQualityVariant variant)
+    {
+        long saved = AttentionParameters(model, new MlaQualityVariant("mha", AttentionKind.Mha)) - AttentionParameters(model, variant);
+        return model.FfnHidden + (int)Math.Round((double)saved / (SwiGluMatricesPerHiddenUnit * model.Dim), MidpointRounding.AwayFromZero);
+    }
+
+    private static Tensor CrossEntropy(TinyLm model, LmBatch batch)
+    {
+        var logits = model.forward(batch.Inputs);   // [B, T, V]
+        return nn.functional.cross_entropy(logits.flatten(0, 1), batch.Targets.flatten());
+    }
+
+    private static double Evaluate(TinyLm model, IReadOnlyList<DomainBatch> batches)
+    {
+        using var noGrad = no_grad();
+        double total = 0;
+        foreach (var batch in batches)
+        {
+            using var scope = NewDisposeScope();
+            total += CrossEntropy(model, batch.Lm).item<float>();
+        }
+        return total / batches.Count;
+    }
+
+    private static MlaQualityVariantResult RunVariant(MlaQualityConfig config, MlaQualityVariant variant, string where, long budget,
+        MultiDomainCorpus corpus, IReadOnlyList<DomainBatch> validation, Device device, IProgress<ExperimentProgress>? progress,
+        CancellationToken cancellation)
+    {
+        int ffnHidden = MatchedFfnHidden(config.Model, variant);
+        if (ffnHidden < 1)
+            throw new ConfigException($"{where}: its attention has more parameters than MHA's plus the whole feed-forward (Model.FfnHidden = {config.Model.FfnHidden}); the parameter count cannot be matched");
+        using var model = Model(config, variant, ffnHidden, device);
+        double gap = (double)(model.ParameterCount - budget) / budget;
+        if (Math.Abs(gap) > config.ParameterTolerance)
+            throw new ConfigException($"{where}: {model.ParameterCount:N0} parameters miss the budget {budget:N0} by {gap:P2}, beyond MlaQualityConfig.ParameterTolerance ({config.ParameterTolerance:P2})");
+        long perLayer, bytesFloat32;
+        using (var cache = model.NewCache(1, 1))
+        {
+            perLayer = cache.ElementsPerToken / config.Model.Layers;
+            bytesFloat32 = cache.Layers.Sum(l => l.AllocatedBytes) / (cache.Layers[0].Batch * cache.Layers[0].Capacity);
+        }
+        long elements = perLayer * config.Model.Layers;
+
+        model.eval();
+        double initial = Evaluate(model, validation);
+        using var trainer = new Trainer(model, config.Training);
+        var data = new Random(config.Seed + 1);   // the same batches for every variant
+        var recent = new Queue<double>();
+        var watch = Stopwatch.StartNew();
+        var curve = trainer.Run(step =>
+            {
+                var batch = corpus.Sample(config.BatchSize, data, device);   // disposed with the trainer's step scope
+                var loss = CrossEntropy(model, batch.Lm);
+                recent.Enqueue(loss.item<float>());
+                if (recent.Count > config.Training.LogEvery) recent.Dequeue();
+                return new StepLoss(loss, batch.Lm.Inputs.numel());
+            },
+            evaluate: () => Evaluate(model, validation), progress: progress, stage: variant.Name, cancellation: cancellation);
+        double seconds = watch.Elapsed.TotalSeconds;
+        model.eval();
+        double validationLoss = curve[^1].ValidationLoss ?? Evaluate(model, validation);
+        var (matches, logitError) = CheckDecoding(model, config, validation);
+        return new MlaQualityVariantResult(variant.Name, variant.Kind, variant.KeyValueHeads(config.Model.Heads), variant.KvLatentDim,
+            variant.RopeHeadDim, variant.QueryLatentDim, ffnHidden, perLayer, elements, bytesFloat32, elements * Bf16Bytes,
+            model.ParameterCount, AttentionParameters(config.Model, variant), gap, initial, recent.Average(), validationLoss, seconds,
+            matches, logitError, curve);
+    }
+
+    /// <summary>
+    /// Greedy decoding of the first validation prompts with the KV cache (<see cref="Generation.GreedyCached"/>) and by
+    /// re-running the full forward (<see cref="Generation.Greedy"/>): (same tokens?, largest logit difference of cached
+    /// decoding over prompt and generated tokens against the full forward).
+    /// </summary>
+    public static (bool Matches, double MaxLogitError) CheckDecoding(TinyLm model, MlaQualityConfig config, IReadOnlyList<DomainBatch> validation)
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var rows = cat([.. validation.Select(b => b.Lm.Inputs)], 0);
+        var prompts = rows.narrow(0, 0, config.DecodePrompts).narrow(1, 0, config.DecodePromptLength);   // [P, T_p]
+        var full = Generation.Greedy(model, prompts, config.DecodeTokens);                               // [P, N]
+        var cached = Generation.GreedyCached(model, prompts, config.DecodeTokens);
+        bool matches = full.eq(cached).all().item<bool>();   // [P, N] token by token
+        // Logits of every position of prompt + generated (the last generated token is never read), both ways.
+        var sequence = cat([prompts, full.narrow(1, 0, config.DecodeTokens - 1)], 1);                   // [P, T_p + N − 1]
+        var reference = model.forward(sequence);                                                         // [P, S, V]
+        using var cache = model.NewCache(config.DecodePrompts, (int)sequence.shape[1]);
+        var steps = new List<Tensor> { model.Decode(prompts, cache) };
+        for (int t = config.DecodePromptLength; t < sequence.shape[1]; t++) steps.Add(model.Decode(sequence.narrow(1, t, 1), cache));
+        double error = (cat(steps, 1) - reference).abs().max().item<float>();
+        return (matches, error);
+    }
+
+    /// <summary>The registry entry: default config from data/configs/mla-quality.json.</summary>
+    public static ExperimentDefinition Definition { get; } = new(
+        Id,
+        "MLA vs MHA, GQA and MQA: validation loss against KV cache per token",
+        "The tiny LM trained on the synthetic four-domain corpus once per attention variant — multi-head, grouped-query, " +
+        "multi-query and multi-head latent attention — with the same seed, batches and steps and parameter counts matched " +
+        "through the feed-forward width: validation loss against KV-cache elements and bytes per token, loss curves, and a " +
+        "check that each trained model's cached greedy decoding gives the tokens of the full forward (DeepSeek-V2 App. D at toy scale).",
+        request =>
+        {
+            var config = ExperimentConfigs.Load<MlaQualityConfig>(Id, request.ConfigPath);
+            if (request.Seed is int seed) config = config with { Seed = seed };
+            var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
+            return Output(config, result);
+        });
+
+    /// <summary>Summary lines, tables and charts of a run.</summary>
+    public static ExperimentOutput Output(MlaQualityConfig config, MlaQualityResult result)
+    {
+        var summary = new List<string>
+        {
+            $"tiny LM: {result.Layers} layers, d = {result.Dim}, n_h = {result.Heads} heads of d_h = {result.HeadDim}; " +
+            $"parameter budget {result.ParameterBudget:N0} (MHA at FfnHidden {config.Model.FfnHidden}), matched within ±{result.ParameterTolerance:P1} " +
+            $"through the feed-forward width; {result.Steps} steps, {result.TrainingTokens:N0} tokens per variant, {result.Seconds:F0} s in all",
+            "variant   kind  n_g  d_c  d_h^R  ffn   parameters    gap   cache/token/layer  cache/token  bf16 bytes  init loss  train loss  val loss  decode=full  seconds",
+        };
+        summary.AddRange(result.Variants.Select(v =>
+            $"{v.Name,-9} {v.Kind.ToString().ToLowerInvariant(),-5} {v.KvHeads,3} {v.KvLatentDim,4} {v.RopeHeadDim,6} {v.FfnHidden,4} {v.Parameters,12:N0} {v.ParameterGap,6:P1} " +
+            $"{v.CacheElementsPerTokenPerLayer,18} {v.CacheElementsPerToken,12} {v.CacheBytesPerTokenBf16,11} {v.InitialValidationLoss,10:F4} {v.FinalLoss,11:F4} " +
+            $"{v.ValidationLoss,9:F4} {(v.DecodingMatches ? "yes" : "NO"),12} {v.Seconds,8:F1}"));
+        if (result.Variants.FirstOrDefault(v => v.Kind == AttentionKind.Mha) is { } mha)
+        {
+            // The logged point nearest half-way: a gap that shrinks from there is slower learning more than less capacity.
+            int middle = mha.Curve.MinBy(p => Math.Abs(p.Step - result.Steps / 2.0))!.Step;
+            double At(MlaQualityVariantResult v) => v.Curve.Single(p => p.Step == middle).ValidationLoss ?? double.NaN;
+            summary.AddRange(result.Variants.Where(v => v != mha).Select(v =>
+                $"{v.Name} vs {mha.Name}: {(double)v.CacheElementsPerToken / mha.CacheElementsPerToken:P0} of the cache, validation loss " +
+                $"{v.ValidationLoss - mha.ValidationLoss:+0.0000;-0.0000} nats (at step {middle}: {At(v) - At(mha):+0.0000;-0.0000})"));
+        }
+        double spread = result.Variants.Max(v => v.ValidationLoss) - result.Variants.Min(v => v.ValidationLoss);
+        if (result.NoiseRuns.Count > 0)
+            summary.Add($"seed noise: {result.Variants[0].Name} with seeds {string.Join(", ", [config.Seed, .. result.NoiseRuns.Select(r => r.Seed)])} spans " +
+                $"{result.SeedNoise:F4} nats of validation loss ({string.Join(", ", [result.Variants[0].ValidationLoss.ToString("F4"), .. result.NoiseRuns.Select(r => r.ValidationLoss.ToString("F4"))])})");
+        summary.Add($"spread across variants: {spread:F4} nats" + (result.NoiseRuns.Count == 0 ? " (no noise seeds run)" : spread <= result.SeedNoise
+            ? ", within the seed noise: at this scale the variants train alike and only the cache differs"
+            : $", {spread / result.SeedNoise:F1}× the seed noise from {result.NoiseRuns.Count + 1} seeds: a hint, not a ranking that transfers to scale"));
+        summary.Add("paper (V2 App. D): 7B dense, MHA beat GQA and MQA; ~16B and ~250B MoE, MLA beat MHA with 15.6K vs 110.6K and 34.6K vs 860.2K cache elements/token");
+
+        var variants = new ResultTable("variants",
+            ["name", "kind", "kv_heads", "kv_latent_dim", "rope_head_dim", "query_latent_dim", "ffn_hidden", "parameters", "attention_parameters",
+             "parameter_gap", "cache_elements_per_token_per_layer", "cache_elements_per_token", "cache_bytes_per_token_float32",
+             "cache_bytes_per_token_bf16", "initial_validation_loss", "final_loss", "validation_loss", "decoding_matches", "decoding_max_logit_error", "seconds"],
+            [.. result.Variants.Select(v => (IReadOnlyList<object>)[v.Name, v.Kind.ToString().ToLowerInvariant(), v.KvHeads, v.KvLatentDim, v.RopeHeadDim,
+                v.QueryLatentDim, v.FfnHidden, v.Parameters, v.AttentionParameters, v.ParameterGap, v.CacheElementsPerTokenPerLayer,
+                v.CacheElementsPerToken, v.CacheBytesPerTokenFloat32, v.CacheBytesPerTokenBf16, v.InitialValidationLoss, v.FinalLoss,
+                v.ValidationLoss, v.DecodingMatches, v.DecodingMaxLogitError, v.Seconds])]);
+        var curves = new ResultTable("loss_curves", ["variant", "step", "train_loss", "validation_loss", "learning_rate", "tokens", "seconds"],
+            [.. result.Variants.SelectMany(v => v.Curve.Select(p => (IReadOnlyList<object>)[v.Name, p.Step, p.TrainLoss,
+                p.ValidationLoss ?? double.NaN, p.LearningRate, p.Tokens, p.Seconds]))]);
+        var noise = new ResultTable("noise_runs", ["variant", "seed", "validation_loss"],
+            [.. new[] { (IReadOnlyList<object>)[result.Variants[0].Name, config.Seed, result.Variants[0].ValidationLoss] }
+                .Concat(result.NoiseRuns.Select(r => (IReadOnlyList<object>)[result.Variants[0].Name, r.Seed, r.ValidationLoss]))]);
+        return new ExperimentOutput(config, config.Seed, result, summary, [variants, curves, noise],
+        [
+            new NamedChart("loss-vs-cache", "Validation loss against KV cache per token", MlaQualityCharts.LossAgainstCache(result)),
+            new NamedChart("validation-loss", "Validation loss by training step", MlaQualityCharts.ValidationCurves(result)),
+            new NamedChart("training-loss", "Training loss by training step", MlaQualityCharts.TrainingCurves(result)),
+        ]);
+    }
+}
