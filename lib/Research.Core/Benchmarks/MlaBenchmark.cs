@@ -28,6 +28,9 @@ public enum DecodeVariant
 /// MLA with DeepSeek-V2's ratios to d_h (V2 §3.1.2: d_c = 4·d_h = 256, d_h^R = d_h/2 = 32; 288 elements, 14.2× fewer
 /// than MHA) and no query compression, as DeepSeek-V2-Lite (query compression only saves training activations, V2
 /// §2.1.2, and adds a matmul to every step). d = n_h·d_h as in the models V2 compares MLA with (App. D).
+/// A step is a dozen kernels of a few milliseconds: on a machine whose cores are busy with other work, libtorch's
+/// thread barriers (waiting for a descheduled worker) can dominate the time; OMP_NUM_THREADS=1 then compares the
+/// arithmetic and memory traffic alone.
 /// </summary>
 /// <param name="Dim">Model width d.</param>
 /// <param name="Heads">Query heads n_h, for every variant; d_h = d / n_h.</param>
