@@ -6,11 +6,12 @@ using Research.Experiments;
 namespace Research.Cli;
 
 /// <summary><c>research bench fp8 [--size N] [--repetitions N] [--json]</c>, <c>research bench lm [--steps N] [--model M] [--device D] [--json]</c>
-/// and <c>research bench moe [--tokens N] [--repetitions N] [--device D] [--json]</c>.</summary>
+/// <c>research bench moe [--tokens N] [--repetitions N] [--device D] [--json]</c> and
+/// <c>research bench mla [--contexts L,…] [--batches B,…] [--repetitions N] [--device D] [--json]</c>.</summary>
 public static class BenchCommand
 {
     /// <summary>The benchmarks <c>bench</c> knows.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["fp8", "lm", "moe"];
+    public static IReadOnlyList<string> Names { get; } = ["fp8", "lm", "moe", "mla"];
 
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
@@ -21,13 +22,18 @@ public static class BenchCommand
         var lmDefaults = new LmBenchmarkConfig();
         var steps = new Option<int>("--steps") { Description = "lm: training steps (memory is compared between step 100 and the last).", DefaultValueFactory = _ => lmDefaults.Steps };
         var model = new Option<string>("--model") { Description = $"lm: which model of the distill experiment to train: {string.Join(", ", LmBenchmarkConfig.Models)}.", DefaultValueFactory = _ => lmDefaults.Model };
-        var device = new Option<string>("--device") { Description = "lm, moe: cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
+        var device = new Option<string>("--device") { Description = "lm, moe, mla: cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
         var moeDefaults = new MoeBenchmarkConfig();
         var tokens = new Option<int>("--tokens") { Description = "moe: tokens per forward+backward.", DefaultValueFactory = _ => moeDefaults.Tokens };
+        var mlaDefaults = new MlaBenchmarkConfig();
+        var contexts = new Option<string>("--contexts") { Description = "mla: comma-separated context lengths.", DefaultValueFactory = _ => string.Join(",", mlaDefaults.Contexts) };
+        var batches = new Option<string>("--batches") { Description = "mla: comma-separated batch sizes.", DefaultValueFactory = _ => string.Join(",", mlaDefaults.Batches) };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON on stdout (progress goes to stderr)." };
         var command = new Command("bench", "fp8: time the fused FP8 kernels against libtorch and the memory-bandwidth floor. " +
             "lm: training tokens per second and memory of the tiny LM. " +
-            "moe: forward+backward of an MoE layer against a dense SwiGLU with the same active parameters.") { name, size, repetitions, steps, model, device, tokens, json };
+            "moe: forward+backward of an MoE layer against a dense SwiGLU with the same active parameters. " +
+            "mla: one decode step of MHA, GQA and MLA (naive and absorbed) over a filled KV cache, by context and batch.")
+            { name, size, repetitions, steps, model, device, tokens, contexts, batches, json };
         command.SetAction(parse =>
         {
             var benchmark = parse.GetValue(name)!;
@@ -36,9 +42,10 @@ public static class BenchCommand
             // An option of the other benchmark is a mistake worth reporting, not something to ignore silently.
             Option[] others = benchmark switch
             {
-                "fp8" => [steps, model, device, tokens],
-                "lm" => [size, repetitions, tokens],
-                _ => [size, steps, model],
+                "fp8" => [steps, model, device, tokens, contexts, batches],
+                "lm" => [size, repetitions, tokens, contexts, batches],
+                "moe" => [size, steps, model, contexts, batches],
+                _ => [size, steps, model, tokens],
             };
             var foreign = others.FirstOrDefault(o => parse.GetResult(o) is { Implicit: false });
             if (foreign is not null)
@@ -50,6 +57,12 @@ public static class BenchCommand
                 if (parse.GetResult(repetitions) is { Implicit: false }) moe = moe with { Repetitions = parse.GetValue(repetitions) };
                 if (moe.NaiveTokens > moe.Tokens) moe = moe with { NaiveTokens = moe.Tokens };
                 return RunMoe(moe.Validated(), parse.GetValue(device)!, parse.GetValue(json), stdout, stderr);
+            }
+            if (benchmark == "mla")
+            {
+                var mla = mlaDefaults with { Contexts = Lengths(parse.GetValue(contexts)!, "--contexts"), Batches = Lengths(parse.GetValue(batches)!, "--batches") };
+                if (parse.GetResult(repetitions) is { Implicit: false }) mla = mla with { Repetitions = parse.GetValue(repetitions) };
+                return RunMla(mla.Validated(), parse.GetValue(device)!, parse.GetValue(json), stdout, stderr);
             }
             var config = (defaults with { Size = parse.GetValue(size), Repetitions = parse.GetValue(repetitions) }).Validated();
             var result = ProgressDisplay.Run("bench fp8", stderr, progress => Fp8Benchmark.Run(config, progress));
@@ -94,6 +107,37 @@ public static class BenchCommand
         // Dispatch that gives other values than the reference is a failed check, not a result.
         return r.Agrees ? ExitCodes.Ok : ExitCodes.Failed;
     }
+
+    private static int[] Lengths(string text, string option)
+    {
+        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        return parts.All(p => int.TryParse(p, out _)) ? [.. parts.Select(int.Parse)]
+            : throw new ArgumentException($"{option} must be comma-separated whole numbers such as 512,2048 (got '{text}')");
+    }
+
+    private static int RunMla(MlaBenchmarkConfig config, string device, bool json, TextWriter stdout, TextWriter stderr)
+    {
+        var dev = Platform.Devices.Parse(device);
+        var r = ProgressDisplay.Run("bench mla", stderr, progress => MlaBenchmark.Run(config, dev, progress));
+        if (json) stdout.WriteLine(JsonSerializer.Serialize(r, ExperimentConfigs.Json));
+        else
+        {
+            stdout.WriteLine($"one attention layer, d {r.Dim}, {r.Heads} heads of {r.HeadDim}; GQA with {r.GqaKvHeads} key/value heads; " +
+                $"MLA with d_c {r.KvLatentDim}, d_h^R {r.RopeHeadDim}, {(r.QueryLatentDim == 0 ? "no query compression" : $"d'_c {r.QueryLatentDim}")}; " +
+                $"one decode step over a cache of context − 1 tokens, median of {r.Repetitions} after {r.Warmup} warm-up, {r.TorchThreads} libtorch threads on {r.Device}");
+            stdout.WriteLine($"{"context",7} {"batch",5} {"variant",-13} {"ms/step",9} {"min–max ms",17} {"/ MHA",7} {"cache KB/token",15} {"MHA / cache",12}");
+            foreach (var c in r.Cells)
+                stdout.WriteLine($"{c.Context,7} {c.Batch,5} {Kebab(c.Variant),-13} {c.Milliseconds,9:F2} {$"{c.MinMilliseconds:F2}–{c.MaxMilliseconds:F2}",17} " +
+                    $"{c.Ratio,7:F2} {c.CacheBytesPerToken / 1024.0,15:F3} {c.CacheRatio,11:F1}×");
+            stdout.WriteLine($"ratio {r.Ratio:F2} (absorbed MLA / MHA at context {r.HeadlineContext}, batch {r.HeadlineBatch}; goal ≤ {MlaBenchmarkResult.Goal}) " +
+                $"with a cache {r.CacheRatio:F1}× smaller (goal ≥ {MlaBenchmarkResult.CacheGoal}): {(r.GoalMet ? "met" : "missed")}");
+            stdout.WriteLine($"max |naive − absorbed| {r.MaxAbsDifference:E1} ({(r.Agrees ? "agree" : "DISAGREE")})");
+        }
+        // Absorption that changes the outputs is a failed check, not a result.
+        return r.Agrees ? ExitCodes.Ok : ExitCodes.Failed;
+    }
+
+    private static string Kebab(DecodeVariant v) => JsonSerializer.Serialize(v, ExperimentConfigs.Json).Trim('"');
 
     private static void Print(Fp8BenchmarkResult r, TextWriter o)
     {

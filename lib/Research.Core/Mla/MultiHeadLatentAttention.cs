@@ -101,26 +101,26 @@ public sealed class MultiHeadLatentAttention : nn.Module<Tensor, Tensor>, IIncre
         var rows = cache.Write(0, cat([latent, kRope], -1));         // [B, S, d_c + d_h^R]
         cache.Advance((int)t);
         long s = rows.shape[1];
-        Tensor attended;                                             // [B, n_h, T, d_v]
         if (Inference == MlaInference.Naive)
         {
             var (kContent, v) = Decompress(rows.narrow(-1, 0, dc));  // [B, n_h, S, d_h], [B, n_h, S, d_v]: every step
             var k = cat([kContent, rows.narrow(-1, dc, config.RopeHeadDim).unsqueeze(1).expand(b, h, s, config.RopeHeadDim)], -1);
             var q = cat([qContent, qRope], -1).unsqueeze(2);         // [B, n_h, 1, T, d_h + d_h^R]
-            attended = CachedAttention.Attend(q, k, v, scale).squeeze(2);
+            var attended = CachedAttention.Attend(q, k, v, scale).squeeze(2);   // [B, n_h, T, d_v]
+            return output.forward(attended.transpose(1, 2).reshape(b, t, -1)).MoveToOuterDisposeScope();
         }
-        else
-        {
-            // q^C_i · (W^UK_i c_j) = (W^UK_iᵀ q^C_i) · c_j: the query moves into latent space, and the keys are the
-            // cached rows themselves: [q̃_i; q^R_i] · [c_j; k^R_j]. All heads share that one "key head" (G = 1).
-            var (upKey, upValue) = UpProjections();                  // [n_h, d_h, d_c], [n_h, d_v, d_c]
-            var q = cat([qContent.matmul(upKey), qRope], -1);        // [B, n_h, T, d_c + d_h^R]
-            var latentValues = rows.narrow(-1, 0, dc).unsqueeze(1);  // [B, 1, S, d_c]: values are the latents too
-            var mixed = CachedAttention.Attend(q.unsqueeze(1), rows.unsqueeze(1), latentValues, scale).squeeze(1);   // [B, n_h, T, d_c]
-            // Σ_j a_ij W^UV_i c_j = W^UV_i Σ_j a_ij c_j: W^UV is applied once per head after the weighted sum.
-            attended = mixed.matmul(upValue.transpose(-1, -2));      // [B, n_h, T, d_v]
-        }
-        return output.forward(attended.transpose(1, 2).reshape(b, t, -1)).MoveToOuterDisposeScope();
+        // q^C_i · (W^UK_i c_j) = (W^UK_iᵀ q^C_i) · c_j: the query moves into latent space, and the keys are the
+        // cached rows themselves: [q̃_i; q^R_i] · [c_j; k^R_j]. All heads share that one "key head" (G = 1).
+        // Both absorbed products take the heads as the batch of one bmm, so each W^U·_i meets all B·T rows of its
+        // head at once (a [B, n_h, ·, ·] matmul would broadcast, i.e. copy, the weights once per sequence).
+        var (upKey, upValue) = UpProjections();                  // [n_h, d_h, d_c], [n_h, d_v, d_c]
+        var qLatent = HeadsFirst(qContent).bmm(upKey);           // [n_h, B·T, d_c]
+        var absorbed = cat([qLatent.view(h, b, t, dc).permute(1, 0, 2, 3), qRope], -1);   // [q̃_i; q^R_i]: [B, n_h, T, d_c + d_h^R]
+        var latentValues = rows.narrow(-1, 0, dc).unsqueeze(1);  // [B, 1, S, d_c]: values are the latents too
+        var mixed = CachedAttention.Attend(absorbed.unsqueeze(1), rows.unsqueeze(1), latentValues, scale).squeeze(1);   // [B, n_h, T, d_c]
+        // Σ_j a_ij W^UV_i c_j = W^UV_i Σ_j a_ij c_j: W^UV is applied once per head after the weighted sum.
+        var values = HeadsFirst(mixed).bmm(upValue.transpose(-1, -2));                 // [n_h, B·T, d_v]
+        return output.forward(values.view(h, b, t, -1).permute(1, 2, 0, 3).reshape(b, t, -1)).MoveToOuterDisposeScope();   // [B, T, n_h·d_v]
     }
 
     // V2 eqs. 12–15 (V3 eqs. 6–9): content and rope queries of positions start..start+T−1.
@@ -161,6 +161,9 @@ public sealed class MultiHeadLatentAttention : nn.Module<Tensor, Tensor>, IIncre
         using var scope = NewDisposeScope();
         return Decompress(Latents(x, 0).Latent).Keys.MoveToOuterDisposeScope();
     }
+
+    // [B, n_h, T, w] → [n_h, B·T, w]: the rows of each head together.
+    private static Tensor HeadsFirst(Tensor x) => x.transpose(0, 1).reshape(x.shape[1], -1, x.shape[3]);
 
     /// <summary>W^UK and W^UV split per head out of kvUp's weight: [n_h, d_h, d_c] and [n_h, d_v, d_c] (views, no copy).</summary>
     public (Tensor UpKey, Tensor UpValue) UpProjections()

@@ -73,6 +73,16 @@ public sealed class KvCache : IDisposable
     /// <summary>Forgets the cached tokens (the buffers are kept for the next sequence).</summary>
     public void Reset() => Length = 0;
 
+    /// <summary>Forgets every position from <paramref name="length"/> on, so the next token is written there again: rolls
+    /// back decode steps (a benchmark repeating one step, a rejected speculative token). Only shortens; the rows beyond
+    /// are left as they are and overwritten by the next <see cref="Write"/>.</summary>
+    public void Truncate(int length)
+    {
+        if (length < 0 || length > Length)
+            throw new ArgumentOutOfRangeException(nameof(length), length, $"KvCache.Truncate: length must be in 0..Length ({Length}) (got {length})");
+        Length = length;
+    }
+
     public void Dispose()
     {
         foreach (var b in buffers) b.Dispose();
