@@ -125,7 +125,7 @@ public static class BenchCommand
             stdout.WriteLine($"one attention layer, d {r.Dim}, {r.Heads} heads of {r.HeadDim}; GQA with {r.GqaKvHeads} key/value heads; " +
                 $"MLA with d_c {r.KvLatentDim}, d_h^R {r.RopeHeadDim}, {(r.QueryLatentDim == 0 ? "no query compression" : $"d'_c {r.QueryLatentDim}")}; " +
                 $"one decode step over a cache of context − 1 tokens, median of {r.Repetitions} after {r.Warmup} warm-up, {r.TorchThreads} libtorch threads on {r.Device}");
-            stdout.WriteLine($"{"context",7} {"batch",5} {"variant",-13} {"ms/step",9} {"min–max ms",17} {"/ MHA",7} {"cache KB/token",15} {"MHA / cache",12}");
+            stdout.WriteLine($"{"context",7} {"batch",5} {"variant",-13} {"ms/step",9} {"min–max ms",17} {"/ MHA",7} {"cache KiB/token",15} {"MHA / cache",12}");
             foreach (var c in r.Cells)
                 stdout.WriteLine($"{c.Context,7} {c.Batch,5} {Kebab(c.Variant),-13} {c.Milliseconds,9:F2} {$"{c.MinMilliseconds:F2}–{c.MaxMilliseconds:F2}",17} " +
                     $"{c.Ratio,7:F2} {c.CacheBytesPerToken / 1024.0,15:F3} {c.CacheRatio,11:F1}×");

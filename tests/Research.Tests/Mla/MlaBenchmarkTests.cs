@@ -100,7 +100,7 @@ public sealed class MlaBenchmarkTests
         Assert.True(exit == ExitCodes.Ok, stderr);
         var lines = stdout.Trim().Split('\n');
         Assert.Equal(1 + 1 + 4 + 2, lines.Length);   // dimensions, header, four variants, goal, agreement
-        Assert.Contains("cache KB/token", lines[1]);
+        Assert.Contains("cache KiB/token", lines[1]);
         Assert.Contains("mla-absorbed", lines[5]);
         Assert.Contains("14.2×", lines[5]);
         Assert.StartsWith("ratio ", lines[6]);
