@@ -23,4 +23,16 @@ internal static class InProcessCli
         Assert.StartsWith("research: ", run.Err);
         Assert.Contains(named, run.Err);
     }
+
+    /// <summary>Runs <c>research run <paramref name="experimentId"/></c> with <paramref name="json"/> as its --config file
+    /// and checks the bad-input contract (<see cref="AssertBadInput"/>) and that no output folder was written.</summary>
+    public static void AssertBadConfig(string experimentId, string json, string named)
+    {
+        var folder = TestPaths.TempFolder();
+        var path = Path.Combine(folder, "bad.json");
+        File.WriteAllText(path, json);
+        var output = Path.Combine(folder, "out");
+        AssertBadInput(Run("run", experimentId, "--config", path, "--out", output), named);
+        Assert.False(Directory.Exists(Path.Combine(output, experimentId)));
+    }
 }

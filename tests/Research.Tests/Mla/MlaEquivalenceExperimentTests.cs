@@ -80,14 +80,6 @@ public sealed class MlaEquivalenceExperimentTests
     [InlineData("{\"attention\": {\"kvLatent\": 7}}", "kvLatent")]
     public void Bad_configs_exit_2_naming_the_field(string json, string field)
     {
-        var path = Path.Combine(TestPaths.TempFolder(), "bad.json");
-        File.WriteAllText(path, json);
-        var outDir = Path.Combine(TestPaths.TempFolder(), "out");
-        var (exit, stdout, stderr) = InProcessCli.Run("run", MlaEquivalenceExperiment.Id, "--config", path, "--out", outDir);
-        Assert.Equal(ExitCodes.BadInput, exit);
-        Assert.Equal("", stdout);
-        Assert.StartsWith("research: ", stderr);
-        Assert.Contains(field, stderr);
-        Assert.False(Directory.Exists(Path.Combine(outDir, MlaEquivalenceExperiment.Id)));
+        InProcessCli.AssertBadConfig(MlaEquivalenceExperiment.Id, json, field);
     }
 }

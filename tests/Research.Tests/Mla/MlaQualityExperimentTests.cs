@@ -147,17 +147,7 @@ public sealed class MlaQualityExperimentTests
     [InlineData("""{ "variants": [ { "name": "l", "kind": "mla", "kvLatentDim": 4096, "ropeHeadDim": 8 } ] }""", "MlaQualityConfig.Variants[0]: its attention has more parameters")]
     public void Bad_configs_exit_2_naming_the_field_and_write_nothing(string json, string expected)
     {
-        var folder = TestPaths.TempFolder();
-        var path = Path.Combine(folder, "bad.json");
-        File.WriteAllText(path, json);
-        var output = Path.Combine(folder, "out");
-
-        var (exit, stdout, stderr) = InProcessCli.Run("run", MlaQualityExperiment.Id, "--config", path, "--out", output);
-
-        Assert.Equal(ExitCodes.BadInput, exit);
-        Assert.Contains(expected, stderr);
-        Assert.Equal("", stdout);
-        Assert.False(Directory.Exists(Path.Combine(output, MlaQualityExperiment.Id)));
+        InProcessCli.AssertBadConfig(MlaQualityExperiment.Id, json, expected);
     }
 
     [Fact]

@@ -80,17 +80,7 @@ public sealed class MoeBalanceExperimentTests
     [InlineData("""{ "strategies": [ { "name": "a" }, { "name": "a" } ] }""", "MoeBalanceConfig.Strategies: the name 'a' is used twice")]
     public void Bad_configs_exit_2_naming_the_field_and_write_nothing(string json, string expected)
     {
-        var folder = TestPaths.TempFolder();
-        var path = Path.Combine(folder, "bad.json");
-        File.WriteAllText(path, json);
-        var output = Path.Combine(folder, "out");
-
-        var (exit, stdout, stderr) = InProcessCli.Run("run", MoeBalanceExperiment.Id, "--config", path, "--out", output);
-
-        Assert.Equal(ExitCodes.BadInput, exit);
-        Assert.Contains(expected, stderr);
-        Assert.Equal("", stdout);
-        Assert.False(Directory.Exists(Path.Combine(output, MoeBalanceExperiment.Id)));
+        InProcessCli.AssertBadConfig(MoeBalanceExperiment.Id, json, expected);
     }
 
     [Fact]
