@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using Research.Experiments;
+using Research.Notebooks.Kernel;
 using Research.Platform;
 
 namespace Research.Cli;
@@ -11,20 +12,25 @@ public static class DoctorCommand
     public static Command Create(TextWriter stdout)
     {
         var json = new Option<bool>("--json") { Description = "Print the report as JSON." };
-        var command = new Command("doctor", "Check the installation: versions, backend, devices, the libstdc++ fix and numerical self-checks.") { json };
-        command.SetAction(parse =>
+        var command = new Command("doctor",
+            "Check the installation: versions, backend, devices, the libstdc++ fix, numerical self-checks and the notebook kernel.") { json };
+        command.SetAction(async (parse, ct) =>
         {
             var report = Doctor.Run();
+            var kernel = await KernelProbe.CheckAsync(ct);
             if (parse.GetValue(json))
-                stdout.WriteLine(JsonSerializer.Serialize(report, ExperimentConfigs.Json));
+                stdout.WriteLine(JsonSerializer.Serialize(new { report.Os, report.Architecture, report.DotNet, report.TorchSharp, report.LibTorch,
+                    report.Backend, report.Devices, report.Threads, report.InteropThreads, report.CompatibilityFix, report.Checks,
+                    report.Healthy, Kernel = kernel }, ExperimentConfigs.Json));
             else
-                Print(report, stdout);
+                Print(report, kernel, stdout);
+            // The kernel is for notebooks only: the library and the CLI work without it, so it does not make the kit unhealthy.
             return report.Healthy ? ExitCodes.Ok : ExitCodes.Failed;
         });
         return command;
     }
 
-    private static void Print(DoctorReport r, TextWriter o)
+    private static void Print(DoctorReport r, KernelReport k, TextWriter o)
     {
         o.WriteLine($"OS            {r.Os} ({r.Architecture})");
         o.WriteLine($".NET          {r.DotNet}");
@@ -37,6 +43,10 @@ public static class DoctorCommand
         if (r.CompatibilityFix.PatchedLibrary is { } p) o.WriteLine($"              patched copy: {p}");
         foreach (var c in r.Checks)
             o.WriteLine($"{(c.Passed ? "ok  " : "FAIL")}          {c.Name}: {c.Detail}");
+        var pin = k.PinnedVersion is { } v ? $"pinned {v} by .config/dotnet-tools.json" : "global install";
+        o.WriteLine(k.Version is null
+            ? $"kernel        NOT FOUND: {k.Detail}"
+            : $"kernel        .NET Interactive {k.Version} ({pin}); {(k.Starts ? $"starts: {k.Detail}, {k.Seconds:F1} s" : $"DOES NOT START: {k.Detail}")}");
         o.WriteLine(r.Healthy ? "healthy: TorchSharp works on this machine." : "NOT healthy: see the failed checks above.");
     }
 }

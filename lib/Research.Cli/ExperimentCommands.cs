@@ -27,13 +27,14 @@ public static class ExperimentCommands
         var seed = new Option<int?>("--seed") { Description = "Seed; overrides the config's." };
         var config = new Option<string?>("--config") { Description = "JSON config file replacing data/configs/<id>.json." };
         var (outDir, device, json) = CommonOptions();
-        var command = new Command("run", "Run one experiment; writes result.json, CSV files and charts to <out>/<id>/.") { id, seed, config, outDir, device, json };
+        var workshop = WorkshopOption();
+        var command = new Command("run", "Run one experiment; writes result.json, CSV files and charts to <out>/<id>/.") { id, seed, config, workshop, outDir, device, json };
         command.SetAction(parse =>
         {
             var definition = ExperimentCatalog.Find(parse.GetValue(id)!);
             var dev = Devices.Parse(parse.GetValue(device)!);
             var root = ExperimentWriter.PrepareFolder(parse.GetValue(outDir)!);   // fail before the work, not after
-            var (document, _, folder) = RunOne(definition, new ExperimentRequest(dev, parse.GetValue(seed), parse.GetValue(config), CacheFolder(root)), root, stdout, stderr, parse.GetValue(json));
+            var (document, _, folder) = RunOne(definition, new ExperimentRequest(dev, parse.GetValue(seed), parse.GetValue(config), CacheFolder(root), Workshop: parse.GetValue(workshop)), root, stdout, stderr, parse.GetValue(json));
             if (parse.GetValue(json)) stdout.WriteLine(ExperimentWriter.ToJson(document));
             else stdout.WriteLine($"wrote {folder}");
             return ExitCodes.Ok;
@@ -44,7 +45,8 @@ public static class ExperimentCommands
     public static Command Reproduce(TextWriter stdout, TextWriter stderr)
     {
         var (outDir, device, _) = CommonOptions();
-        var command = new Command("reproduce", "Run every experiment, then write <out>/index.html linking every chart.") { outDir, device };
+        var workshop = WorkshopOption();
+        var command = new Command("reproduce", "Run every experiment, then write <out>/index.html linking every chart.") { outDir, device, workshop };
         command.SetAction(parse =>
         {
             var dev = Devices.Parse(parse.GetValue(device)!);
@@ -56,7 +58,7 @@ public static class ExperimentCommands
                 var watch = Stopwatch.StartNew();
                 try
                 {
-                    var (_, output, _) = RunOne(definition, new ExperimentRequest(dev, CacheFolder: CacheFolder(root)), root, stdout, stderr, json: false);
+                    var (_, output, _) = RunOne(definition, new ExperimentRequest(dev, CacheFolder: CacheFolder(root), Workshop: parse.GetValue(workshop)), root, stdout, stderr, json: false);
                     entries.Add(new ReportEntry(definition.Id, definition.Title, watch.Elapsed.TotalSeconds, output.Charts));
                 }
                 catch (Exception e) when (e is not (OutputException or OperationCanceledException))
@@ -73,6 +75,11 @@ public static class ExperimentCommands
         });
         return command;
     }
+
+    private static Option<bool> WorkshopOption() => new("--workshop")
+    {
+        Description = "Workshop sizes (data/configs/workshop/) for the experiments that have them: what the notebooks run live, in minutes instead of the full ablation.",
+    };
 
     // Intermediate results worth keeping between runs (distill's teacher) live beside the experiments' folders.
     private static string CacheFolder(string root) => Path.Combine(root, "cache");

@@ -1,5 +1,7 @@
 using System.CommandLine;
+using Research.Interactive;
 using Research.Notebooks;
+using Research.Notebooks.Kernel;
 
 namespace Research.Cli;
 
@@ -11,13 +13,29 @@ public static class NotebooksCommand
         var paths = new Argument<string[]>("paths") { Description = "Notebooks (.ipynb) or folders holding them.", Arity = ArgumentArity.OneOrMore };
         var write = new Option<bool>("--write") { Description = "Store the outputs back into each .ipynb (only when every cell succeeded)." };
         var html = new Option<string?>("--html") { Description = "Write one standalone offline page per notebook into this folder." };
-        var run = new Command("run", "Run the C# cells of Polyglot notebooks in order, headless; fails at the first failing cell.") { paths, write, html };
+        var plotly = new Option<string?>("--plotly-js")
+        {
+            Description = "Where charts get plotly.js: embedded (default: the kit's copy, once per notebook; works offline) or cdn (smaller outputs).",
+        };
+        plotly.Validators.Add(result =>
+        {
+            // System.CommandLine's own AcceptOnlyFromAmong message does not name the option.
+            if (result.Tokens is [{ Value: var value }] && value is not ("embedded" or "cdn"))
+                result.AddError($"--plotly-js: unknown value '{value}'; allowed: embedded, cdn");
+        });
+        var run = new Command("run",
+            "Run Polyglot notebooks in the .NET Interactive kernel (stdio, as VS Code does), one kernel per notebook; fails at the first failing cell.")
+        { paths, write, html, plotly };
         run.SetAction(async (parse, cancellation) =>
         {
             var notebooks = NotebookRunner.Expand(parse.GetValue(paths)!);
             var htmlDir = parse.GetValue(html);
             if (htmlDir is not null) RejectPageNameClashes(notebooks);
-            var options = new NotebookRunOptions(parse.GetValue(write), htmlDir);
+            // One kernel install serves every notebook; a missing one is reported once, before anything runs.
+            var kernel = KernelTool.Find(notebooks.Select(n => Path.GetDirectoryName(Path.GetFullPath(n))!).ToArray());
+            await kernel.EnsureRestoredAsync(cancellation);
+            PlotlySource? source = parse.GetValue(plotly) switch { "cdn" => PlotlySource.Cdn, "embedded" => PlotlySource.Embedded, _ => null };
+            var options = new NotebookRunOptions(parse.GetValue(write), htmlDir, kernel, source);
 
             int failed = 0, badInput = 0;
             foreach (var notebook in notebooks)

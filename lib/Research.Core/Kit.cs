@@ -1,3 +1,4 @@
+using Research.Interactive;
 using Research.Platform;
 using TorchSharp;
 
@@ -10,7 +11,12 @@ public static class Kit
     /// Loads TorchSharp (with the Linux libstdc++ fix where needed) and returns the device named
     /// <paramref name="device"/>: "cpu" (default), "cuda" or "cuda:N" (needs a CUDA build; see environment/README.md).
     /// </summary>
-    public static torch.Device Setup(string device = "cpu") => Devices.Parse(device);   // Parse loads TorchSharp first
+    /// <remarks>In a .NET Interactive kernel it also registers the kit's chart formatter (<see cref="KernelIntegration"/>).</remarks>
+    public static torch.Device Setup(string device = "cpu")
+    {
+        KernelIntegration.Attach();
+        return Devices.Parse(device);   // Parse loads TorchSharp first
+    }
 
     /// <summary>
     /// Where notebooks keep expensive intermediate results (a trained teacher) between runs: <c>artifacts/cache</c>

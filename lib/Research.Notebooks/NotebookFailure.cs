@@ -11,6 +11,6 @@ namespace Research.Notebooks;
 /// <param name="Message">For exceptions, the exception type and message; for compile errors, the diagnostic id and message.</param>
 public sealed record NotebookFailure(string Notebook, int Cell, int Line, string Message)
 {
-    /// <summary>The compiler-style form <c>notebook:cell:line: message</c>.</summary>
-    public override string ToString() => $"{Notebook}:{Cell}:{Line}: {Message}";
+    /// <summary>The compiler-style form <c>notebook:cell:line: message</c>; without a line (a runtime error) <c>notebook:cell: message</c>.</summary>
+    public override string ToString() => Line > 0 ? $"{Notebook}:{Cell}:{Line}: {Message}" : $"{Notebook}:{Cell}: {Message}";
 }

@@ -1,25 +1,48 @@
 using System.Diagnostics;
-using Research.Notebooks.Execution;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Microsoft.DotNet.Interactive.Documents;
+using Microsoft.DotNet.Interactive.Documents.Jupyter;
+using Research.Interactive;
 using Research.Notebooks.Html;
-using Research.Notebooks.Ipynb;
-using Research.Platform;
+using Research.Notebooks.Kernel;
 
 namespace Research.Notebooks;
 
 /// <summary>
-/// Runs Polyglot (.NET Interactive) notebooks headless: the C# cells of each notebook, in order, in one C# scripting
-/// session, with the kit's libraries (TorchSharp, Plotly.NET, MathNet, Research.Core) provided by the host process.
+/// Runs Polyglot (.NET Interactive) notebooks in the real .NET Interactive kernel, over the stdio protocol VS Code
+/// Polyglot Notebooks uses: one fresh kernel per notebook, its code cells in order, stopping at the first failure.
 /// </summary>
 /// <remarks>
-/// Runs in one process are serialised: the runner redirects the process-wide Console into the running cell's
-/// outputs and sets the working directory to the notebook's folder, as the kernel does.
+/// Runs are serialised: two kernels each running libtorch on the same cores slow each other by an order of magnitude.
 /// </remarks>
-public static class NotebookRunner
+public static partial class NotebookRunner
 {
     private static readonly SemaphoreSlim OneAtATime = new(1, 1);
 
     // Reviewers open notebooks in diffs and on GitHub; past this size that becomes painful.
     private const int LargeNotebook = 1_000_000;
+
+    /// <summary>The kernels a Polyglot notebook may name (their aliases as the kernel registers them).</summary>
+    public static KernelInfoCollection KnownKernels()
+    {
+        var kernels = new KernelInfoCollection
+        {
+            new("csharp", "C#", ["c#", "C#", "cs"]),
+            new("fsharp", "F#", ["f#", "F#", "fs"]),
+            new("pwsh", "PowerShell", ["powershell"]),
+            new("javascript", "JavaScript", ["js"]),
+            new("html", "HTML"),
+            new("markdown", "Markdown", ["md"]),
+            new("mermaid", "Mermaid"),
+            new("sql", "SQL"),
+            new("kql", "KQL"),
+            new("http", "HTTP"),
+            new("value", "Value"),
+        };
+        kernels.DefaultKernelName = "csharp";
+        return kernels;
+    }
 
     /// <summary>
     /// The notebooks named by <paramref name="filesOrDirs"/>, in order: files as given, folders as the <c>*.ipynb</c>
@@ -43,12 +66,41 @@ public static class NotebookRunner
         return notebooks;
     }
 
+    /// <summary>Reads a notebook as the kernel's document model.</summary>
+    /// <exception cref="NotebookException">A missing or unreadable file, malformed JSON, or not an nbformat 4 notebook.</exception>
+    public static InteractiveDocument Read(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        string json;
+        try { json = File.ReadAllText(path); }
+        catch (FileNotFoundException) { throw new NotebookException($"{path}: no such notebook"); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new NotebookException($"{path}: cannot read: {e.Message}", e);
+        }
+        // Documents' parser accepts some non-notebook JSON silently; check the nbformat shape first.
+        JsonNode? root;
+        try { root = JsonNode.Parse(json); }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new NotebookException($"{path}: not valid JSON (line {e.LineNumber + 1}, position {e.BytePositionInLine + 1}): {FirstLine(e.Message)}", e);
+        }
+        if (root is not JsonObject notebook || notebook["cells"] is not JsonArray || (int?)notebook["nbformat"] is not 4)
+            throw new NotebookException($"{path}: not an nbformat 4 notebook (needs \"nbformat\": 4 and a \"cells\" array)");
+        try { return Notebook.Parse(json, KnownKernels()); }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or FormatException or KeyNotFoundException)
+        {
+            throw new NotebookException($"{path}: not a notebook the kernel can read: {FirstLine(e.Message)}", e);
+        }
+    }
+
     /// <summary>
-    /// Runs the notebook at <paramref name="path"/>, logging progress and cell console output to <paramref name="log"/>.
-    /// A failing cell stops the run and is reported in <see cref="NotebookRunResult.Failure"/>; then nothing is written.
+    /// Runs the notebook at <paramref name="path"/> in a fresh kernel whose working folder is the notebook's,
+    /// logging each cell's time and the kernel's messages to <paramref name="log"/>. A failing cell stops the run and
+    /// is reported in <see cref="NotebookRunResult.Failure"/>; then nothing is written.
     /// </summary>
     /// <exception cref="NotebookException">
-    /// The file is missing, is not valid JSON or not an nbformat 4 notebook, or an output cannot be written.
+    /// A missing or malformed notebook, no kernel to run it in, or an output that cannot be written.
     /// </exception>
     public static async Task<NotebookRunResult> RunAsync(string path, NotebookRunOptions options, TextWriter log, CancellationToken ct = default)
     {
@@ -57,17 +109,45 @@ public static class NotebookRunner
         ArgumentNullException.ThrowIfNull(log);
         var started = Stopwatch.GetTimestamp();
         var fullPath = Path.GetFullPath(path);
-        if (!File.Exists(fullPath)) throw new NotebookException($"{path}: no such notebook");
+        var document = Read(path);
         // Checked before running: a long notebook should not fail at the end for want of an output folder.
         var htmlDirectory = options.HtmlDirectory is null ? null : PrepareDirectory(options.HtmlDirectory);
-        var notebook = NotebookDocument.Parse(await ReadAsync(path, fullPath, ct).ConfigureAwait(false), path);
-        TorchRuntime.EnsureLoaded();
+        var folder = Path.GetDirectoryName(fullPath)!;
+        var tool = options.Kernel ?? KernelTool.Find(folder);
 
-        log.WriteLine($"{path}: running {notebook.Cells.Count} cells");
-        var execution = new NotebookExecution(notebook, path, fullPath, log);
-        NotebookFailure? failure;
+        var cells = document.Elements;
+        var code = cells.Select((cell, i) => (cell, number: i + 1)).Where(c => IsCode(c.cell)).ToList();
+        log.WriteLine($"{path}: {code.Count} code cells of {cells.Count}, in the .NET Interactive kernel");
+        NotebookFailure? failure = null;
+        var timings = new List<CellTiming>();
         await OneAtATime.WaitAsync(ct).ConfigureAwait(false);
-        try { failure = await execution.RunAsync(ct).ConfigureAwait(false); }
+        try
+        {
+            var environment = new Dictionary<string, string>(options.Environment ?? new Dictionary<string, string>());
+            if (options.Plotly is { } plotly) environment["RESEARCH_PLOTLY_JS"] = plotly == PlotlySource.Cdn ? "cdn" : "embedded";
+            await using var kernel = await StdioKernel.StartAsync(tool, folder, log, ct, environment).ConfigureAwait(false);
+            log.WriteLine($"{path}: kernel ready after {Stopwatch.GetElapsedTime(started).TotalSeconds:F1} s");
+            var executionOrder = 0;
+            foreach (var (cell, number) in code)
+            {
+                var cellStarted = Stopwatch.GetTimestamp();
+                var events = await kernel.SubmitCodeAsync(cell.Contents, cell.KernelName ?? "csharp", ct).ConfigureAwait(false);
+                var elapsed = Stopwatch.GetElapsedTime(cellStarted);
+                timings.Add(new CellTiming(number, elapsed));
+                var outputs = CellOutputs.From(events, ++executionOrder);
+                foreach (var text in outputs.OfType<TextElement>())
+                    log.Write(text.Text.EndsWith('\n') ? text.Text : text.Text + "\n");
+                if (events[^1].Type == "CommandFailed")
+                {
+                    failure = new NotebookFailure(path, number, LineOf(events), FailureMessage(events));
+                    break;
+                }
+                log.WriteLine($"{path}: cell {number} ok in {elapsed.TotalSeconds:F1} s");
+                cell.Outputs.Clear();
+                cell.Outputs.AddRange(outputs);
+                cell.ExecutionOrder = executionOrder;
+            }
+        }
         finally { OneAtATime.Release(); }
 
         string? htmlPath = null;
@@ -75,27 +155,49 @@ public static class NotebookRunner
         {
             if (options.Write)
             {
-                execution.StoreOutputs();
-                var json = notebook.ToJson();
+                var json = Notebook.ToJupyterJson(document);
                 if (json.Length > LargeNotebook)
-                    log.WriteLine($"{path}: warning: the notebook is {json.Length / 1_000_000.0:F1} MB with outputs; " +
-                                  "plot fewer points or print less so it stays easy to review");
+                    log.WriteLine($"{path}: warning: the notebook is {json.Length / 1_000_000.0:F1} MB with outputs " +
+                                  "(RESEARCH_PLOTLY_JS=cdn keeps plotly.js out of stored outputs)");
                 AtomicFile.WriteAllText(fullPath, json);
             }
             if (htmlDirectory is not null)
             {
                 var title = Path.GetFileNameWithoutExtension(fullPath);
                 htmlPath = Path.Combine(htmlDirectory, title + ".html");
-                AtomicFile.WriteAllText(htmlPath, NotebookPage.Render(title, notebook, execution.Kernels, execution.Runs));
+                AtomicFile.WriteAllText(htmlPath, NotebookPage.Render(title, document));
             }
         }
-        var elapsed = Stopwatch.GetElapsedTime(started);
+        var total = Stopwatch.GetElapsedTime(started);
         log.WriteLine(failure is null
-            ? $"{path}: ok, {execution.CellsRun} cells run in {elapsed.TotalSeconds:F1} s" +
+            ? $"{path}: ok, {timings.Count} cells in {total.TotalSeconds:F1} s" +
               (options.Write ? ", outputs written" : "") + (htmlPath is null ? "" : $", page {htmlPath}")
             : failure.ToString());
-        return new NotebookRunResult(path, execution.CellsRun, elapsed, failure, htmlPath);
+        return new NotebookRunResult(path, failure is null ? timings.Count : timings.Count - 1, total, failure, htmlPath, timings);
     }
+
+    /// <summary>Code cells the kernel runs: every cell whose kernel is not markdown (raw cells are not code).</summary>
+    internal static bool IsCode(InteractiveDocumentElement cell) =>
+        cell.KernelName is { } k && k is not ("markdown" or "md" or "raw") && !string.IsNullOrWhiteSpace(cell.Contents);
+
+    private static string FailureMessage(IReadOnlyList<KernelEvent> events)
+    {
+        var message = (string?)events[^1].Body["message"] ?? "the cell failed";
+        // A thrown exception also arrives as ErrorProduced with the formatted error; the command's message suffices.
+        return message.Trim();
+    }
+
+    // Compile errors read "(3,17): error CS0103: ..."; the first one's line is the cell's line.
+    private static int LineOf(IReadOnlyList<KernelEvent> events)
+    {
+        var match = DiagnosticPosition().Match((string?)events[^1].Body["message"] ?? "");
+        return match.Success ? int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
+    }
+
+    [GeneratedRegex(@"^\((\d+),\d+\): error", RegexOptions.Multiline)]
+    private static partial Regex DiagnosticPosition();
+
+    private static string FirstLine(string text) => text.Split('\n')[0].Trim();
 
     private static IEnumerable<string> NotebooksUnder(string folder)
     {
@@ -103,15 +205,6 @@ public static class NotebookRunner
         foreach (var sub in Directory.EnumerateDirectories(folder))
             if (!Path.GetFileName(sub).StartsWith('.'))
                 foreach (var file in NotebooksUnder(sub)) yield return file;
-    }
-
-    private static async Task<string> ReadAsync(string path, string fullPath, CancellationToken ct)
-    {
-        try { return await File.ReadAllTextAsync(fullPath, ct).ConfigureAwait(false); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new NotebookException($"{path}: cannot read: {e.Message}", e);
-        }
     }
 
     private static string PrepareDirectory(string directory)

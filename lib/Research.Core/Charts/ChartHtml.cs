@@ -20,27 +20,46 @@ public static class ChartHtml
 
     /// <summary>
     /// A <c>div</c> and a script that draws <paramref name="chart"/> into it. Where plotly.js is already on the page
-    /// (pages from <c>Page</c>) it draws at once; elsewhere (a notebook viewer) it loads the same plotly.js
-    /// version from its CDN first, as the Polyglot kernel's Plotly formatter does, so a saved notebook stays small.
+    /// (pages from <c>Page</c>) it draws at once; elsewhere <paramref name="loader"/> says where plotly.js comes from.
     /// </summary>
-    public static string Fragment(GenericChart chart, string? id = null)
+    public static string Fragment(GenericChart chart, string? id = null, PlotlyLoader loader = PlotlyLoader.Cdn)
     {
         id ??= "chart-" + Guid.NewGuid().ToString("N")[..12];
         // "</" inside a <script> ends it wherever it appears (a trace named "</script>" would); "<\/" is the same JSON.
         var figure = GenericChart.toFigureJson(chart).Replace("</", "<\\/");
-        var cdn = $"https://cdn.plot.ly/plotly-{PlotlyVersion}.min.js";
+        var prelude = loader == PlotlyLoader.Inline ? InlinePlotly() : "";
+        var fallback = loader switch
+        {
+            PlotlyLoader.Cdn =>
+                $"var s = document.createElement('script'); s.src = 'https://cdn.plot.ly/plotly-{PlotlyVersion}.min.js'; " +
+                "s.onload = draw; document.head.appendChild(s);",
+            // An earlier output of the same page carries plotly.js; outputs can arrive before it has run.
+            _ => "var tries = 0; var wait = setInterval(function () { if (typeof Plotly !== 'undefined') { clearInterval(wait); draw(); } " +
+                 "else if (++tries > 100) { clearInterval(wait); document.getElementById(id).textContent = " +
+                 "'plotly.js is not on this page: run the notebook from its first chart, or call NotebookCharts.ResendPlotly()'; } }, 100);",
+        };
         return $$"""
-            <div id="{{id}}" class="research-chart"></div>
+            {{prelude}}<div id="{{id}}" class="research-chart"></div>
             <script type="text/javascript">
             (function () {
+              var id = '{{id}}';
               var figure = {{figure}};
-              var draw = function () { Plotly.newPlot('{{id}}', figure.data, figure.layout, { responsive: true }); };
+              var draw = function () { Plotly.newPlot(id, figure.data, figure.layout, { responsive: true }); };
               if (typeof Plotly !== 'undefined') { draw(); return; }
-              var s = document.createElement('script'); s.src = '{{cdn}}'; s.onload = draw; document.head.appendChild(s);
+              {{fallback}}
             })();
             </script>
             """;
     }
+
+    /// <summary>
+    /// plotly.js as a script that defines the page's <c>Plotly</c> unless it already exists. The source is run with
+    /// <c>define</c>, <c>module</c> and <c>exports</c> hidden, so that under require.js (classic Jupyter) it still
+    /// sets the global instead of registering an anonymous AMD module.
+    /// </summary>
+    public static string InlinePlotly() =>
+        "<script type=\"text/javascript\">if (typeof Plotly === 'undefined') { (function (define, module, exports) {\n" +
+        PlotlyJs + "\n}).call(window); }</script>\n";
 
     /// <summary>A standalone HTML page: plotly.js inline in the head, then <paramref name="bodyParts"/> in order.</summary>
     public static string Page(string title, IEnumerable<string> bodyParts)
@@ -75,4 +94,17 @@ public static class ChartHtml
         var version = name["Plotly.NET.plotly-".Length..^".min.js".Length];
         return (version, reader.ReadToEnd());
     }
+}
+
+/// <summary>Where a chart fragment gets plotly.js when the page has none.</summary>
+public enum PlotlyLoader
+{
+    /// <summary>Loads the same plotly.js version from its CDN.</summary>
+    Cdn,
+
+    /// <summary>Carries plotly.js itself (about 3.6 MB), for the first chart of a notebook session.</summary>
+    Inline,
+
+    /// <summary>Waits for an earlier output of the same page to define <c>Plotly</c>.</summary>
+    WaitForPage,
 }

@@ -291,7 +291,7 @@ public static class DistillExperiment
         "Scored by exact match of greedy answers on held-out problems.",
         request =>
         {
-            var config = ExperimentConfigs.Load<DistillConfig>(Id, request.ConfigPath);
+            var config = ExperimentConfigs.Load<DistillConfig>(Id, request.ConfigPath, request.Workshop);
             if (request.Seed is int seed) config = config with { Seed = seed };
             var result = Run(config.Validated(), request.Device, request.CacheFolder, request.Progress, request.Cancellation);
             return Output(config, result);

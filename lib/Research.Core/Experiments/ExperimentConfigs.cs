@@ -21,8 +21,11 @@ public static class ExperimentConfigs
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
     };
 
-    /// <summary>The config for <paramref name="id"/>: from <paramref name="path"/> when given, else the embedded default.</summary>
-    public static T Load<T>(string id, string? path = null)
+    /// <summary>
+    /// The config for <paramref name="id"/>: from <paramref name="path"/> when given, else the embedded default, or with
+    /// <paramref name="workshop"/> its workshop size (data/configs/workshop/&lt;id&gt;.json) where the experiment has one.
+    /// </summary>
+    public static T Load<T>(string id, string? path = null, bool workshop = false)
     {
         string text, source;
         if (path is not null)
@@ -33,8 +36,9 @@ public static class ExperimentConfigs
         }
         else
         {
-            text = EmbeddedDefault(id) ?? throw new ConfigException($"no default config embedded for experiment '{id}'");
-            source = $"data/configs/{id}.json";
+            var sized = workshop ? EmbeddedWorkshop(id) : null;
+            text = sized ?? EmbeddedDefault(id) ?? throw new ConfigException($"no default config embedded for experiment '{id}'");
+            source = sized is null ? $"data/configs/{id}.json" : $"data/configs/workshop/{id}.json";
         }
         try
         {
@@ -48,9 +52,17 @@ public static class ExperimentConfigs
     }
 
     /// <summary>The text of an embedded default config, or null.</summary>
-    public static string? EmbeddedDefault(string id)
+    public static string? EmbeddedDefault(string id) => Embedded($"configs/{id}.json");
+
+    /// <summary>
+    /// The text of an experiment's workshop-sized config, or null when its default already runs in a workshop's
+    /// time (a notebook in at most 2 minutes on a 2-core laptop) or the id is unknown.
+    /// </summary>
+    public static string? EmbeddedWorkshop(string id) => Embedded($"configs/workshop/{id}.json");
+
+    private static string? Embedded(string name)
     {
-        using var stream = typeof(ExperimentConfigs).Assembly.GetManifestResourceStream($"configs/{id}.json");
+        using var stream = typeof(ExperimentConfigs).Assembly.GetManifestResourceStream(name);
         return stream is null ? null : new StreamReader(stream).ReadToEnd();
     }
 }

@@ -12,13 +12,16 @@ public sealed record ExperimentProgress(string Stage, int Done, int Total);
 /// <param name="ConfigPath">A JSON config file replacing the embedded default (data/configs/&lt;id&gt;.json).</param>
 /// <param name="CacheFolder">Where an experiment may keep expensive intermediate results between runs (a trained
 /// teacher); the CLI uses &lt;out&gt;/cache. Null: nothing is cached.</param>
+/// <param name="Workshop">Use the experiment's workshop-sized config (data/configs/workshop/) where it has one,
+/// instead of its default; ignored with <paramref name="ConfigPath"/>.</param>
 public sealed record ExperimentRequest(
     torch.Device Device,
     int? Seed = null,
     string? ConfigPath = null,
     string? CacheFolder = null,
     IProgress<ExperimentProgress>? Progress = null,
-    CancellationToken Cancellation = default);
+    CancellationToken Cancellation = default,
+    bool Workshop = false);
 
 /// <summary>A table of plain values, written as <c>&lt;Name&gt;.csv</c>.</summary>
 public sealed record ResultTable(string Name, IReadOnlyList<string> Columns, IReadOnlyList<IReadOnlyList<object>> Rows);

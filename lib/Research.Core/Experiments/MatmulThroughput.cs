@@ -97,7 +97,7 @@ public static class MatmulThroughput
         "GFLOP/s of square float32 matrix multiplication by size on the chosen device (median of repeated runs).",
         request =>
         {
-            var config = ExperimentConfigs.Load<MatmulThroughputConfig>(Id, request.ConfigPath);
+            var config = ExperimentConfigs.Load<MatmulThroughputConfig>(Id, request.ConfigPath, request.Workshop);
             if (request.Seed is int seed) config = config with { Seed = seed };
             var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
             var table = new ResultTable("throughput",

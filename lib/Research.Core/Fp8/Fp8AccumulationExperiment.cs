@@ -115,7 +115,7 @@ public static class Fp8AccumulationExperiment
         "Relative error of random E4M3 GEMMs by K with a 13-fraction-bit tensor-core accumulator, without and with FP32 promotion every 128 elements.",
         request =>
         {
-            var config = ExperimentConfigs.Load<Fp8AccumulationConfig>(Id, request.ConfigPath);
+            var config = ExperimentConfigs.Load<Fp8AccumulationConfig>(Id, request.ConfigPath, request.Workshop);
             if (request.Seed is int seed) config = config with { Seed = seed };
             var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
             var summary = new List<string>

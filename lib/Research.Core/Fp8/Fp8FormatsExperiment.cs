@@ -116,7 +116,7 @@ public static class Fp8FormatsExperiment
         "Representable values and relative rounding error by magnitude for E4M3, E5M2, E3M2, E2M3 and E2M1.",
         request =>
         {
-            var config = ExperimentConfigs.Load<Fp8FormatsConfig>(Id, request.ConfigPath);
+            var config = ExperimentConfigs.Load<Fp8FormatsConfig>(Id, request.ConfigPath, request.Workshop);
             if (request.Seed is int seed) config = config with { Seed = seed };
             var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
             var summary = new List<string> { "format  max        min normal  min subnormal  binades  sup u/(1+u)  measured max (normal)" };

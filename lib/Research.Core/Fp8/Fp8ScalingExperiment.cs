@@ -120,7 +120,7 @@ public static class Fp8ScalingExperiment
         "Quantization error of ordinary activations with per-tensor, per-row, 1×128 tile and 128×128 block scales as outlier channels grow.",
         request =>
         {
-            var config = ExperimentConfigs.Load<Fp8ScalingConfig>(Id, request.ConfigPath);
+            var config = ExperimentConfigs.Load<Fp8ScalingConfig>(Id, request.ConfigPath, request.Workshop);
             if (request.Seed is int seed) config = config with { Seed = seed };
             var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
             var summary = new List<string> { $"{result.Format}, outlier channels [{string.Join(", ", result.OutlierChannelIndices)}]; relative RMSE of ordinary values:" };

@@ -281,7 +281,7 @@ public static class Fp8TrainingExperiment
         "128×128 blocks (all hidden-layer GEMMs: Fprop, Dgrad, Wgrad), on synthetic data with outlier tokens.",
         request =>
         {
-            var config = ExperimentConfigs.Load<Fp8TrainingConfig>(Id, request.ConfigPath);
+            var config = ExperimentConfigs.Load<Fp8TrainingConfig>(Id, request.ConfigPath, request.Workshop);
             if (request.Seed is int seed) config = config with { Seed = seed };
             var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
             var summary = new List<string>

@@ -168,7 +168,7 @@ public static class MlaEquivalenceExperiment
         "against each other; the rank of MLA's keys (≤ d_c) against MHA's.",
         request =>
         {
-            var config = ExperimentConfigs.Load<MlaEquivalenceConfig>(Id, request.ConfigPath);
+            var config = ExperimentConfigs.Load<MlaEquivalenceConfig>(Id, request.ConfigPath, request.Workshop);
             if (request.Seed is int seed) config = config with { Seed = seed };
             var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
             return Output(config, result);

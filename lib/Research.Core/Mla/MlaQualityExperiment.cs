@@ -232,7 +232,7 @@ public static class MlaQualityExperiment
         "check that each trained model's cached greedy decoding gives the tokens of the full forward (DeepSeek-V2 App. D at toy scale).",
         request =>
         {
-            var config = ExperimentConfigs.Load<MlaQualityConfig>(Id, request.ConfigPath);
+            var config = ExperimentConfigs.Load<MlaQualityConfig>(Id, request.ConfigPath, request.Workshop);
             if (request.Seed is int seed) config = config with { Seed = seed };
             var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
             return Output(config, result);

@@ -192,7 +192,7 @@ public static class MoeBalanceExperiment
         "MaxVio per batch and over the validation set, training and validation loss, expert load by step and by domain.",
         request =>
         {
-            var config = ExperimentConfigs.Load<MoeBalanceConfig>(Id, request.ConfigPath);
+            var config = ExperimentConfigs.Load<MoeBalanceConfig>(Id, request.ConfigPath, request.Workshop);
             if (request.Seed is int seed) config = config with { Seed = seed };
             var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
             return Output(config, result);

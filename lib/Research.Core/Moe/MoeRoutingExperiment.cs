@@ -116,7 +116,7 @@ public static class MoeRoutingExperiment
         "node-limited routing on 64 GPUs in 8 nodes, and device loads before and after EPLB-style redundant experts.",
         request =>
         {
-            var config = ExperimentConfigs.Load<MoeRoutingConfig>(Id, request.ConfigPath);
+            var config = ExperimentConfigs.Load<MoeRoutingConfig>(Id, request.ConfigPath, request.Workshop);
             if (request.Seed is int seed) config = config with { Seed = seed };
             return Output(config, Run(config.Validated(), request.Device));
         });

@@ -1,51 +1,49 @@
 using System.Net;
+using Markdig;
+using Microsoft.DotNet.Interactive.Documents;
 using Research.Charts;
-using Research.Notebooks.Execution;
-using Research.Notebooks.Ipynb;
 
 namespace Research.Notebooks.Html;
 
 /// <summary>
-/// A notebook as one standalone page: markdown as HTML, code as <c>pre</c> blocks, each followed by the outputs
-/// of this run. plotly.js is inline (<see cref="ChartHtml.Page(string, IEnumerable{string})"/>), so charts work offline.
+/// A notebook as one standalone page: markdown as HTML (Markdig, with the extensions GitHub and VS Code render:
+/// tables, task lists, autolinks), code as <c>pre</c> blocks, each followed by the outputs the kernel produced.
+/// plotly.js is inline in the head (<see cref="ChartHtml.Page(string, IEnumerable{string})"/>), so charts work offline.
 /// </summary>
 internal static class NotebookPage
 {
-    public static string Render(string title, NotebookDocument notebook, KernelNames kernels, IReadOnlyDictionary<int, CellRun> runs)
+    private static readonly MarkdownPipeline Markdown = new MarkdownPipelineBuilder().UseAdvancedExtensions().Build();
+
+    public static string Render(string title, InteractiveDocument document)
     {
         var parts = new List<string>();
-        foreach (var cell in notebook.Cells)
+        foreach (var cell in document.Elements)
         {
-            switch (cell.CellType)
+            if (cell.KernelName is "markdown" or "md")
             {
-                case "markdown":
-                    parts.Add($"<section class=\"markdown\">\n{MarkdownHtml.ToHtml(cell.Source)}</section>");
-                    break;
-                case "code":
-                    {
-                        var language = kernels.LanguageOf(cell);
-                        parts.Add($"<pre class=\"code\"><code class=\"language-{Escape(language)}\">{Escape(cell.Source)}</code></pre>");
-                        if (runs.TryGetValue(cell.Number, out var run))
-                        {
-                            if (run.SkippedBecause is { } reason) parts.Add($"<p class=\"skipped\"><em>Not run: {Escape(reason)}.</em></p>");
-                            parts.AddRange(run.Outputs.Select(Output));
-                        }
-                        break;
-                    }
-                default:
-                    break; // raw cells hold text for other converters (LaTeX, reST), not for a page
+                parts.Add($"<section class=\"markdown\">\n{Markdig.Markdown.ToHtml(cell.Contents, Markdown)}</section>");
+                continue;
             }
+            if (!NotebookRunner.IsCode(cell)) continue;   // raw cells hold text for other converters, not for a page
+            parts.Add($"<pre class=\"code\"><code class=\"language-{Escape(cell.KernelName!)}\">{Escape(cell.Contents)}</code></pre>");
+            parts.AddRange(cell.Outputs.Select(Output));
         }
         return ChartHtml.Page(title, parts);
     }
 
-    private static string Output(CellOutput output) => output switch
+    private static string Output(InteractiveDocumentOutputElement output) => output switch
     {
-        StreamOutput stream => $"<pre class=\"output {stream.Name}\">{Escape(stream.Text.ToString())}</pre>",
-        DisplayOutput { Value.MimeType: "text/html" } html => $"<div class=\"output\">\n{html.Value.Text}\n</div>",
-        DisplayOutput text => $"<pre class=\"output\">{Escape(text.Value.Text)}</pre>",
+        TextElement text => $"<pre class=\"output {Escape(text.Name)}\">{Escape(text.Text)}</pre>",
+        DisplayElement display => Rich(display.Data),
+        ReturnValueElement value => Rich(value.Data),
         _ => "",
     };
+
+    // The richest form the kernel gave: its HTML as is, else its plain text.
+    private static string Rich(IDictionary<string, object> data) =>
+        data.TryGetValue("text/html", out var html) ? $"<div class=\"output\">\n{html}\n</div>"
+        : data.TryGetValue("text/plain", out var text) ? $"<pre class=\"output\">{Escape(text.ToString() ?? "")}</pre>"
+        : "";
 
     private static string Escape(string text) => WebUtility.HtmlEncode(text);
 }

@@ -22,7 +22,7 @@ public sealed class NotebooksCommandTests
     }
 
     [Fact]
-    public void A_failing_cell_is_reported_as_notebook_cell_line_with_exit_code_1()
+    public void A_failing_cell_is_reported_as_notebook_and_cell_with_the_kernels_message_and_exit_code_1()
     {
         var folder = TestPaths.TempFolder();
         var path = Notebook(folder, "fails.ipynb", "var a = 1;", "var b = 2;\nthrow new InvalidOperationException(\"boom\");");
@@ -31,7 +31,7 @@ public sealed class NotebooksCommandTests
         var (exit, output, error) = Research("notebooks", "run", path, "--write");
 
         Assert.Equal(ExitCodes.Failed, exit);
-        Assert.Contains($"research: {path}:2:2: ", error);
+        Assert.Contains($"research: {path}:2:", error);
         Assert.Contains("boom", error);
         Assert.Contains("FAIL", output);
         Assert.Equal(before, File.ReadAllBytes(path));
@@ -65,6 +65,33 @@ public sealed class NotebooksCommandTests
         Assert.Contains("nope.ipynb", missing.Err);
         Assert.Equal(ExitCodes.BadInput, malformed.Exit);
         Assert.Contains("broken.ipynb", malformed.Err);
+        Assert.Single(malformed.Err.Trim().Split('\n'), l => l.StartsWith("research: ", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Json_that_is_not_a_notebook_is_bad_input_saying_what_is_missing()
+    {
+        var folder = TestPaths.TempFolder();
+        var path = Path.Combine(folder, "data.ipynb");
+        File.WriteAllText(path, "{ \"rows\": [1, 2] }");
+
+        var (exit, _, error) = Research("notebooks", "run", path);
+
+        Assert.Equal(ExitCodes.BadInput, exit);
+        Assert.Contains("data.ipynb: not an nbformat 4 notebook", error);
+    }
+
+    [Fact]
+    public void An_unknown_plotly_source_is_refused_naming_the_allowed_values()
+    {
+        var folder = TestPaths.TempFolder();
+        var path = Notebook(folder, "one.ipynb", "1");
+
+        var (exit, _, error) = Research("notebooks", "run", path, "--plotly-js", "local");
+
+        Assert.Equal(ExitCodes.BadInput, exit);
+        Assert.Contains("--plotly-js", error);
+        Assert.Contains("embedded", error);
     }
 
     [Fact]

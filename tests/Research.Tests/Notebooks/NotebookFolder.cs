@@ -62,8 +62,12 @@ internal sealed class NotebookFolder : IDisposable
         ["source"] = SourceLines(lines),
     };
 
-    public static Task<NotebookRunResult> Run(string path, bool write = false, string? html = null, TextWriter? log = null) =>
-        NotebookRunner.RunAsync(path, new NotebookRunOptions(write, html), log ?? TextWriter.Null, TestContext.Current.CancellationToken);
+    public static Task<NotebookRunResult> Run(string path, bool write = false, string? html = null, TextWriter? log = null,
+        Research.Interactive.PlotlySource? plotly = null) =>
+        NotebookRunner.RunAsync(path, new NotebookRunOptions(write, html, Plotly: plotly), log ?? TextWriter.Null, TestContext.Current.CancellationToken);
+
+    /// <summary>The setup line a user's notebook starts with: the built library, by absolute path.</summary>
+    public static string ReferenceKit() => $"#r \"{TestPaths.Built("Research.Core", "Research.Core.dll")}\"";
 
     /// <summary>The outputs of cell <paramref name="cellNumber"/> (1-based) as stored in the file.</summary>
     public static JsonArray Outputs(string path, int cellNumber) =>

@@ -1,0 +1,66 @@
+using Plotly.NET;
+using Research.Charts;
+
+namespace Research.Interactive;
+
+/// <summary>Where a notebook's charts get plotly.js from.</summary>
+public enum PlotlySource
+{
+    /// <summary>The kit's own copy (the one Plotly.NET embeds), sent once per kernel session: charts draw offline.</summary>
+    Embedded,
+
+    /// <summary>plotly.js from its CDN, as Plotly.NET.Interactive does: smaller outputs, but blank charts offline.</summary>
+    Cdn,
+}
+
+/// <summary>
+/// How charts look in a notebook kernel. The first chart of a session carries plotly.js (about 3.6 MB) and defines
+/// the page's <c>Plotly</c>; later charts wait for it. Both Polyglot (VS Code) and Jupyter show a notebook's outputs
+/// in one page, so one copy serves every chart, and an executed notebook exported to HTML needs no network.
+/// </summary>
+public static class NotebookCharts
+{
+    private static readonly object Gate = new();
+    private static bool plotlySent;
+    private static PlotlySource source = FromEnvironment();
+
+    /// <summary>
+    /// Embedded (default) or Cdn; <c>RESEARCH_PLOTLY_JS=cdn</c> sets the default. Switching to Embedded sends
+    /// plotly.js again with the next chart.
+    /// </summary>
+    public static PlotlySource Source
+    {
+        get { lock (Gate) return source; }
+        set
+        {
+            if (!Enum.IsDefined(value)) throw new ArgumentOutOfRangeException(nameof(value), value, "PlotlySource: Embedded or Cdn");
+            lock (Gate) { if (value != source) plotlySent = false; source = value; }
+        }
+    }
+
+    /// <summary>
+    /// Sends plotly.js again with the next chart, e.g. after clearing the output that held it. (A page that already
+    /// has <c>Plotly</c> does not run the second copy.)
+    /// </summary>
+    public static void ResendPlotly() { lock (Gate) plotlySent = false; }
+
+    /// <summary>The <c>text/html</c> the kernel shows for <paramref name="chart"/>.</summary>
+    public static string Html(GenericChart chart)
+    {
+        ArgumentNullException.ThrowIfNull(chart);
+        PlotlyLoader loader;
+        lock (Gate)
+        {
+            loader = source == PlotlySource.Cdn ? PlotlyLoader.Cdn : plotlySent ? PlotlyLoader.WaitForPage : PlotlyLoader.Inline;
+            if (loader == PlotlyLoader.Inline) plotlySent = true;
+        }
+        return ChartHtml.Fragment(chart, loader: loader);
+    }
+
+    private static PlotlySource FromEnvironment() =>
+        Environment.GetEnvironmentVariable("RESEARCH_PLOTLY_JS")?.Trim().ToLowerInvariant() switch
+        {
+            "cdn" => PlotlySource.Cdn,
+            _ => PlotlySource.Embedded,
+        };
+}
