@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets up the kit on Linux: checks the .NET SDK, installs Chromium for the browser tests (apt, when
-# available), then restores and builds the solution for the chosen TorchSharp backend.
+# Sets up the kit on Linux: checks the .NET SDK, installs Chromium for the browser tests and Jupyter for the
+# notebooks' Jupyter route (apt, when available), restores the pinned .NET Interactive kernel and registers its
+# Jupyter kernelspecs, then restores and builds the solution for the chosen TorchSharp backend.
 # Usage: environment/setup-linux.sh [cpu|cuda-linux|cuda-windows]   (default: cpu)
 set -euo pipefail
 
@@ -35,11 +36,19 @@ elif command -v apt-get >/dev/null; then
   { "${sudo[@]}" apt-get update &&
     "${sudo[@]}" apt-get install -y --no-install-recommends chromium chromium-driver; } ||
     echo "warning: could not install chromium/chromium-driver; the browser tests will be skipped" >&2
+fi
+# Optional too: without Jupyter the notebooks still run in VS Code and with `research notebooks run`.
+if ! command -v jupyter-nbconvert >/dev/null && command -v apt-get >/dev/null; then
+  sudo=()
+  if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null; then sudo=(sudo); fi
+  "${sudo[@]}" apt-get install -y --no-install-recommends jupyter-nbconvert python3-nbclient jupyter-client ||
+    echo "warning: could not install Jupyter; the Jupyter notebook tests will be skipped" >&2
 else
   echo "note: no apt-get; install Chromium and ChromeDriver yourself (or set RESEARCH_CHROMIUM and" \
        "RESEARCH_CHROMEDRIVER) to run the browser tests; they are skipped otherwise."
 fi
 
+environment/install-kernel.sh
 dotnet restore Research.sln "-p:ResearchBackend=$backend"
 dotnet build Research.sln --no-restore "-p:ResearchBackend=$backend"
 

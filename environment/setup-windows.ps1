@@ -33,6 +33,10 @@ if (-not ((Test-Path $chrome) -and (Get-Command chromedriver -ErrorAction Silent
 }
 
 # $LASTEXITCODE, because a failing native command does not stop the script by itself.
+# The pinned .NET Interactive kernel (.config/dotnet-tools.json), and its Jupyter kernelspecs when Jupyter is there.
+& dotnet tool restore
+if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+if (Get-Command jupyter -ErrorAction SilentlyContinue) { & dotnet tool run dotnet-interactive -- jupyter install }
 & dotnet restore Research.sln "-p:ResearchBackend=$Backend"
 if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
 & dotnet build Research.sln --no-restore "-p:ResearchBackend=$Backend"
