@@ -20,8 +20,8 @@ public static class NotebooksCommand
         plotly.Validators.Add(result =>
         {
             // System.CommandLine's own AcceptOnlyFromAmong message does not name the option.
-            if (result.Tokens is [{ Value: var value }] && value is not ("embedded" or "cdn"))
-                result.AddError($"--plotly-js: unknown value '{value}'; allowed: embedded, cdn");
+            if (result.Tokens is [{ Value: var value }] && !PlotlySourceNames.TryParse(value, out _))
+                result.AddError($"--plotly-js: unknown value '{value}'; allowed: {string.Join(", ", PlotlySourceNames.All)}");
         });
         var run = new Command("run",
             "Run Polyglot notebooks in the .NET Interactive kernel (stdio, as VS Code does), one kernel per notebook; fails at the first failing cell.")
@@ -34,7 +34,7 @@ public static class NotebooksCommand
             // One kernel install serves every notebook; a missing one is reported once, before anything runs.
             var kernel = KernelTool.Find(notebooks.Select(n => Path.GetDirectoryName(Path.GetFullPath(n))!).ToArray());
             await kernel.EnsureRestoredAsync(cancellation);
-            PlotlySource? source = parse.GetValue(plotly) switch { "cdn" => PlotlySource.Cdn, "embedded" => PlotlySource.Embedded, _ => null };
+            PlotlySource? source = PlotlySourceNames.TryParse(parse.GetValue(plotly), out var parsed) ? parsed : null;
             var options = new NotebookRunOptions(parse.GetValue(write), htmlDir, kernel, source);
 
             int failed = 0, badInput = 0;

@@ -124,7 +124,7 @@ public static partial class NotebookRunner
         try
         {
             var environment = new Dictionary<string, string>(options.Environment ?? new Dictionary<string, string>());
-            if (options.Plotly is { } plotly) environment["RESEARCH_PLOTLY_JS"] = plotly == PlotlySource.Cdn ? "cdn" : "embedded";
+            if (options.Plotly is { } plotly) environment[NotebookCharts.EnvironmentVariable] = PlotlySourceNames.Name(plotly);
             await using var kernel = await StdioKernel.StartAsync(tool, folder, log, ct, environment).ConfigureAwait(false);
             log.WriteLine($"{path}: kernel ready after {Stopwatch.GetElapsedTime(started).TotalSeconds:F1} s");
             var executionOrder = 0;

@@ -13,6 +13,31 @@ public enum PlotlySource
     Cdn,
 }
 
+/// <summary>The names users type for a <see cref="PlotlySource"/> (<c>--plotly-js</c>, <c>RESEARCH_PLOTLY_JS</c>).</summary>
+public static class PlotlySourceNames
+{
+    /// <summary>Every accepted name, in the order help text lists them.</summary>
+    public static IReadOnlyList<string> All { get; } = [Name(PlotlySource.Embedded), Name(PlotlySource.Cdn)];
+
+    /// <summary>The lower-case name of <paramref name="source"/>.</summary>
+    public static string Name(PlotlySource source) => source switch
+    {
+        PlotlySource.Embedded => "embedded",
+        PlotlySource.Cdn => "cdn",
+        _ => throw new ArgumentOutOfRangeException(nameof(source), source, "PlotlySource: Embedded or Cdn"),
+    };
+
+    /// <summary>Parses a name, ignoring case and surrounding blanks; false for anything else.</summary>
+    public static bool TryParse(string? text, out PlotlySource source)
+    {
+        var name = text?.Trim();
+        foreach (var candidate in Enum.GetValues<PlotlySource>())
+            if (string.Equals(name, Name(candidate), StringComparison.OrdinalIgnoreCase)) { source = candidate; return true; }
+        source = default;
+        return false;
+    }
+}
+
 /// <summary>
 /// How charts look in a notebook kernel. The first chart of a session carries plotly.js (about 3.6 MB) and defines
 /// the page's <c>Plotly</c>; later charts wait for it. Both Polyglot (VS Code) and Jupyter show a notebook's outputs
@@ -20,6 +45,9 @@ public enum PlotlySource
 /// </summary>
 public static class NotebookCharts
 {
+    /// <summary>The environment variable that sets the default <see cref="Source"/> in a fresh kernel.</summary>
+    public const string EnvironmentVariable = "RESEARCH_PLOTLY_JS";
+
     private static readonly object Gate = new();
     private static bool plotlySent;
     private static PlotlySource source = FromEnvironment();
@@ -57,10 +85,7 @@ public static class NotebookCharts
         return ChartHtml.Fragment(chart, loader: loader);
     }
 
+    // Anything but a known name keeps the offline default: a typo must not blank every chart.
     private static PlotlySource FromEnvironment() =>
-        Environment.GetEnvironmentVariable("RESEARCH_PLOTLY_JS")?.Trim().ToLowerInvariant() switch
-        {
-            "cdn" => PlotlySource.Cdn,
-            _ => PlotlySource.Embedded,
-        };
+        PlotlySourceNames.TryParse(Environment.GetEnvironmentVariable(EnvironmentVariable), out var parsed) ? parsed : PlotlySource.Embedded;
 }

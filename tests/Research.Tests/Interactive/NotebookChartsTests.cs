@@ -53,6 +53,22 @@ public sealed class NotebookChartsTests : IDisposable
     }
 
     [Fact]
+    public void Every_source_has_one_name_that_parses_back_and_nothing_else_parses()
+    {
+        var sources = Enum.GetValues<PlotlySource>();
+        Assert.Equal(sources.Length, PlotlySourceNames.All.Distinct().Count());
+        foreach (var source in sources)
+        {
+            var name = PlotlySourceNames.Name(source);
+            Assert.Equal(name.ToLowerInvariant(), name);
+            Assert.True(PlotlySourceNames.TryParse($" {name.ToUpperInvariant()} ", out var parsed));
+            Assert.Equal(source, parsed);
+        }
+        foreach (var bad in new[] { null, "", "cdnx", "embed", "0", "1" })
+            Assert.False(PlotlySourceNames.TryParse(bad, out _), bad);
+    }
+
+    [Fact]
     public void The_FSharp_Core_resolver_answers_only_FSharp_Core_of_the_loaded_major_version()
     {
         var loaded = typeof(Microsoft.FSharp.Core.FSharpOption<>).Assembly;
