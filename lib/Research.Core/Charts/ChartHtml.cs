@@ -32,7 +32,12 @@ public static class ChartHtml
         {
             PlotlyLoader.Cdn =>
                 $"var s = document.createElement('script'); s.src = 'https://cdn.plot.ly/plotly-{PlotlyVersion}.min.js'; " +
-                "s.onload = draw; document.head.appendChild(s);",
+                "s.onload = draw; " +
+                // Offline, a CDN chart would stay blank without a word; say why and how to get an offline one.
+                "s.onerror = function () { document.getElementById(id).textContent = " +
+                "'plotly.js could not be loaded from its CDN (offline?): use embedded plotly.js (research notebooks run --plotly-js embedded, " +
+                "or NotebookCharts.Source = PlotlySource.Embedded)'; }; " +
+                "document.head.appendChild(s);",
             // An earlier output of the same page carries plotly.js; outputs can arrive before it has run.
             _ => "var tries = 0; var wait = setInterval(function () { if (typeof Plotly !== 'undefined') { clearInterval(wait); draw(); } " +
                  "else if (++tries > 100) { clearInterval(wait); document.getElementById(id).textContent = " +

@@ -67,6 +67,10 @@ public sealed class ChartPageBrowserTests(SharedChromium chromium) : IClassFixtu
         Assert.Equal(0, report.ChartsDrawn);
         Assert.Contains(Refused, report.NetworkResources);
         Assert.NotEmpty(report.SevereLogs);
+        // The blank chart says why instead of staying silent.
+        var text = Assert.Single(report.ChartTexts);
+        Assert.Contains("plotly.js could not be loaded", text, StringComparison.Ordinal);
+        Assert.Contains("--plotly-js embedded", text, StringComparison.Ordinal);
     }
 
     [Fact]

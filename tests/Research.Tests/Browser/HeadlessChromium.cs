@@ -5,8 +5,12 @@ using Xunit;
 
 namespace Research.Tests.Browser;
 
-/// <summary>What a page did in the browser: charts found and drawn, console errors, resources it fetched.</summary>
-public sealed record PageReport(int Charts, int ChartsDrawn, IReadOnlyList<string> SevereLogs, IReadOnlyList<string> Resources)
+/// <summary>
+/// What a page did in the browser: charts found and drawn, console errors, resources it fetched, and the text each
+/// kit chart container shows (empty when drawn; a message when plotly.js could not be had).
+/// </summary>
+public sealed record PageReport(int Charts, int ChartsDrawn, IReadOnlyList<string> SevereLogs, IReadOnlyList<string> Resources,
+    IReadOnlyList<string> ChartTexts)
 {
     /// <summary>Resources fetched over http(s); an offline page must have none.</summary>
     public IReadOnlyList<string> NetworkResources =>
@@ -122,9 +126,12 @@ public sealed class HeadlessChromium : IDisposable
         var resources = ((IReadOnlyList<object>)_driver.ExecuteScript(
                 "return performance.getEntriesByType('resource').map(e => e.name);")!)
             .Select(o => (string)o).ToList();
+        var texts = ((IReadOnlyList<object>)_driver.ExecuteScript(
+                "return [...document.querySelectorAll('.research-chart')].map(e => e.querySelector('svg') ? '' : e.textContent);")!)
+            .Select(o => (string)o).ToList();
         var severe = _driver.Manage().Logs.GetLog(LogType.Browser)
             .Where(e => e.Level == LogLevel.Severe).Select(e => e.Message).ToList();
-        return new PageReport((int)charts, (int)drawn, severe, resources);
+        return new PageReport((int)charts, (int)drawn, severe, resources, texts);
     }
 
     public void Dispose()
