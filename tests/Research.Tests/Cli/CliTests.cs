@@ -31,7 +31,18 @@ public sealed class CliTests
         Assert.Equal(["matmul", "autograd", "float8"], checks.Select(c => c.GetProperty("name").GetString()));
         Assert.All(checks, c => Assert.True(c.GetProperty("passed").GetBoolean(), c.GetProperty("detail").GetString()));
         Assert.True(report.GetProperty("compatibilityFix").TryGetProperty("fixActive", out _));
+        // The notebook kernel: the one the repo's tool manifest pins, started over stdio as VS Code starts it.
+        var kernel = report.GetProperty("kernel");
+        Assert.True(kernel.GetProperty("starts").GetBoolean(), kernel.GetProperty("detail").GetString());
+        var pinned = kernel.GetProperty("pinnedVersion").GetString();
+        Assert.Equal(PinnedKernelVersion(), pinned);
+        Assert.StartsWith(pinned + "+", kernel.GetProperty("version").GetString());
     }
+
+    // Read from the manifest itself, so the test follows a deliberate bump of the pin.
+    private static string PinnedKernelVersion() =>
+        JsonDocument.Parse(File.ReadAllText(Path.Combine(TestPaths.RepoRoot, ".config", "dotnet-tools.json"))).RootElement
+            .GetProperty("tools").GetProperty("microsoft.dotnet-interactive").GetProperty("version").GetString()!;
 
     [Fact]
     public void Run_writes_json_csv_and_an_offline_chart_page_and_prints_the_same_json()
@@ -63,9 +74,11 @@ public sealed class CliTests
     [Fact]
     public void Reproduce_runs_every_experiment_and_links_every_chart_from_the_index()
     {
+        // Workshop sizes keep the suite within its time; the full sizes are the same code with bigger numbers, and
+        // every experiment's default config is loaded and validated by its own tests.
         var folder = TestPaths.TempFolder();
 
-        var (exit, output, error) = Research("reproduce", "--out", folder);
+        var (exit, output, error) = Research("reproduce", "--workshop", "--out", folder);
 
         Assert.True(exit == ExitCodes.Ok, error);
         var index = File.ReadAllText(Path.Combine(folder, "index.html"));
@@ -77,6 +90,45 @@ public sealed class CliTests
         Assert.Contains("matmul-throughput/index.html#gflops-by-size", index);
         int count = global::Research.Experiments.ExperimentCatalog.All.Count;
         Assert.Contains($"reproduced {count} of {count}", output);
+        // --workshop reached the experiments: each ran its workshop config where it has one, else its default.
+        foreach (var experiment in global::Research.Experiments.ExperimentCatalog.All)
+        {
+            var expected = global::Research.Experiments.ExperimentConfigs.EmbeddedWorkshop(experiment.Id)
+                ?? global::Research.Experiments.ExperimentConfigs.EmbeddedDefault(experiment.Id)!;
+            var ran = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, experiment.Id, "result.json"))).RootElement.GetProperty("config");
+            AssertSameJson(JsonDocument.Parse(expected).RootElement, ran, experiment.Id);
+        }
+    }
+
+    // Same values, ignoring property-name case and order; the stored config also holds fields a file may leave at
+    // their default, so only the file's own fields are compared.
+    private static void AssertSameJson(JsonElement expected, JsonElement actual, string where)
+    {
+        switch (expected.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (var property in expected.EnumerateObject())
+                {
+                    var match = actual.EnumerateObject().Where(a => string.Equals(a.Name, property.Name, StringComparison.OrdinalIgnoreCase)).ToList();
+                    Assert.True(match.Count == 1, $"{where}.{property.Name} missing from the stored config");
+                    AssertSameJson(property.Value, match[0].Value, $"{where}.{property.Name}");
+                }
+                break;
+            case JsonValueKind.Array:
+                var (e, a) = (expected.EnumerateArray().ToList(), actual.EnumerateArray().ToList());
+                Assert.True(e.Count == a.Count, $"{where}: {e.Count} items expected, {a.Count} stored");
+                for (var i = 0; i < e.Count; i++) AssertSameJson(e[i], a[i], $"{where}[{i}]");
+                break;
+            case JsonValueKind.Number:
+                Assert.True(expected.GetDouble() == actual.GetDouble(), $"{where}: {expected} expected, {actual} stored");
+                break;
+            case JsonValueKind.String:
+                Assert.True(string.Equals(expected.GetString(), actual.GetString(), StringComparison.OrdinalIgnoreCase), $"{where}: {expected} expected, {actual} stored");
+                break;
+            default:
+                Assert.True(expected.ValueKind == actual.ValueKind, $"{where}: {expected} expected, {actual} stored");
+                break;
+        }
     }
 
     [Theory]

@@ -33,6 +33,40 @@ public sealed class DistillExperimentTests
     }
 
     [Fact]
+    public void The_workshop_config_is_the_repo_file_valid_and_smaller_than_the_default()
+    {
+        var file = File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "data", "configs", "workshop", "distill.json"));
+        Assert.Equal(file.ReplaceLineEndings(), ExperimentConfigs.EmbeddedWorkshop(DistillExperiment.Id)!.ReplaceLineEndings());
+
+        var workshop = ExperimentConfigs.Load<DistillConfig>(DistillExperiment.Id, workshop: true).Validated();
+        var full = new DistillConfig();
+        Assert.True(workshop.Task.MaxDigits < full.Task.MaxDigits);
+        Assert.True(workshop.Teacher.Dim < full.Teacher.Dim && workshop.Student.Dim < full.Student.Dim);
+        Assert.True(workshop.TeacherTraining.Steps < full.TeacherTraining.Steps && workshop.StudentTraining.Steps < full.StudentTraining.Steps);
+        Assert.True(workshop.Methods.Count < full.Methods.Count && workshop.TemperatureSweep.Count < full.TemperatureSweep.Count);
+        // Every workshop recipe is one of the full ablation's, by name and objective.
+        Assert.All(workshop.Methods, m => Assert.Contains(full.Methods, f => f.Name == m.Name && f.Objective == m.Objective));
+    }
+
+    [Fact]
+    public void A_config_file_wins_over_workshop_and_workshop_without_a_file_is_the_default()
+    {
+        var folder = TestPaths.TempFolder();
+        var configPath = Path.Combine(folder, "tiny.json");
+        File.WriteAllText(configPath, JsonSerializer.Serialize(Tiny, ExperimentConfigs.Json));
+
+        var (exit, stdout, stderr) = InProcessCli.Run("run", "distill", "--workshop", "--config", configPath, "--out", folder, "--json");
+
+        Assert.True(exit == ExitCodes.Ok, stderr);
+        var ran = JsonDocument.Parse(stdout).RootElement.GetProperty("config").GetProperty("teacherTraining").GetProperty("steps").GetInt32();
+        Assert.Equal(Tiny.TeacherTraining.Steps, ran);
+        // An experiment without a workshop size runs its default under --workshop.
+        Assert.Null(ExperimentConfigs.EmbeddedWorkshop("matmul-throughput"));
+        Assert.Equal(JsonSerializer.Serialize(ExperimentConfigs.Load<MatmulThroughputConfig>("matmul-throughput"), ExperimentConfigs.Json),
+            JsonSerializer.Serialize(ExperimentConfigs.Load<MatmulThroughputConfig>("matmul-throughput", workshop: true), ExperimentConfigs.Json));
+    }
+
+    [Fact]
     public void Every_method_is_trained_on_the_same_budget_and_scored_on_held_out_problems()
     {
         var result = DistillExperiment.Run(Tiny, CPU, cancellation: TestContext.Current.CancellationToken);
