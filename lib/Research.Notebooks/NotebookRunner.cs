@@ -158,7 +158,7 @@ public static partial class NotebookRunner
                 var json = Notebook.ToJupyterJson(document);
                 if (json.Length > LargeNotebook)
                     log.WriteLine($"{path}: warning: the notebook is {json.Length / 1_000_000.0:F1} MB with outputs " +
-                                  "(RESEARCH_PLOTLY_JS=cdn keeps plotly.js out of stored outputs)");
+                                  $"({NotebookCharts.EnvironmentVariable}={PlotlySourceNames.Name(PlotlySource.Cdn)} keeps plotly.js out of stored outputs)");
                 AtomicFile.WriteAllText(fullPath, json);
             }
             if (htmlDirectory is not null)

@@ -73,17 +73,21 @@ public sealed record KernelTool(IReadOnlyList<string> Command, string WorkingDir
     }
 
     /// <summary>A start description for the kernel with <paramref name="arguments"/> after <see cref="Command"/>.</summary>
-    public ProcessStartInfo StartInfo(IEnumerable<string> arguments)
+    public ProcessStartInfo StartInfo(IEnumerable<string> arguments) => Describe(Command.Concat(arguments), stdin: true);
+
+    // One place for how the kit starts the kernel and its helpers: in the manifest's folder, output captured.
+    private ProcessStartInfo Describe(IEnumerable<string> command, bool stdin)
     {
-        var info = new ProcessStartInfo(Command[0])
+        var parts = command.ToList();
+        var info = new ProcessStartInfo(parts[0])
         {
             WorkingDirectory = WorkingDirectory,
-            RedirectStandardInput = true,
+            RedirectStandardInput = stdin,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var a in Command.Skip(1).Concat(arguments)) info.ArgumentList.Add(a);
+        foreach (var a in parts.Skip(1)) info.ArgumentList.Add(a);
         // No first-run banner and no telemetry from a headless run.
         info.Environment["DOTNET_INTERACTIVE_CLI_TELEMETRY_OPTOUT"] = "1";
         info.Environment["DOTNET_NOLOGO"] = "1";
@@ -93,11 +97,7 @@ public sealed record KernelTool(IReadOnlyList<string> Command, string WorkingDir
 
     private async Task<(int Exit, string Output)> RunAsync(IReadOnlyList<string> command, CancellationToken ct)
     {
-        var info = new ProcessStartInfo(command[0]) { WorkingDirectory = WorkingDirectory, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in command.Skip(1)) info.ArgumentList.Add(a);
-        info.Environment["DOTNET_INTERACTIVE_CLI_TELEMETRY_OPTOUT"] = "1";
-        info.Environment["DOTNET_NOLOGO"] = "1";
-        using var process = Process.Start(info) ?? throw new NotebookException($"cannot start {command[0]}");
+        using var process = Process.Start(Describe(command, stdin: false)) ?? throw new NotebookException($"cannot start {command[0]}");
         var stdout = process.StandardOutput.ReadToEndAsync(ct);
         var stderr = process.StandardError.ReadToEndAsync(ct);
         await process.WaitForExitAsync(ct).ConfigureAwait(false);
