@@ -11,7 +11,7 @@ namespace Research.Cli;
 public static class BenchCommand
 {
     /// <summary>The benchmarks <c>bench</c> knows.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["fp8", "lm", "moe", "mla"];
+    public static IReadOnlyList<string> Names { get; } = ["fp8", "lm", "moe", "mla", "grpo"];
 
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
@@ -22,7 +22,7 @@ public static class BenchCommand
         var lmDefaults = new LmBenchmarkConfig();
         var steps = new Option<int>("--steps") { Description = "lm: training steps (memory is compared between step 100 and the last).", DefaultValueFactory = _ => lmDefaults.Steps };
         var model = new Option<string>("--model") { Description = $"lm: which model of the distill experiment to train: {string.Join(", ", LmBenchmarkConfig.Models)}.", DefaultValueFactory = _ => lmDefaults.Model };
-        var device = new Option<string>("--device") { Description = "lm, moe, mla: cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
+        var device = new Option<string>("--device") { Description = "lm, moe, mla, grpo: cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
         var moeDefaults = new MoeBenchmarkConfig();
         var tokens = new Option<int>("--tokens") { Description = "moe: tokens per forward+backward.", DefaultValueFactory = _ => moeDefaults.Tokens };
         var mlaDefaults = new MlaBenchmarkConfig();
@@ -32,6 +32,7 @@ public static class BenchCommand
         var command = new Command("bench", "fp8: time the fused FP8 kernels against libtorch and the memory-bandwidth floor. " +
             "lm: training tokens per second and memory of the tiny LM. " +
             "moe: forward+backward of an MoE layer against a dense SwiGLU with the same active parameters. " +
+            "grpo: one GRPO step of r1-zero's small model split into sampling and update, and the sampler with its KV cache against re-running the prefix. " +
             "mla: one decode step of MHA, GQA and MLA (naive and absorbed) over a filled KV cache, by context and batch.")
             { name, size, repetitions, steps, model, device, tokens, contexts, batches, json };
         command.SetAction(parse =>
@@ -45,6 +46,7 @@ public static class BenchCommand
                 "fp8" => [steps, model, device, tokens, contexts, batches],
                 "lm" => [size, repetitions, tokens, contexts, batches],
                 "moe" => [size, steps, model, contexts, batches],
+                "grpo" => [size, steps, model, tokens, contexts, batches],
                 _ => [size, steps, model, tokens],
             };
             var foreign = others.FirstOrDefault(o => parse.GetResult(o) is { Implicit: false });
@@ -57,6 +59,12 @@ public static class BenchCommand
                 if (parse.GetResult(repetitions) is { Implicit: false }) moe = moe with { Repetitions = parse.GetValue(repetitions) };
                 if (moe.NaiveTokens > moe.Tokens) moe = moe with { NaiveTokens = moe.Tokens };
                 return RunMoe(moe.Validated(), parse.GetValue(device)!, parse.GetValue(json), stdout, stderr);
+            }
+            if (benchmark == "grpo")
+            {
+                var grpo = new GrpoBenchmarkConfig();
+                if (parse.GetResult(repetitions) is { Implicit: false }) grpo = grpo with { Repetitions = parse.GetValue(repetitions) };
+                return RunGrpo(grpo.Validated(), parse.GetValue(device)!, parse.GetValue(json), stdout, stderr);
             }
             if (benchmark == "mla")
             {
@@ -106,6 +114,23 @@ public static class BenchCommand
         }
         // Dispatch that gives other values than the reference is a failed check, not a result.
         return r.Agrees ? ExitCodes.Ok : ExitCodes.Failed;
+    }
+
+    private static int RunGrpo(GrpoBenchmarkConfig config, string device, bool json, TextWriter stdout, TextWriter stderr)
+    {
+        var dev = Platform.Devices.Parse(device);
+        var r = ProgressDisplay.Run("bench grpo", stderr, progress => GrpoBenchmark.Run(config, dev, progress));
+        if (json) stdout.WriteLine(JsonSerializer.Serialize(r, ExperimentConfigs.Json));
+        else
+        {
+            stdout.WriteLine($"one GRPO step of r1-zero's small model ({r.Parameters:N0} parameters): G = {r.GroupSize} responses for {r.Prompts} prompts, " +
+                $"μ = {r.PolicyUpdates}; median of {r.Repetitions}, {r.TorchThreads} libtorch threads on {r.Device}");
+            stdout.WriteLine($"sampling {r.SampleMilliseconds:F1} ms ({r.SampledTokens:N0} tokens), scoring + updates {r.UpdateMilliseconds:F1} ms");
+            stdout.WriteLine($"sampler: {r.CachedTokensPerSecond:N0} tokens/s with the KV cache, {r.UncachedTokensPerSecond:N0} re-running the prefix: " +
+                $"ratio {r.Ratio:F2} (cached / uncached time per token); same tokens: {(r.Identical ? "yes" : "NO")}");
+        }
+        // A cache that changes what is sampled is a failed check, not a result.
+        return r.Identical ? ExitCodes.Ok : ExitCodes.Failed;
     }
 
     private static int[] Lengths(string text, string option)

@@ -33,7 +33,15 @@ public sealed record LmBenchmarkConfig(int Steps = 1000, int EarlyStep = 100, in
 /// <summary>Memory of the process at one step.</summary>
 /// <param name="WorkingSetMegabytes">Resident memory of the whole process (managed and libtorch's native heap).</param>
 /// <param name="LiveTensors">TorchSharp tensors alive: a leak shows here before it shows in megabytes.</param>
-public sealed record MemorySample(int Step, double WorkingSetMegabytes, long LiveTensors);
+public sealed record MemorySample(int Step, double WorkingSetMegabytes, long LiveTensors)
+{
+    /// <summary>The process's memory now, labelled with <paramref name="step"/>.</summary>
+    public static MemorySample Now(int step)
+    {
+        using var process = System.Diagnostics.Process.GetCurrentProcess();
+        return new MemorySample(step, Math.Round(process.WorkingSet64 / 1048576.0, 1), Tensor.TotalCount);
+    }
+}
 
 /// <param name="TokensPerSecond">Training tokens (input positions) per second of training-step time.</param>
 /// <param name="MemoryGrowthMegabytes">Working set at the last step minus at the early step.</param>
@@ -61,8 +69,8 @@ public static class LmBenchmark
         {
             cancellation.ThrowIfCancellationRequested();
             (loss, _, _) = trainer.TrainStep(step);
-            if (trainer.Step == config.EarlyStep) early = Sample(trainer.Step);
-            if (trainer.Step == config.Steps) last = Sample(trainer.Step);
+            if (trainer.Step == config.EarlyStep) early = MemorySample.Now(trainer.Step);
+            if (trainer.Step == config.Steps) last = MemorySample.Now(trainer.Step);
             if (trainer.Step % 10 == 0) progress?.Report(new ExperimentProgress("training", trainer.Step, config.Steps));
         }
         progress?.Report(new ExperimentProgress("done", config.Steps, config.Steps));
@@ -70,11 +78,5 @@ public static class LmBenchmark
         return new LmBenchmarkResult(config.Model, model.ParameterCount, config.BatchSize, task.SequenceLength - 1, config.Steps,
             tokens / trainer.TrainingSeconds, trainer.TrainingSeconds * 1000 / config.Steps, early!, last!,
             Math.Round(last!.WorkingSetMegabytes - early!.WorkingSetMegabytes, 1), loss, get_num_threads(), device.ToString());
-    }
-
-    private static MemorySample Sample(int step)
-    {
-        using var process = System.Diagnostics.Process.GetCurrentProcess();
-        return new MemorySample(step, Math.Round(process.WorkingSet64 / 1048576.0, 1), Tensor.TotalCount);
     }
 }

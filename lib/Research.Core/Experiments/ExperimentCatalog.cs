@@ -17,6 +17,7 @@ public static class ExperimentCatalog
         Mla.MlaEquivalenceExperiment.Definition,
         Mla.MlaCacheExperiment.Definition,
         Mla.MlaQualityExperiment.Definition,
+        Rl.R1ZeroExperiment.Definition,
     ];
 
     /// <summary>The experiment with <paramref name="id"/>; an unknown id is an error listing the known ones.</summary>

@@ -1,0 +1,385 @@
+using System.Diagnostics;
+using Research.Benchmarks;
+using Research.Data;
+using Research.Distillation;
+using Research.Experiments;
+using Research.Models;
+using Research.Training;
+using static TorchSharp.torch;
+
+namespace Research.Rl;
+
+/// <summary>Held-out scores of a model at one point of a run.</summary>
+/// <param name="PassAt1">Mean correctness of the k samples per problem (R1's pass@1).</param>
+/// <param name="ConsAtK">Share of problems whose majority answer among the k samples is correct (R1's cons@k).</param>
+/// <param name="ResponseLength">Mean tokens per response, EOS included.</param>
+/// <param name="FormatShare">Share of responses the format rule accepts.</param>
+/// <param name="ScratchpadShare">Share of responses that write a scratchpad inside the think markers.</param>
+public sealed record EvalPoint(int Step, double PassAt1, double ConsAtK, double ResponseLength, double FormatShare, double ScratchpadShare);
+
+/// <summary>The rollouts and the update of one RL step.</summary>
+/// <param name="Reward">Mean total reward of the step's responses.</param>
+/// <param name="AccuracyReward">Mean accuracy reward (share correct).</param>
+/// <param name="FormatReward">Mean format reward (share well formed).</param>
+/// <param name="Kl">Mean k3 estimate of KL(π_θ ‖ π_ref) over the response tokens, before the step's first update.</param>
+/// <param name="Entropy">Mean entropy of the policy's next-token distribution over the response tokens (nats).</param>
+/// <param name="SilentGroups">Share of groups whose rewards were all equal (advantage 0: no signal).</param>
+public sealed record RlStep(int Step, double Reward, double AccuracyReward, double FormatReward, double ResponseLength,
+    double ScratchpadShare, double Kl, double Entropy, double SilentGroups, double SampleSeconds, double UpdateSeconds);
+
+/// <summary>A sampled response as text, with what the rules made of it.</summary>
+public sealed record SampleResponse(int Step, string Problem, string Response, double Reward, bool Correct);
+
+/// <summary>How a quantity moved over the RL steps: the mean of the first and of the last tenth of the steps, and the
+/// least-squares slope over all of them.</summary>
+public sealed record Trend(double Start, double End, double SlopePerStep)
+{
+    /// <summary>The last tenth is above the first and the fitted slope is positive.</summary>
+    public bool Rose => End > Start && SlopePerStep > 0;
+
+    public static Trend Of(IReadOnlyList<RlStep> steps, Func<RlStep, double> value)
+    {
+        int tenth = Math.Max(1, steps.Count / 10);
+        var x = steps.Select(s => (double)s.Step).ToArray();
+        var y = steps.Select(value).ToArray();
+        double slope = steps.Count < 2 ? 0 : MathNet.Numerics.Fit.Line(x, y).B;
+        return new Trend(y.Take(tenth).Average(), y.TakeLast(tenth).Average(), slope);
+    }
+}
+
+/// <summary>One trained model of the experiment.</summary>
+/// <param name="Name">grpo, dr-grpo, distilled, cold-start-grpo (or large-grpo, the distillation's teacher).</param>
+/// <param name="PassAt1">Final held-out pass@1.</param>
+/// <param name="ConsAtK">Final held-out cons@k.</param>
+/// <param name="ResponseLength">Final held-out mean response length.</param>
+/// <param name="Updates">Optimizer steps on the small model (the matched budget), SFT and RL together.</param>
+/// <param name="Steps">Per RL step (empty for the distilled run, which has no RL).</param>
+/// <param name="Evaluations">Held-out scores along the run (step 0 is its starting model).</param>
+public sealed record RunResult(string Name, long Parameters, double PassAt1, double ConsAtK, double ResponseLength, double FormatShare,
+    double ScratchpadShare, int Updates, double Seconds, Trend? LengthTrend, Trend? ScratchpadTrend, IReadOnlyList<RlStep> Steps,
+    IReadOnlyList<EvalPoint> Evaluations, IReadOnlyList<SampleResponse> Samples);
+
+/// <summary>The base model every small run starts from.</summary>
+/// <param name="PassAt1">Its held-out pass@1 (R1-Zero's starting point: weak, not zero).</param>
+public sealed record BaseResult(long Parameters, int PretrainingSteps, double PassAt1, double ConsAtK, double ResponseLength,
+    double FormatShare, double ScratchpadShare, double Seconds);
+
+/// <summary>Result of <c>r1-zero</c>.</summary>
+/// <param name="MemoryFirst">Process memory at the first RL step of the grpo run.</param>
+/// <param name="MemoryLast">Process memory at its last RL step.</param>
+public sealed record R1ZeroResult(BaseResult Base, BaseResult LargeBase, RunResult Teacher, IReadOnlyList<RunResult> Runs,
+    MemorySample MemoryFirst, MemorySample MemoryLast);
+
+/// <summary>
+/// R1-Zero in miniature (R1 §2.2, §2.4): from one weak base model, reasoning by RL alone with rule-based rewards
+/// (GRPO and Dr. GRPO), against distilling a larger GRPO-trained model into the small one (R1's finding: for small
+/// models, distillation wins), and against a short SFT cold start followed by GRPO (R1's recipe).
+/// </summary>
+public static partial class R1ZeroExperiment
+{
+    public const string Id = "r1-zero";
+
+    private const int SmallInitStream = 0, LargeInitStream = 1, PretrainStream = 2, ValidationStream = 3, PromptStream = 4,
+        RolloutStream = 5, EvaluationStream = 6, ColdStartStream = 7, DistillPromptStream = 8, DistillSampleStream = 9;
+
+    public static R1ZeroResult Run(R1ZeroConfig config, Device device, IProgress<ExperimentProgress>? progress = null, CancellationToken cancellation = default)
+    {
+        config.Validated();
+        var task = new ReasoningTask(config.Task);
+        var g = config.Grpo;
+        var heldOut = task.Sample(config.Evaluation.Problems, Stream(config, ValidationStream));
+        int rlUpdates = g.Steps * g.PolicyUpdates;
+        int total = config.Pretraining.Training.Steps + config.LargePretraining.Training.Steps + 4 * g.Steps + rlUpdates + config.ColdStart.Steps;
+        var tracker = new Tracker(progress, total, cancellation);
+
+        using var small = new TinyLm(config.Small, device, DeviceStream(config, SmallInitStream, device));
+        var baseResult = Pretrain(config, config.Pretraining, task, small, heldOut, device, tracker, "base");
+        using var large = new TinyLm(config.Large, device, DeviceStream(config, LargeInitStream, device));
+        var largeBase = Pretrain(config, config.LargePretraining, task, large, heldOut, device, tracker, "large base");
+
+        MemorySample? first = null, last = null;
+        var grpo = RunGrpo("grpo", config, g, task, small, null, heldOut, device, tracker, (step, steps) =>
+        {
+            if (step == 1) first = MemorySample.Now(step);
+            if (step == steps) last = MemorySample.Now(step);
+        });
+        var drGrpo = RunGrpo("dr-grpo", config, g.AsDrGrpo(), task, small, null, heldOut, device, tracker);
+        var teacher = RunGrpo("large-grpo", config, g, task, large, null, heldOut, device, tracker, keep: true);
+        var distilled = Distill(config, task, small, large, heldOut, device, tracker);
+        var coldStart = RunGrpo("cold-start-grpo", config, g, task, small, ColdStartSft, heldOut, device, tracker);
+        progress?.Report(new ExperimentProgress("done", total, total));
+        return new R1ZeroResult(baseResult, largeBase, teacher, [grpo, drGrpo, distilled, coldStart], first!, last!);
+
+        // The cold start: SFT on a fixed pool of correct scratchpad solutions (R1 §2.3.1), then the same GRPO.
+        int ColdStartSft(TinyLm policy)
+        {
+            var pool = task.Sample(config.ColdStartExamples, Stream(config, ColdStartStream));
+            var batches = Stream(config, ColdStartStream + 16);
+            using var trainer = new Trainer(policy, config.ColdStart);
+            while (trainer.Step < config.ColdStart.Steps)
+            {
+                trainer.TrainStep(_ =>
+                {
+                    var index = randint(0, pool.Count, [config.Pretraining.BatchSize], generator: batches).data<long>().ToArray();
+                    var rows = index.Select(i => pool[(int)i]).ToList();
+                    using var batch = SftBatch(task, rows, [.. rows.Select(p => task.Solution(p, SolutionStyle.Scratchpad))], device);
+                    return new StepLoss(Losses.CrossEntropy(policy.forward(batch.Inputs), batch.Targets, batch.LossMask), batch.Inputs.numel());
+                });
+                tracker.Advance("cold-start sft");
+            }
+            return config.ColdStart.Steps;
+        }
+    }
+
+    /// <summary>Trains <paramref name="model"/> into a base model as <paramref name="pretraining"/> says and scores it.</summary>
+    private static BaseResult Pretrain(R1ZeroConfig config, PretrainConfig pretraining, ReasoningTask task, TinyLm model,
+        IReadOnlyList<ArithmeticProblem> heldOut, Device device, Tracker tracker, string stage)
+    {
+        double seconds = Pretrain(model, pretraining, task, Stream(config, PretrainStream), device, () => tracker.Advance(stage));
+        var score = Evaluate(model, task, heldOut, config.Evaluation, Stream(config, EvaluationStream), 0, device);
+        return new BaseResult(model.ParameterCount, pretraining.Training.Steps, score.PassAt1, score.ConsAtK, score.ResponseLength,
+            score.FormatShare, score.ScratchpadShare, seconds);
+    }
+
+    /// <summary>
+    /// Makes a base model: next-token training on reference solutions of fresh problems from <paramref name="data"/>,
+    /// each in a style drawn with the shares of <paramref name="pretraining"/>, the response tokens scored. Returns
+    /// the training seconds.
+    /// </summary>
+    public static double Pretrain(TinyLm model, PretrainConfig pretraining, ReasoningTask task, Generator data, Device device, Action? onStep = null)
+    {
+        pretraining.Validated();
+        long start = Stopwatch.GetTimestamp();
+        using var trainer = new Trainer(model, pretraining.Training);
+        while (trainer.Step < pretraining.Training.Steps)
+        {
+            trainer.TrainStep(_ =>
+            {
+                var problems = task.Sample(pretraining.BatchSize, data);
+                var styles = rand([pretraining.BatchSize], generator: data, dtype: ScalarType.Float64).data<double>().ToArray()
+                    .Select(u => u < pretraining.ScratchpadShare ? SolutionStyle.Scratchpad
+                        : u < pretraining.ScratchpadShare + pretraining.TemplateShare ? SolutionStyle.TemplateOnly : SolutionStyle.Bare).ToArray();
+                using var batch = SftBatch(task, problems, [.. problems.Select((p, i) => task.Solution(p, styles[i]))], device);
+                return new StepLoss(Losses.CrossEntropy(model.forward(batch.Inputs), batch.Targets, batch.LossMask), batch.Inputs.numel());
+            });
+            onStep?.Invoke();
+        }
+        return Stopwatch.GetElapsedTime(start).TotalSeconds;
+    }
+
+    /// <summary>
+    /// GRPO from a copy of <paramref name="start"/> (which is left unchanged unless <paramref name="keep"/>), with the
+    /// copy before RL as the frozen reference. <paramref name="before"/> may fine-tune the copy first (the cold start)
+    /// and returns its optimizer steps.
+    /// </summary>
+    private static RunResult RunGrpo(string name, R1ZeroConfig config, GrpoConfig g, ReasoningTask task, TinyLm start,
+        Func<TinyLm, int>? before, IReadOnlyList<ArithmeticProblem> heldOut, Device device, Tracker tracker,
+        Action<int, int>? onStep = null, bool keep = false)
+    {
+        using var copy = keep ? null : Copy(start, device);
+        var policy = copy ?? start;
+        long begin = Stopwatch.GetTimestamp();
+        int updates = before?.Invoke(policy) ?? 0;
+        using var reference = g.Beta > 0 ? Copy(policy, device) : null;
+        reference?.eval();
+        var prompts = Stream(config, PromptStream);
+        var rollouts = DeviceStream(config, RolloutStream, device);
+        var evaluation = Stream(config, EvaluationStream);
+        var steps = new List<RlStep>();
+        var evaluations = new List<EvalPoint> { Evaluate(policy, task, heldOut, config.Evaluation, evaluation, 0, device) };
+        var samples = new List<SampleResponse>();
+        var optimizer = new TrainerConfig(Steps: g.Steps * g.PolicyUpdates, LearningRate: g.LearningRate, WarmupSteps: 0,
+            MinLearningRateRatio: 1, WeightDecay: 0, GradientClip: 1.0, LogEvery: 1);
+        using var trainer = new Trainer(policy, optimizer);
+        for (int step = 1; step <= g.Steps; step++)
+        {
+            tracker.Cancellation.ThrowIfCancellationRequested();
+            using var scope = NewDisposeScope();
+            var (point, shown) = GrpoStep(policy, reference, trainer, g, task, task.Sample(g.PromptsPerStep, prompts), rollouts, step, device);
+            steps.Add(point);
+            if (step == 1 || step == g.Steps) samples.AddRange(shown);
+            onStep?.Invoke(step, g.Steps);
+            if (step % config.Evaluation.Every == 0 || step == g.Steps)
+                evaluations.Add(Evaluate(policy, task, heldOut, config.Evaluation, evaluation, step, device));
+            tracker.Advance(name);
+        }
+        var final = evaluations[^1];
+        return new RunResult(name, policy.ParameterCount, final.PassAt1, final.ConsAtK, final.ResponseLength, final.FormatShare,
+            final.ScratchpadShare, updates + g.Steps * g.PolicyUpdates, Stopwatch.GetElapsedTime(begin).TotalSeconds,
+            Trend.Of(steps, s => s.ResponseLength), Trend.Of(steps, s => s.ScratchpadShare), steps, evaluations, samples);
+    }
+
+    /// <summary>
+    /// One GRPO step: G responses for each prompt, rewards by rule, group-relative advantages, then μ updates of the
+    /// clipped objective against the sampling policy with the k3 KL to the reference.
+    /// </summary>
+    public static (RlStep Point, IReadOnlyList<SampleResponse> Shown) GrpoStep(TinyLm policy, TinyLm? reference, Trainer trainer, GrpoConfig g,
+        ReasoningTask task, IReadOnlyList<ArithmeticProblem> problems, Generator rollouts, int step, Device device)
+    {
+        using var scope = NewDisposeScope();
+        long t0 = Stopwatch.GetTimestamp();
+        var prompts = task.Prompts(problems, device);
+        using var rollout = Sampler.Sample(policy, prompts, g.GroupSize, g.Sampling, rollouts);
+        double sampleSeconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+        long t1 = Stopwatch.GetTimestamp();
+        var readings = Read(task, problems, g.GroupSize, rollout.Tokens);
+        var rewards = readings.Select(r => Rewards.Total(g.RewardTerms, r)).ToArray();
+        var rewardTensor = tensor(rewards, [problems.Count, g.GroupSize]);
+        var advantages = Grpo.Advantages(rewardTensor, g.NormalizeStd).reshape(-1).to(device);
+        double silent = Grpo.Advantages(rewardTensor, false).abs().sum(1).eq(0).to_type(ScalarType.Float64).mean().item<double>();
+        var repeated = prompts.repeat_interleave(g.GroupSize, 0);
+        Tensor old, referenceLogProbs;
+        using (no_grad())
+        {
+            old = Sampler.TokenLogProbs(policy, repeated, rollout.Tokens, g.Sampling.Temperature).LogProbs;
+            referenceLogProbs = reference is null ? old : Sampler.TokenLogProbs(reference, repeated, rollout.Tokens, g.Sampling.Temperature).LogProbs;
+        }
+        double kl = Grpo.MaskedMean(Grpo.KlK3(old, referenceLogProbs), rollout.Mask);
+        double entropy = double.NaN;
+        for (int u = 0; u < g.PolicyUpdates; u++)
+        {
+            trainer.TrainStep(_ =>
+            {
+                var (logProbs, tokenEntropy) = Sampler.TokenLogProbs(policy, repeated, rollout.Tokens, g.Sampling.Temperature);
+                if (double.IsNaN(entropy)) entropy = Grpo.MaskedMean(tokenEntropy, rollout.Mask);
+                var loss = Grpo.Loss(logProbs, old, reference is null ? null : referenceLogProbs, advantages, rollout.Mask, g.Epsilon,
+                    reference is null ? 0 : g.Beta, g.Normalization, g.Sampling.MaxTokens);
+                return new StepLoss(loss, rollout.Mask.sum().item<long>());
+            });
+        }
+        double updateSeconds = Stopwatch.GetElapsedTime(t1).TotalSeconds;
+        var tokens = rollout.Tokens.cpu().data<long>().ToArray();
+        int width = (int)rollout.Tokens.shape[1];
+        var shown = Enumerable.Range(0, Math.Min(g.GroupSize, 4)).Select(i => new SampleResponse(step, ReasoningTask.Render(problems[0]),
+            ReasoningVocabulary.Render(tokens.Skip(i * width).Take(readings[i].Length)), rewards[i], readings[i].Correct)).ToList();
+        var point = new RlStep(step, rewards.Average(), readings.Average(r => r.Correct ? 1.0 : 0), readings.Average(r => r.WellFormed ? 1.0 : 0),
+            readings.Average(r => (double)r.Length), readings.Average(r => r.UsesScratchpad ? 1.0 : 0), kl, entropy, silent, sampleSeconds, updateSeconds);
+        return (point, shown);
+    }
+
+    /// <summary>
+    /// R1's distillation at toy scale: the small base model fine-tuned on the large GRPO model's sampled solutions,
+    /// kept only when correct (rejection sampling, R1 §2.3.3), at the small model's RL budget: Steps × μ updates of up
+    /// to PromptsPerStep × G sequences each.
+    /// </summary>
+    private static RunResult Distill(R1ZeroConfig config, ReasoningTask task, TinyLm small, TinyLm teacher,
+        IReadOnlyList<ArithmeticProblem> heldOut, Device device, Tracker tracker)
+    {
+        var g = config.Grpo;
+        using var student = Copy(small, device);
+        long begin = Stopwatch.GetTimestamp();
+        var prompts = Stream(config, DistillPromptStream);
+        var samples = DeviceStream(config, DistillSampleStream, device);
+        var evaluation = Stream(config, EvaluationStream);
+        var evaluations = new List<EvalPoint> { Evaluate(student, task, heldOut, config.Evaluation, evaluation, 0, device) };
+        int updates = g.Steps * g.PolicyUpdates;
+        using var trainer = new Trainer(student, new TrainerConfig(Steps: updates, LearningRate: config.DistillationLearningRate,
+            WarmupSteps: 0, MinLearningRateRatio: 1, WeightDecay: 0, GradientClip: 1.0, LogEvery: 1));
+        for (int update = 1; update <= updates; update++)
+        {
+            trainer.TrainStep(_ =>
+            {
+                var problems = task.Sample(g.PromptsPerStep, prompts);
+                using var rollout = Sampler.Sample(teacher, task.Prompts(problems, device), g.GroupSize, config.Evaluation.SamplingOrDefault, samples);
+                var readings = Read(task, problems, g.GroupSize, rollout.Tokens);
+                var tokens = rollout.Tokens.cpu().data<long>().ToArray();
+                int width = (int)rollout.Tokens.shape[1];
+                var kept = Enumerable.Range(0, readings.Length).Where(i => readings[i].Correct).ToList();
+                if (kept.Count == 0) kept = [.. Enumerable.Range(0, readings.Length)];   // never an empty batch
+                using var batch = SftBatch(task, [.. kept.Select(i => problems[i / g.GroupSize])],
+                    [.. kept.Select(i => tokens.Skip(i * width).Take(readings[i].Length).ToArray())], device);
+                return new StepLoss(Losses.CrossEntropy(student.forward(batch.Inputs), batch.Targets, batch.LossMask), batch.Inputs.numel());
+            });
+            if (update % g.PolicyUpdates == 0)
+            {
+                int step = update / g.PolicyUpdates;
+                if (step % config.Evaluation.Every == 0 || step == g.Steps)
+                    evaluations.Add(Evaluate(student, task, heldOut, config.Evaluation, evaluation, step, device));
+                tracker.Advance("distilled");
+            }
+        }
+        var final = evaluations[^1];
+        return new RunResult("distilled", student.ParameterCount, final.PassAt1, final.ConsAtK, final.ResponseLength, final.FormatShare,
+            final.ScratchpadShare, updates, Stopwatch.GetElapsedTime(begin).TotalSeconds, null, null, [], evaluations, []);
+    }
+
+    /// <summary>
+    /// pass@1 and cons@k on the held-out problems: k samples each at the evaluation's temperature and top-p.
+    /// </summary>
+    public static EvalPoint Evaluate(TinyLm model, ReasoningTask task, IReadOnlyList<ArithmeticProblem> problems, EvaluationConfig evaluation,
+        Generator generator, int step, Device device)
+    {
+        using var scope = NewDisposeScope();
+        int k = evaluation.Samples;
+        // The draws come from a copy of the stream's state, so every evaluation of a run sees the same randomness.
+        using var draws = new Generator((ulong)generator.initial_seed(), device);
+        using var rollout = Sampler.Sample(model, task.Prompts(problems, device), k, evaluation.SamplingOrDefault, draws);
+        var readings = Read(task, problems, k, rollout.Tokens);
+        int consensus = 0;
+        for (int p = 0; p < problems.Count; p++)
+        {
+            var vote = readings.Skip(p * k).Take(k).Where(r => r.Answer is not null).GroupBy(r => r.Answer)
+                .OrderByDescending(group => group.Count()).FirstOrDefault();
+            if (vote is not null && vote.Key == problems[p].Sum) consensus++;
+        }
+        return new EvalPoint(step, readings.Average(r => r.Correct ? 1.0 : 0), (double)consensus / problems.Count,
+            readings.Average(r => (double)r.Length), readings.Average(r => r.WellFormed ? 1.0 : 0), readings.Average(r => r.UsesScratchpad ? 1.0 : 0));
+    }
+
+    /// <summary>The rules' reading of every sampled row; row i answers problem i / G.</summary>
+    public static ResponseReading[] Read(ReasoningTask task, IReadOnlyList<ArithmeticProblem> problems, int groupSize, Tensor responses)
+    {
+        var tokens = responses.cpu().contiguous().data<long>().ToArray();
+        int width = (int)responses.shape[1];
+        return [.. Enumerable.Range(0, (int)responses.shape[0]).Select(i => task.Read(problems[i / groupSize], tokens.AsSpan(i * width, width)))];
+    }
+
+    /// <summary>
+    /// A next-token batch of prompts followed by responses of any lengths, padded with PAD: the loss mask keeps the
+    /// response tokens only (what SFT scores).
+    /// </summary>
+    public static LmBatch SftBatch(ReasoningTask task, IReadOnlyList<ArithmeticProblem> problems, IReadOnlyList<long[]> responses, Device device)
+    {
+        int s = task.PromptLength, width = s + responses.Max(r => r.Length);
+        var data = new long[problems.Count * width];
+        var keep = new bool[problems.Count * (width - 1)];
+        for (int i = 0; i < problems.Count; i++)
+        {
+            var row = task.PromptTokens(problems[i]).Concat(responses[i]).ToArray();
+            Array.Copy(row, 0, data, i * width, row.Length);
+            // Target j is token j + 1: the response's tokens are targets s − 1 .. s + |o| − 2.
+            for (int j = s - 1; j < row.Length - 1; j++) keep[i * (width - 1) + j] = true;
+        }
+        using var scope = NewDisposeScope();
+        var sequences = tensor(data, [problems.Count, width], device: device);
+        var inputs = sequences.narrow(1, 0, width - 1).contiguous();
+        var targets = sequences.narrow(1, 1, width - 1).contiguous();
+        var mask = tensor(keep, [problems.Count, width - 1], device: device);
+        return new LmBatch(inputs.MoveToOuterDisposeScope(), targets.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope());
+    }
+
+    private static TinyLm Copy(TinyLm model, Device device)
+    {
+        var copy = new TinyLm(model.Config, device, new Generator(0, device));
+        using (no_grad())
+            foreach (var (target, source) in copy.parameters().Zip(model.parameters())) target.copy_(source);
+        return copy;
+    }
+
+    private static Generator Stream(R1ZeroConfig config, int offset) => new((ulong)(config.Seed * 32L + offset));
+
+    private static Generator DeviceStream(R1ZeroConfig config, int offset, Device device) => new((ulong)(config.Seed * 32L + offset), device);
+
+    // Progress over the whole run, one unit per SFT update or RL step.
+    private sealed class Tracker(IProgress<ExperimentProgress>? progress, int total, CancellationToken cancellation)
+    {
+        private int done;
+        public CancellationToken Cancellation => cancellation;
+
+        public void Advance(string stage)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            progress?.Report(new ExperimentProgress(stage, Math.Min(++done, total), total));
+        }
+    }
+}
