@@ -116,8 +116,8 @@ public sealed record PretrainConfig(TrainerConfig Training, int BatchSize = 64, 
 
 /// <summary>
 /// Config of <c>r1-zero</c>. <paramref name="Small"/> is the policy of the GRPO, Dr. GRPO, distilled and cold-start
-/// runs; <paramref name="Large"/> the stronger reasoner trained with GRPO whose generations the distilled run learns
-/// from. Both start from a base model made by <paramref name="Pretraining"/>.
+/// runs; <paramref name="Large"/> the stronger reasoner whose generations the distilled run learns from, made as R1
+/// was: the same cold start, then the same GRPO. Both start from a base model made by <paramref name="Pretraining"/>.
 /// </summary>
 /// <param name="ColdStartExamples">Correct scratchpad solutions of the cold-start SFT (R1 §2.3.1 used thousands).</param>
 /// <param name="ColdStart">Optimisation of the cold-start SFT, before its GRPO.</param>

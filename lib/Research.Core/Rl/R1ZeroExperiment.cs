@@ -15,7 +15,9 @@ namespace Research.Rl;
 /// <param name="ResponseLength">Mean tokens per response, EOS included.</param>
 /// <param name="FormatShare">Share of responses the format rule accepts.</param>
 /// <param name="ScratchpadShare">Share of responses that write a scratchpad inside the think markers.</param>
-public sealed record EvalPoint(int Step, double PassAt1, double ConsAtK, double ResponseLength, double FormatShare, double ScratchpadShare);
+/// <param name="FaithfulShare">Share of the scratchpads written that are the problem's exact working (NaN when none is written).</param>
+public sealed record EvalPoint(int Step, double PassAt1, double ConsAtK, double ResponseLength, double FormatShare, double ScratchpadShare,
+    double FaithfulShare);
 
 /// <summary>The rollouts and the update of one RL step.</summary>
 /// <param name="Reward">Mean total reward of the step's responses.</param>
@@ -48,7 +50,7 @@ public sealed record Trend(double Start, double End, double SlopePerStep)
 }
 
 /// <summary>One trained model of the experiment.</summary>
-/// <param name="Name">grpo, dr-grpo, distilled, cold-start-grpo (or large-grpo, the distillation's teacher).</param>
+/// <param name="Name">grpo, dr-grpo, distilled, cold-start-grpo (or large-grpo, the distillation's teacher: cold start, then GRPO, as R1 was made).</param>
 /// <param name="PassAt1">Final held-out pass@1.</param>
 /// <param name="ConsAtK">Final held-out cons@k.</param>
 /// <param name="ResponseLength">Final held-out mean response length.</param>
@@ -80,7 +82,7 @@ public static partial class R1ZeroExperiment
     public const string Id = "r1-zero";
 
     private const int SmallInitStream = 0, LargeInitStream = 1, PretrainStream = 2, ValidationStream = 3, PromptStream = 4,
-        RolloutStream = 5, EvaluationStream = 6, ColdStartStream = 7, DistillPromptStream = 8, DistillSampleStream = 9;
+        RolloutStream = 5, EvaluationStream = 6, ColdStartStream = 7, DistillPromptStream = 8, DistillSampleStream = 9, ColdStartBatchStream = 10;
 
     public static R1ZeroResult Run(R1ZeroConfig config, Device device, IProgress<ExperimentProgress>? progress = null, CancellationToken cancellation = default)
     {
@@ -88,8 +90,8 @@ public static partial class R1ZeroExperiment
         var task = new ReasoningTask(config.Task);
         var g = config.Grpo;
         var heldOut = task.Sample(config.Evaluation.Problems, Stream(config, ValidationStream));
-        int rlUpdates = g.Steps * g.PolicyUpdates;
-        int total = config.Pretraining.Training.Steps + config.LargePretraining.Training.Steps + 4 * g.Steps + rlUpdates + config.ColdStart.Steps;
+        // One unit per pretraining or SFT step and per RL step of the five runs (the distilled run counts its updates ÷ μ).
+        int total = config.Pretraining.Training.Steps + config.LargePretraining.Training.Steps + 5 * g.Steps + 2 * config.ColdStart.Steps;
         var tracker = new Tracker(progress, total, cancellation);
 
         using var small = new TinyLm(config.Small, device, DeviceStream(config, SmallInitStream, device));
@@ -104,7 +106,9 @@ public static partial class R1ZeroExperiment
             if (step == steps) last = MemorySample.Now(step);
         });
         var drGrpo = RunGrpo("dr-grpo", config, g.AsDrGrpo(), task, small, null, heldOut, device, tracker);
-        var teacher = RunGrpo("large-grpo", config, g, task, large, null, heldOut, device, tracker, keep: true);
+        // The teacher is made as R1 was: a cold start on worked solutions, then GRPO. (Trained from its base by GRPO
+        // alone, a larger model that can add without the scratchpad drops it, and its students learn no working.)
+        var teacher = RunGrpo("large-grpo", config, g, task, large, ColdStartSft, heldOut, device, tracker, keep: true);
         var distilled = Distill(config, task, small, large, heldOut, device, tracker);
         var coldStart = RunGrpo("cold-start-grpo", config, g, task, small, ColdStartSft, heldOut, device, tracker);
         progress?.Report(new ExperimentProgress("done", total, total));
@@ -114,7 +118,7 @@ public static partial class R1ZeroExperiment
         int ColdStartSft(TinyLm policy)
         {
             var pool = task.Sample(config.ColdStartExamples, Stream(config, ColdStartStream));
-            var batches = Stream(config, ColdStartStream + 16);
+            var batches = Stream(config, ColdStartBatchStream);
             using var trainer = new Trainer(policy, config.ColdStart);
             while (trainer.Step < config.ColdStart.Steps)
             {
@@ -311,7 +315,7 @@ public static partial class R1ZeroExperiment
     {
         using var scope = NewDisposeScope();
         int k = evaluation.Samples;
-        // The draws come from a copy of the stream's state, so every evaluation of a run sees the same randomness.
+        // A fresh generator seeded like the stream: every evaluation, of every run, draws with the same randomness.
         using var draws = new Generator((ulong)generator.initial_seed(), device);
         using var rollout = Sampler.Sample(model, task.Prompts(problems, device), k, evaluation.SamplingOrDefault, draws);
         var readings = Read(task, problems, k, rollout.Tokens);
@@ -322,8 +326,10 @@ public static partial class R1ZeroExperiment
                 .OrderByDescending(group => group.Count()).FirstOrDefault();
             if (vote is not null && vote.Key == problems[p].Sum) consensus++;
         }
+        var written = readings.Where(r => r.UsesScratchpad).ToList();
         return new EvalPoint(step, readings.Average(r => r.Correct ? 1.0 : 0), (double)consensus / problems.Count,
-            readings.Average(r => (double)r.Length), readings.Average(r => r.WellFormed ? 1.0 : 0), readings.Average(r => r.UsesScratchpad ? 1.0 : 0));
+            readings.Average(r => (double)r.Length), readings.Average(r => r.WellFormed ? 1.0 : 0), readings.Average(r => r.UsesScratchpad ? 1.0 : 0),
+            written.Count == 0 ? double.NaN : written.Average(r => r.FaithfulScratchpad ? 1.0 : 0));
     }
 
     /// <summary>The rules' reading of every sampled row; row i answers problem i / G.</summary>

@@ -9,7 +9,7 @@ public static partial class R1ZeroExperiment
         Id,
         "R1-Zero in miniature: GRPO with rule-based rewards, against distillation and a cold start",
         "A small base model, pretrained briefly on addition solutions with and without scratchpad and template, trained by " +
-        "GRPO with accuracy and format rewards (and by Dr. GRPO); a larger model trained the same way and distilled into the " +
+        "GRPO with accuracy and format rewards (and by Dr. GRPO); a larger model made as R1 was (cold start, then GRPO) and distilled into the " +
         "small one by SFT on its correct samples at the same budget; and a short SFT cold start followed by GRPO. Scored by " +
         "pass@1 and cons@k of sampled answers on held-out problems.",
         request =>
@@ -29,15 +29,17 @@ public static partial class R1ZeroExperiment
         {
             $"base model: {b.Parameters:N0} parameters, {b.PretrainingSteps} pretraining steps: pass@1 {b.PassAt1:P1}, cons@{k} {b.ConsAtK:P1}, " +
             $"{b.ResponseLength:F1} tokens per response, format {b.FormatShare:P0}, scratchpad {b.ScratchpadShare:P0}",
-            $"large model for distillation: {result.Teacher.Parameters:N0} parameters, base pass@1 {result.LargeBase.PassAt1:P1} → after GRPO {result.Teacher.PassAt1:P1}",
-            $"run               pass@1   cons@{k}   length   format   scratchpad   updates   seconds",
+            $"large model for distillation: {result.Teacher.Parameters:N0} parameters, base pass@1 {result.LargeBase.PassAt1:P1} → after a cold start and GRPO {result.Teacher.PassAt1:P1}, " +
+            $"scratchpad {result.LargeBase.ScratchpadShare:P0} → {result.Teacher.ScratchpadShare:P0} ({Faithful(result.Teacher.Evaluations[^1].FaithfulShare)})",
+            $"run               pass@1   cons@{k}   length   format   scratchpad   faithful   updates   seconds",
         };
         summary.AddRange(result.Runs.Select(r =>
-            $"{r.Name,-16} {r.PassAt1,7:P1} {r.ConsAtK,7:P1} {r.ResponseLength,8:F1} {r.FormatShare,8:P0} {r.ScratchpadShare,12:P0} {r.Updates,9} {r.Seconds,9:F1}"));
+            $"{r.Name,-16} {r.PassAt1,7:P1} {r.ConsAtK,7:P1} {r.ResponseLength,8:F1} {r.FormatShare,8:P0} {r.ScratchpadShare,12:P0} {(double.IsNaN(r.Evaluations[^1].FaithfulShare) ? "–" : r.Evaluations[^1].FaithfulShare.ToString("P0")),10} {r.Updates,9} {r.Seconds,9:F1}"));
         foreach (var r in result.Runs.Where(r => r.LengthTrend is not null))
             summary.Add($"{r.Name}: response length {Describe(r.LengthTrend!, "F1")} tokens, scratchpad use {Describe(r.ScratchpadTrend!, "P0")}");
         summary.Add($"memory: RL step {result.MemoryFirst.Step} {result.MemoryFirst.WorkingSetMegabytes:F1} MB, step {result.MemoryLast.Step} " +
-            $"{result.MemoryLast.WorkingSetMegabytes:F1} MB ({result.MemoryLast.WorkingSetMegabytes - result.MemoryFirst.WorkingSetMegabytes:+0.0;-0.0} MB)");
+            $"{result.MemoryLast.WorkingSetMegabytes:F1} MB ({result.MemoryLast.WorkingSetMegabytes - result.MemoryFirst.WorkingSetMegabytes:+0.0;-0.0} MB); " +
+            $"live tensors {result.MemoryFirst.LiveTensors} → {result.MemoryLast.LiveTensors}");
 
         var runs = new ResultTable("runs", ["name", "parameters", "pass_at_1", "cons_at_k", "response_length", "format_share", "scratchpad_share", "updates", "seconds"],
             [.. new[] { result.Teacher }.Concat(result.Runs).Select(r => (IReadOnlyList<object>)[r.Name, r.Parameters, r.PassAt1, r.ConsAtK, r.ResponseLength,
@@ -46,11 +48,11 @@ public static partial class R1ZeroExperiment
                 "silent_groups", "sample_seconds", "update_seconds"],
             [.. new[] { result.Teacher }.Concat(result.Runs).SelectMany(r => r.Steps.Select(s => (IReadOnlyList<object>)[r.Name, s.Step, s.Reward, s.AccuracyReward,
                 s.FormatReward, s.ResponseLength, s.ScratchpadShare, s.Kl, s.Entropy, s.SilentGroups, s.SampleSeconds, s.UpdateSeconds]))]);
-        var evaluations = new ResultTable("evaluations", ["run", "step", "pass_at_1", "cons_at_k", "response_length", "format_share", "scratchpad_share"],
+        var evaluations = new ResultTable("evaluations", ["run", "step", "pass_at_1", "cons_at_k", "response_length", "format_share", "scratchpad_share", "faithful_share"],
             [.. new[] { result.Teacher }.Concat(result.Runs).SelectMany(r => r.Evaluations.Select(e => (IReadOnlyList<object>)[r.Name, e.Step, e.PassAt1, e.ConsAtK,
-                e.ResponseLength, e.FormatShare, e.ScratchpadShare]))]);
+                e.ResponseLength, e.FormatShare, e.ScratchpadShare, e.FaithfulShare]))]);
         var samples = new ResultTable("samples", ["run", "step", "problem", "response", "reward", "correct"],
-            [.. result.Runs.SelectMany(r => r.Samples.Select(s => (IReadOnlyList<object>)[r.Name, s.Step, s.Problem, s.Response, s.Reward, s.Correct]))]);
+            [.. new[] { result.Teacher }.Concat(result.Runs).SelectMany(r => r.Samples.Select(s => (IReadOnlyList<object>)[r.Name, s.Step, s.Problem, s.Response, s.Reward, s.Correct]))]);
         return new ExperimentOutput(config, config.Seed, result, summary, [runs, steps, evaluations, samples],
         [
             new NamedChart("pass-at-1", "Held-out pass@1 during training", RlCharts.HeldOut(result, e => e.PassAt1, "pass@1 (%)")),
@@ -63,5 +65,7 @@ public static partial class R1ZeroExperiment
     }
 
     private static string Describe(Trend t, string format) =>
-        $"{(t.Rose ? "rose" : "did not rise")} ({t.Start.ToString(format)} → {t.End.ToString(format)}, slope {t.SlopePerStep:+0.000;-0.000} per step)";
+        $"{(t.Rose ? "rose" : "did not rise")} ({t.Start.ToString(format)} → {t.End.ToString(format)}, slope {(t.SlopePerStep >= 0 ? "+" : "")}{t.SlopePerStep:0.000} per step)";
+
+    private static string Faithful(double share) => double.IsNaN(share) ? "none written" : $"{share:P0} of them faithful";
 }

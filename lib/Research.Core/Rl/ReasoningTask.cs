@@ -67,7 +67,9 @@ public sealed record ReasoningTaskConfig(int MaxDigits = 3)
 /// <param name="WellFormed">The format rule: <c>&lt;think&gt; digits* &lt;/think&gt; &lt;answer&gt; digits+ &lt;/answer&gt; EOS</c>, nothing else.</param>
 /// <param name="UsesScratchpad">Well formed with at least one token between the think markers.</param>
 /// <param name="Length">Tokens up to and including EOS (all of them when there is none).</param>
-public sealed record ResponseReading(long? Answer, bool Correct, bool WellFormed, bool UsesScratchpad, int Length);
+/// <param name="FaithfulScratchpad">The scratchpad is exactly the column-by-column working of this problem. No reward
+/// reads it: it tells whether the reasoning a model writes is the computation, or only looks like it.</param>
+public sealed record ResponseReading(long? Answer, bool Correct, bool WellFormed, bool UsesScratchpad, int Length, bool FaithfulScratchpad = false);
 
 /// <summary>
 /// Addition where thinking helps. The prompt is <c>^ A + B =</c> with both operands zero-padded to N digits; the
@@ -172,7 +174,8 @@ public sealed class ReasoningTask
         }
         else if (body.IndexOfAny(ReasoningVocabulary.ThinkOpen, ReasoningVocabulary.ThinkClose, ReasoningVocabulary.AnswerClose) < 0)
             answer = Number(body);
-        return new ResponseReading(answer, answer == problem.Sum, wellFormed, scratch, length);
+        bool faithful = scratch && body[1..(open - 1)].SequenceEqual(Solution(problem, SolutionStyle.Scratchpad).AsSpan(1, 2 * MaxDigits));
+        return new ResponseReading(answer, answer == problem.Sum, wellFormed, scratch, length, faithful);
     }
 
     /// <summary>Plain text of a problem, e.g. "47+85=132".</summary>

@@ -44,6 +44,7 @@ public sealed class ReasoningTaskTests
                 Assert.Equal(problem.Sum, reading.Answer);
                 Assert.Equal(style != SolutionStyle.Bare, reading.WellFormed);
                 Assert.Equal(style == SolutionStyle.Scratchpad, reading.UsesScratchpad);
+                Assert.Equal(style == SolutionStyle.Scratchpad, reading.FaithfulScratchpad);
             }
         }
     }
@@ -69,6 +70,15 @@ public sealed class ReasoningTaskTests
         Assert.Equal(wellFormed, reading.WellFormed);
         Assert.Equal(correct ? 1 : 0, Rewards.Score(Rewards.Accuracy, reading));
         Assert.Equal(wellFormed ? 1 : 0, Rewards.Score(Rewards.Format, reading));
+    }
+
+    [Fact]
+    public void A_scratchpad_with_one_wrong_digit_is_not_faithful_even_when_the_answer_is_right()
+    {
+        var reading = Task2.Read(new ArithmeticProblem(47, 85), Tokens("[2130]{132}$"));
+        Assert.True(reading.Correct && reading.WellFormed && reading.UsesScratchpad);
+        Assert.False(reading.FaithfulScratchpad);
+        Assert.True(Task2.Read(new ArithmeticProblem(47, 85), Tokens("[2131]{132}$")).FaithfulScratchpad);
     }
 
     [Fact]
