@@ -7,7 +7,8 @@ namespace Research.Cli;
 
 /// <summary><c>research bench fp8 [--size N] [--repetitions N] [--json]</c>, <c>research bench lm [--steps N] [--model M] [--device D] [--json]</c>
 /// <c>research bench moe [--tokens N] [--repetitions N] [--device D] [--json]</c> and
-/// <c>research bench mla [--contexts L,…] [--batches B,…] [--repetitions N] [--device D] [--json]</c>.</summary>
+/// <c>research bench mla [--contexts L,…] [--batches B,…] [--repetitions N] [--device D] [--json]</c> and
+/// <c>research bench grpo [--repetitions N] [--device D] [--json]</c>.</summary>
 public static class BenchCommand
 {
     /// <summary>The benchmarks <c>bench</c> knows.</summary>
