@@ -232,21 +232,25 @@ public static partial class R1ZeroExperiment
         var advantages = Grpo.Advantages(rewardTensor, g.NormalizeStd).reshape(-1).to(device);
         double silent = Grpo.Advantages(rewardTensor, false).abs().sum(1).eq(0).to_type(ScalarType.Float64).mean().item<double>();
         var repeated = prompts.repeat_interleave(g.GroupSize, 0);
-        Tensor old, referenceLogProbs;
-        using (no_grad())
-        {
-            old = Sampler.TokenLogProbs(policy, repeated, rollout.Tokens, g.Sampling.Temperature).LogProbs;
-            referenceLogProbs = reference is null ? old : Sampler.TokenLogProbs(reference, repeated, rollout.Tokens, g.Sampling.Temperature).LogProbs;
-        }
-        double kl = Grpo.MaskedMean(Grpo.KlK3(old, referenceLogProbs), rollout.Mask);
-        double entropy = double.NaN;
+        Tensor? referenceLogProbs = null;
+        if (reference is not null)
+            using (no_grad()) referenceLogProbs = Sampler.TokenLogProbs(reference, repeated, rollout.Tokens, g.Sampling.Temperature).LogProbs;
+        // π_old is the policy that sampled: until the first update it is the policy itself, so the first update's
+        // forward gives its log-probabilities (detached) and no separate pass is needed.
+        Tensor? old = null;
+        double kl = 0, entropy = double.NaN;
         for (int u = 0; u < g.PolicyUpdates; u++)
         {
             trainer.TrainStep(_ =>
             {
                 var (logProbs, tokenEntropy) = Sampler.TokenLogProbs(policy, repeated, rollout.Tokens, g.Sampling.Temperature);
-                if (double.IsNaN(entropy)) entropy = Grpo.MaskedMean(tokenEntropy, rollout.Mask);
-                var loss = Grpo.Loss(logProbs, old, reference is null ? null : referenceLogProbs, advantages, rollout.Mask, g.Epsilon,
+                if (old is null)
+                {
+                    old = logProbs.detach().MoveToOuterDisposeScope();
+                    entropy = Grpo.MaskedMean(tokenEntropy, rollout.Mask);
+                    if (referenceLogProbs is not null) kl = Grpo.MaskedMean(Grpo.KlK3(old, referenceLogProbs), rollout.Mask);
+                }
+                var loss = Grpo.Loss(logProbs, old, referenceLogProbs, advantages, rollout.Mask, g.Epsilon,
                     reference is null ? 0 : g.Beta, g.Normalization, g.Sampling.MaxTokens);
                 return new StepLoss(loss, rollout.Mask.sum().item<long>());
             });
