@@ -100,10 +100,27 @@ public sealed class TinyLm : nn.Module<Tensor, Tensor>
         if (tokens.shape[1] > Config.MaxSequence)
             throw new ArgumentException($"TinyLm.forward: sequence length {tokens.shape[1]} exceeds TinyLmConfig.MaxSequence ({Config.MaxSequence})", nameof(tokens));
         using var scope = NewDisposeScope();
+        return Logits(HiddenStates(tokens)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Token embeddings [B, T] → [B, T, d]: the table a multi-token-prediction module shares.</summary>
+    public Tensor Embed(Tensor tokens) => embedding.forward(tokens);
+
+    /// <summary>The residual stream after the last block, before the final norm: [B, T] → [B, T, d]
+    /// (DeepSeek-V3's h⁰, what its first MTP depth reads).</summary>
+    public Tensor HiddenStates(Tensor tokens)
+    {
+        using var scope = NewDisposeScope();
         var x = embedding.forward(tokens);   // [B, T, d]
         foreach (var block in blocks) x = block.forward(x);
-        return head.forward(norm.forward(x)).MoveToOuterDisposeScope();
+        return x.MoveToOuterDisposeScope();
     }
+
+    /// <summary>The output head after the final norm: hidden [B, T, d] → logits [B, T, V].</summary>
+    public Tensor Logits(Tensor hidden) => head.forward(norm.forward(hidden));
+
+    /// <summary>The shared output head alone, without the final norm (an MTP depth applies its own norm first).</summary>
+    public Tensor Head(Tensor normalized) => head.forward(normalized);
 
     /// <summary>Empty KV caches, one per block, for <paramref name="batch"/> sequences of up to <paramref name="capacity"/> tokens.</summary>
     public LmCache NewCache(int batch, int capacity) => new([.. blocks.Select(b => b.Incremental.NewCache(batch, capacity))]);

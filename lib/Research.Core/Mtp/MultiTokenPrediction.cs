@@ -1,0 +1,104 @@
+using Research.Distillation;
+using Research.Experiments;
+using Research.Models;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Research.Mtp;
+
+/// <summary>Multi-token prediction settings (V3 §2.2, §4.2).</summary>
+/// <param name="Depth">D, the extra tokens predicted per position (V3: 1). 0 trains the main model alone.</param>
+/// <param name="Lambda">λ, the weight of L_MTP = (λ/D) Σ_k L^k (V3: 0.3 for the first 10T tokens, then 0.1).</param>
+public sealed record MtpConfig(int Depth = 1, double Lambda = 0.3)
+{
+    public MtpConfig Validated()
+    {
+        if (Depth < 0 || Depth > 8) throw new ConfigException($"MtpConfig.Depth (D) must be in 0..8 (got {Depth})");
+        if (!(Lambda >= 0 && double.IsFinite(Lambda))) throw new ConfigException($"MtpConfig.Lambda (λ) must be a finite number ≥ 0 (got {Lambda})");
+        return this;
+    }
+}
+
+/// <summary>The D depths of one model, in order; dropped at inference without touching the main model.</summary>
+public sealed class MtpModules : nn.Module
+{
+    private readonly ModuleList<MtpDepth> depths;
+
+    public MtpModules(TinyLm model, int depth, Device device, Generator generator, TinyLmParts? parts = null) : base(nameof(MtpModules))
+    {
+        if (depth < 0) throw new ConfigException($"MtpConfig.Depth (D) must be ≥ 0 (got {depth})");
+        depths = new ModuleList<MtpDepth>([.. Enumerable.Range(0, depth).Select(k =>
+            new MtpDepth(model.Config, model.Config.Layers + k, parts ?? TinyLmParts.Standard, device))]);
+        RegisterComponents();
+        using var noGrad = no_grad();
+        double residualStd = model.Config.InitStd / Math.Sqrt(2.0 * model.Config.Layers);
+        foreach (var (name, p) in named_parameters())
+            if (p.dim() >= 2) p.normal_(0, name.EndsWith("output.weight", StringComparison.Ordinal) ? residualStd : model.Config.InitStd, generator);
+    }
+
+    public IReadOnlyList<MtpDepth> Depths => [.. depths];
+
+    public int Depth => depths.Count;
+}
+
+/// <summary>The main loss and each depth's loss of one batch.</summary>
+/// <param name="Main">Next-token cross-entropy of the main model.</param>
+/// <param name="Depths">L^k for k = 1..D.</param>
+/// <param name="Total">Main + (λ/D) Σ_k L^k; the main loss itself when D = 0.</param>
+public sealed record MtpLosses(Tensor Main, IReadOnlyList<Tensor> Depths, Tensor Total);
+
+/// <summary>DeepSeek-V3's sequential multi-token prediction as a training objective.</summary>
+public static class MultiTokenPrediction
+{
+    /// <summary>
+    /// The targets depth k learns, aligned with the main model's positions: position i of sequences[:, 0..T−1]
+    /// predicts token i + k + 1 (the main model, k = 0, predicts i + 1). Returns targets [B, T] (PAD past the end)
+    /// and a mask [B, T], false where i + k + 1 &gt; T and where <paramref name="targetMask"/> (aligned with the main
+    /// targets) is false at the target's own position.
+    /// </summary>
+    public static (Tensor Targets, Tensor Mask) DepthTargets(Tensor sequences, int k, Tensor? targetMask = null)
+    {
+        long b = sequences.shape[0], t = sequences.shape[1] - 1;
+        if (k < 0 || k >= t) throw new ArgumentOutOfRangeException(nameof(k), k, $"MultiTokenPrediction.DepthTargets: k must be in 0..{t - 1}");
+        using var scope = NewDisposeScope();
+        long kept = t - k;
+        var targets = cat([sequences.narrow(1, k + 1, kept), zeros(b, k, sequences.dtype, sequences.device)], 1);
+        var mask = cat([ones(b, kept, ScalarType.Bool, sequences.device), zeros(b, k, ScalarType.Bool, sequences.device)], 1);
+        if (targetMask is not null)
+            mask = mask.logical_and(cat([targetMask.narrow(1, k, kept), zeros(b, k, ScalarType.Bool, sequences.device)], 1));
+        return (targets.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// Losses of one batch of full sequences [B, T + 1]: the main model reads tokens 0..T−1; depth k combines
+    /// h^{k−1} at positions 0..T−k−1 with the embeddings of tokens k..T−1 and predicts tokens k+1..T, so each depth
+    /// sees one position fewer (the causal chain of V3 Figure 3). <paramref name="targetMask"/> [B, T] (optional)
+    /// marks the main targets that count; each depth uses it at its own targets' positions.
+    /// </summary>
+    public static MtpLosses Losses(TinyLm model, MtpModules? modules, Tensor sequences, double lambda, Tensor? targetMask = null)
+    {
+        if (!(lambda >= 0)) throw new ConfigException($"MtpConfig.Lambda (λ) must be ≥ 0 (got {lambda})");
+        int depth = modules?.Depth ?? 0;
+        long t = sequences.shape[1] - 1;
+        if (depth >= t) throw new ConfigException($"MtpConfig.Depth (D = {depth}) must be below the sequence's {t} positions");
+        using var scope = NewDisposeScope();
+        var inputs = sequences.narrow(1, 0, t);
+        var hidden = model.HiddenStates(inputs);                                            // h⁰ [B, T, d]
+        var (mainTargets, mainMask) = DepthTargets(sequences, 0, targetMask);
+        var main = Distillation.Losses.CrossEntropy(model.Logits(hidden), mainTargets, mainMask);
+        var depthLosses = new List<Tensor>();
+        for (int k = 1; k <= depth; k++)
+        {
+            long kept = t - k;
+            var previous = hidden.narrow(1, 0, kept);                                      // h^{k−1} at 0..T−k−1
+            var next = model.Embed(sequences.narrow(1, k, kept));                          // Emb(t_{i+k})
+            hidden = modules!.Depths[k - 1].forward(previous, next);                        // h^k [B, T−k, d]
+            var (targets, mask) = DepthTargets(sequences, k, targetMask);
+            var logits = modules.Depths[k - 1].Logits(model, hidden);
+            depthLosses.Add(Distillation.Losses.CrossEntropy(logits, targets.narrow(1, 0, kept), mask.narrow(1, 0, kept)));
+        }
+        var total = depth == 0 ? main : (main + lambda / depth * stack(depthLosses).sum()).MoveToOuterDisposeScope();
+        main.MoveToOuterDisposeScope();   // when D = 0 the total is this same tensor
+        return new MtpLosses(main, [.. depthLosses.Select(l => l.MoveToOuterDisposeScope())], total);
+    }
+}

@@ -1,0 +1,105 @@
+using Research.Distillation;
+using Research.Experiments;
+using Research.Models;
+using Research.Mtp;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace Research.Tests.Mtp;
+
+public sealed class MultiTokenPredictionTests
+{
+    private static readonly TinyLmConfig Config = new(Vocabulary: 12, Dim: 16, Layers: 2, Heads: 2, FfnHidden: 32, MaxSequence: 16);
+
+    private static Tensor Sequences() => randint(0, 12, [3, 9], generator: new Generator(4));
+
+    [Fact]
+    public void Depth_k_targets_are_the_sequence_shifted_by_k_plus_one_and_masked_at_the_end()
+    {
+        using var scope = NewDisposeScope();
+        var sequences = Sequences();
+        var tokens = sequences.data<long>().ToArray();
+        for (int k = 0; k < 4; k++)
+        {
+            var (targets, mask) = MultiTokenPrediction.DepthTargets(sequences, k);
+            var t = targets.data<long>().ToArray();
+            var m = mask.data<bool>().ToArray();
+            for (int row = 0; row < 3; row++)
+                for (int i = 0; i < 8; i++)
+                {
+                    bool inside = i + k + 1 <= 8;
+                    Assert.Equal(inside, m[row * 8 + i]);
+                    if (inside) Assert.Equal(tokens[row * 9 + i + k + 1], t[row * 8 + i]);
+                }
+        }
+        // A target mask is read at each target's own position: masking main target j masks depth k at j − k.
+        var keep = ones(3, 8, ScalarType.Bool);
+        keep[0, 5] = false;
+        var (_, masked) = MultiTokenPrediction.DepthTargets(sequences, 2, keep);
+        Assert.False(masked[0, 3].item<bool>());
+        Assert.True(masked[0, 2].item<bool>() && masked[0, 4].item<bool>() && masked[1, 3].item<bool>());
+    }
+
+    [Fact]
+    public void With_no_depths_the_loss_and_outputs_are_the_plain_models()
+    {
+        using var scope = NewDisposeScope();
+        using var model = new TinyLm(Config, CPU, new Generator(1));
+        var sequences = Sequences();
+        var inputs = sequences.narrow(1, 0, 8);
+        var plain = Losses.CrossEntropy(model.forward(inputs), sequences.narrow(1, 1, 8)).item<float>();
+        var losses = MultiTokenPrediction.Losses(model, null, sequences, 0.3);
+        Assert.Equal(plain, losses.Total.item<float>());
+        Assert.Empty(losses.Depths);
+        using var none = new MtpModules(model, 0, CPU, new Generator(2));
+        Assert.Equal(plain, MultiTokenPrediction.Losses(model, none, sequences, 0.3).Total.item<float>());
+        // Building MTP depths next to a model changes none of its outputs.
+        using var twin = new TinyLm(Config, CPU, new Generator(1));
+        using var depths = new MtpModules(twin, 2, CPU, new Generator(2));
+        Assert.True(model.forward(inputs).equal(twin.forward(inputs)).all().item<bool>());
+        Assert.Equal(plain, MultiTokenPrediction.Losses(twin, depths, sequences, 0.3).Main.item<float>());
+    }
+
+    [Fact]
+    public void The_total_is_the_main_loss_plus_lambda_over_D_times_the_depth_losses()
+    {
+        using var scope = NewDisposeScope();
+        using var model = new TinyLm(Config, CPU, new Generator(1));
+        using var depths = new MtpModules(model, 2, CPU, new Generator(2));
+        var l = MultiTokenPrediction.Losses(model, depths, Sequences(), 0.3);
+        Assert.Equal(2, l.Depths.Count);
+        double expected = l.Main.item<float>() + 0.3 / 2 * (l.Depths[0].item<float>() + l.Depths[1].item<float>());
+        Assert.Equal(expected, l.Total.item<float>(), 5);
+        Assert.All(l.Depths, d => Assert.InRange(d.item<float>(), 1.5, 4));   // near ln 12 at init
+    }
+
+    [Fact]
+    public void Gradients_of_the_mtp_loss_reach_M_k_TRM_k_and_the_shared_embedding_and_head()
+    {
+        using var scope = NewDisposeScope();
+        using var model = new TinyLm(Config, CPU, new Generator(1));
+        using var depths = new MtpModules(model, 2, CPU, new Generator(2));
+        var l = MultiTokenPrediction.Losses(model, depths, Sequences(), 0.3);
+        // The depth losses alone, without the main loss: every depth and the shared tables get a gradient.
+        (l.Depths[0] + l.Depths[1]).backward();
+        foreach (var (name, p) in depths.named_parameters())
+            Assert.True(p.grad is not null && p.grad.abs().sum().item<float>() > 0, name);
+        var shared = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        Assert.True(shared["embedding.weight"].grad!.abs().sum().item<float>() > 0);
+        Assert.True(shared["head.weight"].grad!.abs().sum().item<float>() > 0);
+        // The depth-1 module reads h⁰, so its loss reaches every parameter of the main model's blocks too; the main
+        // model's final norm sits after h⁰ and only the main loss reaches it.
+        foreach (var (name, p) in shared.Where(p => p.Key.StartsWith("blocks.", StringComparison.Ordinal)))
+            Assert.True(p.grad is not null && p.grad.abs().sum().item<float>() > 0, name);
+        Assert.True(shared["norm.weight"].grad is null || shared["norm.weight"].grad!.abs().sum().item<float>() == 0);
+    }
+
+    [Theory]
+    [InlineData(-1, 0.3, "Depth")]
+    [InlineData(1, -0.1, "Lambda")]
+    public void Bad_settings_name_the_field(int depth, double lambda, string field)
+    {
+        var e = Assert.Throws<ConfigException>(() => new MtpConfig(depth, lambda).Validated());
+        Assert.Contains(field, e.Message);
+    }
+}
