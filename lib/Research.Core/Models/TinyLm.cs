@@ -138,9 +138,18 @@ public sealed class TinyLm : nn.Module<Tensor, Tensor>
             throw new ArgumentException($"TinyLm.Decode: the cache has {cache.Layers.Count} layers, the model {blocks.Count}", nameof(cache));
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
+        return head.forward(norm.forward(DecodeHidden(tokens, cache))).MoveToOuterDisposeScope();
+    }
+
+    /// <summary><see cref="Decode"/> stopping before the final norm: the hidden states [B, T_new, d] (h⁰ of
+    /// multi-token prediction), appending to the cache; <see cref="Logits"/> of them are Decode's logits.</summary>
+    public Tensor DecodeHidden(Tensor tokens, LmCache cache)
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
         var x = embedding.forward(tokens);   // [B, T_new, d]
         for (int i = 0; i < blocks.Count; i++) x = blocks[i].Decode(x, cache.Layers[i]);
-        return head.forward(norm.forward(x)).MoveToOuterDisposeScope();
+        return x.MoveToOuterDisposeScope();
     }
 
     // Every matrix N(0, σ²) from the run's generator; residual projections ("output") σ/√(2L) (GPT-2 §2.3).
@@ -167,6 +176,12 @@ public sealed class LmCache(IReadOnlyList<KvCache> layers) : IDisposable
 
     /// <summary>Elements one token adds over all layers: DeepSeek-V2 Table 1's per-token cache.</summary>
     public long ElementsPerToken => Layers.Sum(l => l.ElementsPerToken);
+
+    /// <summary>Rolls every layer back to <paramref name="length"/> tokens (a rejected speculative token).</summary>
+    public void Truncate(int length)
+    {
+        foreach (var layer in Layers) layer.Truncate(length);
+    }
 
     public void Dispose()
     {

@@ -44,6 +44,19 @@ public sealed class MtpDepth : nn.Module<Tensor, Tensor, Tensor>
         return block.forward(projection.forward(combined)).MoveToOuterDisposeScope();
     }
 
+    /// <summary>An empty cache for this depth's block: its own attention over the depth's positions.</summary>
+    public KvCache NewCache(int batch, int capacity) => block.Incremental.NewCache(batch, capacity);
+
+    /// <summary><see cref="forward"/> over the next positions only, the block's attention reading and extending
+    /// <paramref name="cache"/>. Runs without autograd.</summary>
+    public Tensor Decode(Tensor previous, Tensor nextEmbedding, KvCache cache)
+    {
+        using var noGrad = no_grad();
+        using var scope = NewDisposeScope();
+        var combined = cat([hiddenNorm.forward(previous), embeddingNorm.forward(nextEmbedding)], -1);
+        return block.Decode(projection.forward(combined), cache).MoveToOuterDisposeScope();
+    }
+
     /// <summary>This depth's logits: the shared head of <paramref name="model"/> after this depth's final norm.</summary>
     public Tensor Logits(TinyLm model, Tensor hidden) => model.Head(outputNorm.forward(hidden));
 }
