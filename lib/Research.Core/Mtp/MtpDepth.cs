@@ -23,6 +23,7 @@ public sealed class MtpDepth : nn.Module<Tensor, Tensor, Tensor>
     /// varies by layer, such as dense-then-MoE, treats it as a deep layer).</param>
     public MtpDepth(TinyLmConfig config, int layer, TinyLmParts parts, Device device) : base(nameof(MtpDepth))
     {
+        Dim = config.Dim;
         hiddenNorm = new RmsNorm(config.Dim, config.NormEpsilon, device);
         embeddingNorm = new RmsNorm(config.Dim, config.NormEpsilon, device);
         projection = nn.Linear(2 * config.Dim, config.Dim, hasBias: false, device: device);
@@ -30,6 +31,9 @@ public sealed class MtpDepth : nn.Module<Tensor, Tensor, Tensor>
         outputNorm = new RmsNorm(config.Dim, config.NormEpsilon, device);
         RegisterComponents();
     }
+
+    /// <summary>The model width d this depth was built for.</summary>
+    public int Dim { get; }
 
     /// <summary>The projection M_k, [d, 2d] (TorchSharp stores a linear map as [out, in]).</summary>
     public Tensor ProjectionWeight => projection.weight!;

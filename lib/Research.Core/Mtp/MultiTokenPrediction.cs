@@ -39,6 +39,15 @@ public sealed class MtpModules : nn.Module
     public IReadOnlyList<MtpDepth> Depths => [.. depths];
 
     public int Depth => depths.Count;
+
+    /// <summary>Throws a <see cref="ConfigException"/> unless these depths were built for <paramref name="model"/>'s width.</summary>
+    public MtpModules CheckFits(TinyLm model)
+    {
+        var misfit = depths.FirstOrDefault(d => d.Dim != model.Config.Dim);
+        if (misfit is not null)
+            throw new ConfigException($"MTP module width {misfit.Dim} does not match the model's TinyLmConfig.Dim ({model.Config.Dim}); build MtpModules from this model");
+        return this;
+    }
 }
 
 /// <summary>The main loss and each depth's loss of one batch.</summary>
@@ -78,7 +87,7 @@ public static class MultiTokenPrediction
     public static MtpLosses Losses(TinyLm model, MtpModules? modules, Tensor sequences, double lambda, Tensor? targetMask = null)
     {
         if (!(lambda >= 0)) throw new ConfigException($"MtpConfig.Lambda (λ) must be ≥ 0 (got {lambda})");
-        int depth = modules?.Depth ?? 0;
+        int depth = modules?.CheckFits(model).Depth ?? 0;
         long t = sequences.shape[1] - 1;
         if (depth >= t) throw new ConfigException($"MtpConfig.Depth (D = {depth}) must be below the sequence's {t} positions");
         using var scope = NewDisposeScope();

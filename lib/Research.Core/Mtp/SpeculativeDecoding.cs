@@ -35,7 +35,7 @@ public static class SpeculativeDecoding
         if (modules.Depth < 1) throw new ArgumentException($"SpeculativeDecoding: the draft needs depth 1, but the model was trained with D = {modules.Depth}", nameof(modules));
         if (prompt.dim() != 2 || prompt.shape[0] != 1) throw new ArgumentException($"SpeculativeDecoding.Greedy: prompt must be [1, S], got [{string.Join(", ", prompt.shape)}]", nameof(prompt));
         if (newTokens < 1) throw new ArgumentOutOfRangeException(nameof(newTokens), newTokens, "SpeculativeDecoding.Greedy: newTokens must be ≥ 1");
-        var depth = modules.Depths[0];
+        var depth = modules.CheckFits(model).Depths[0];
         int s = (int)prompt.shape[1], capacity = s + newTokens + 1;
         using var noGrad = no_grad();
         using var cache = model.NewCache(1, capacity);

@@ -103,3 +103,40 @@ public sealed class MultiTokenPredictionTests
         Assert.Contains(field, e.Message);
     }
 }
+
+public sealed class MtpCheckpointTests
+{
+    private static readonly TinyLmConfig Config = new(Vocabulary: 12, Dim: 16, Layers: 2, Heads: 2, FfnHidden: 32, MaxSequence: 16);
+
+    [Fact]
+    public void A_model_with_its_mtp_depths_round_trips_a_checkpoint_exactly()
+    {
+        using var scope = NewDisposeScope();
+        var sequences = randint(0, 12, [3, 9], generator: new Generator(4));
+        using var model = new TinyLm(Config, CPU, new Generator(1));
+        using var depths = new MtpModules(model, 2, CPU, new Generator(2));
+        var folder = TestPaths.TempFolder();
+        model.save(Path.Combine(folder, "model.bin"));
+        depths.save(Path.Combine(folder, "mtp.bin"));
+        using var loaded = new TinyLm(Config, CPU, new Generator(7));
+        using var loadedDepths = new MtpModules(loaded, 2, CPU, new Generator(8));
+        loaded.load(Path.Combine(folder, "model.bin"));
+        loadedDepths.load(Path.Combine(folder, "mtp.bin"));
+        var a = MultiTokenPrediction.Losses(model, depths, sequences, 0.3);
+        var b = MultiTokenPrediction.Losses(loaded, loadedDepths, sequences, 0.3);
+        Assert.Equal(a.Total.item<float>(), b.Total.item<float>());
+        Assert.Equal(a.Depths.Select(d => d.item<float>()), b.Depths.Select(d => d.item<float>()));
+    }
+
+    [Fact]
+    public void Depths_built_for_another_width_are_refused_naming_the_field()
+    {
+        using var scope = NewDisposeScope();
+        using var model = new TinyLm(Config, CPU, new Generator(1));
+        using var wide = new TinyLm(Config with { Dim = 32, FfnHidden = 64 }, CPU, new Generator(1));
+        using var depths = new MtpModules(wide, 1, CPU, new Generator(2));
+        var e = Assert.Throws<ConfigException>(() => MultiTokenPrediction.Losses(model, depths, randint(0, 12, [2, 9]), 0.3));
+        Assert.Contains("TinyLmConfig.Dim", e.Message);
+        Assert.Throws<ConfigException>(() => SpeculativeDecoding.Greedy(model, depths, zeros(1, 3, ScalarType.Int64), 4));
+    }
+}
