@@ -53,8 +53,7 @@ public static class GrpoBenchmark
                 { Steps = config.PretrainSteps, WarmupSteps = Math.Min(experiment.Pretraining.Training.WarmupSteps, config.PretrainSteps), LogEvery = config.PretrainSteps } },
                 task, new Generator((ulong)config.Seed + 1), device);
         int runs = config.Warmup + config.Repetitions, total = 2 * runs;
-        using var trainer = new Trainer(model, new TrainerConfig(Steps: runs * grpo.PolicyUpdates, LearningRate: grpo.LearningRate, WarmupSteps: 0,
-            MinLearningRateRatio: 1, WeightDecay: 0, LogEvery: 1));
+        using var trainer = new Trainer(model, TrainerConfig.Constant(runs * grpo.PolicyUpdates, grpo.LearningRate));
         var prompts = new Generator((ulong)config.Seed + 2);
         var rollouts = new Generator((ulong)config.Seed + 3, device);
         var sample = new List<double>();

@@ -82,7 +82,7 @@ public sealed class TinyLm : nn.Module<Tensor, Tensor>
         norm = new RmsNorm(config.Dim, config.NormEpsilon, device);
         head = nn.Linear(config.Dim, config.Vocabulary, hasBias: false, device: device);
         RegisterComponents();
-        Initialize(generator);
+        InitializeWeights(this, Config, generator);
     }
 
     public TinyLmConfig Config { get; }
@@ -152,16 +152,19 @@ public sealed class TinyLm : nn.Module<Tensor, Tensor>
         return x.MoveToOuterDisposeScope();
     }
 
-    // Every matrix N(0, σ²) from the run's generator; residual projections ("output") σ/√(2L) (GPT-2 §2.3).
-    // Vectors (norm gains, biases a part may hold) keep the values their module chose.
-    private void Initialize(Generator generator)
+    /// <summary>
+    /// The kit's init of <paramref name="module"/>'s weights for a model of <paramref name="config"/>: every matrix
+    /// N(0, σ²) from the run's generator, residual projections ("output") σ/√(2L) (GPT-2 §2.3). Vectors (norm gains,
+    /// biases a part may hold) keep the values their module chose. Modules added to a model (MTP depths) use it too.
+    /// </summary>
+    public static void InitializeWeights(nn.Module module, TinyLmConfig config, Generator generator)
     {
         using var noGrad = no_grad();
-        double residualStd = Config.InitStd / Math.Sqrt(2.0 * Config.Layers);
-        foreach (var (name, p) in named_parameters())
+        double residualStd = config.InitStd / Math.Sqrt(2.0 * config.Layers);
+        foreach (var (name, p) in module.named_parameters())
         {
             if (p.dim() < 2) continue;
-            p.normal_(0, name.EndsWith("output.weight", StringComparison.Ordinal) ? residualStd : Config.InitStd, generator);
+            p.normal_(0, name.EndsWith("output.weight", StringComparison.Ordinal) ? residualStd : config.InitStd, generator);
         }
     }
 }

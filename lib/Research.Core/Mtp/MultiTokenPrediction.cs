@@ -30,10 +30,7 @@ public sealed class MtpModules : nn.Module
         depths = new ModuleList<MtpDepth>([.. Enumerable.Range(0, depth).Select(k =>
             new MtpDepth(model.Config, model.Config.Layers + k, parts ?? TinyLmParts.Standard, device))]);
         RegisterComponents();
-        using var noGrad = no_grad();
-        double residualStd = model.Config.InitStd / Math.Sqrt(2.0 * model.Config.Layers);
-        foreach (var (name, p) in named_parameters())
-            if (p.dim() >= 2) p.normal_(0, name.EndsWith("output.weight", StringComparison.Ordinal) ? residualStd : model.Config.InitStd, generator);
+        TinyLm.InitializeWeights(this, model.Config, generator);
     }
 
     public IReadOnlyList<MtpDepth> Depths => [.. depths];

@@ -49,22 +49,34 @@ public sealed record Trend(double Start, double End, double SlopePerStep)
     }
 }
 
-/// <summary>One trained model of the experiment.</summary>
+/// <summary>One trained model of the experiment; its headline scores are those of its last evaluation.</summary>
 /// <param name="Name">grpo, dr-grpo, distilled, cold-start-grpo (or large-grpo, the distillation's teacher: cold start, then GRPO, as R1 was made).</param>
-/// <param name="PassAt1">Final held-out pass@1.</param>
-/// <param name="ConsAtK">Final held-out cons@k.</param>
-/// <param name="ResponseLength">Final held-out mean response length.</param>
 /// <param name="Updates">Optimizer steps on the small model (the matched budget), SFT and RL together.</param>
 /// <param name="Steps">Per RL step (empty for the distilled run, which has no RL).</param>
 /// <param name="Evaluations">Held-out scores along the run (step 0 is its starting model).</param>
-public sealed record RunResult(string Name, long Parameters, double PassAt1, double ConsAtK, double ResponseLength, double FormatShare,
-    double ScratchpadShare, int Updates, double Seconds, Trend? LengthTrend, Trend? ScratchpadTrend, IReadOnlyList<RlStep> Steps,
-    IReadOnlyList<EvalPoint> Evaluations, IReadOnlyList<SampleResponse> Samples);
+public sealed record RunResult(string Name, long Parameters, int Updates, double Seconds, Trend? LengthTrend, Trend? ScratchpadTrend,
+    IReadOnlyList<RlStep> Steps, IReadOnlyList<EvalPoint> Evaluations, IReadOnlyList<SampleResponse> Samples)
+{
+    /// <summary>Final held-out pass@1.</summary>
+    public double PassAt1 => Evaluations[^1].PassAt1;
+    /// <summary>Final held-out cons@k.</summary>
+    public double ConsAtK => Evaluations[^1].ConsAtK;
+    /// <summary>Final held-out mean response length.</summary>
+    public double ResponseLength => Evaluations[^1].ResponseLength;
+    public double FormatShare => Evaluations[^1].FormatShare;
+    public double ScratchpadShare => Evaluations[^1].ScratchpadShare;
+}
 
-/// <summary>The base model every small run starts from.</summary>
-/// <param name="PassAt1">Its held-out pass@1 (R1-Zero's starting point: weak, not zero).</param>
-public sealed record BaseResult(long Parameters, int PretrainingSteps, double PassAt1, double ConsAtK, double ResponseLength,
-    double FormatShare, double ScratchpadShare, double Seconds);
+/// <summary>The base model every small run starts from, and its held-out <paramref name="Evaluation"/>.</summary>
+public sealed record BaseResult(long Parameters, int PretrainingSteps, double Seconds, EvalPoint Evaluation)
+{
+    /// <summary>Held-out pass@1 (R1-Zero's starting point: weak, not zero).</summary>
+    public double PassAt1 => Evaluation.PassAt1;
+    public double ConsAtK => Evaluation.ConsAtK;
+    public double ResponseLength => Evaluation.ResponseLength;
+    public double FormatShare => Evaluation.FormatShare;
+    public double ScratchpadShare => Evaluation.ScratchpadShare;
+}
 
 /// <summary>Result of <c>r1-zero</c>.</summary>
 /// <param name="MemoryFirst">Process memory at the first RL step of the grpo run.</param>
@@ -140,9 +152,8 @@ public static partial class R1ZeroExperiment
         IReadOnlyList<ArithmeticProblem> heldOut, Device device, Tracker tracker, string stage)
     {
         double seconds = Pretrain(model, pretraining, task, Stream(config, PretrainStream), device, () => tracker.Advance(stage));
-        var score = Evaluate(model, task, heldOut, config.Evaluation, Stream(config, EvaluationStream), 0, device);
-        return new BaseResult(model.ParameterCount, pretraining.Training.Steps, score.PassAt1, score.ConsAtK, score.ResponseLength,
-            score.FormatShare, score.ScratchpadShare, seconds);
+        return new BaseResult(model.ParameterCount, pretraining.Training.Steps, seconds,
+            Evaluate(model, task, heldOut, config.Evaluation, EvaluationSeed(config), 0, device));
     }
 
     /// <summary>
@@ -188,13 +199,10 @@ public static partial class R1ZeroExperiment
         reference?.eval();
         var prompts = Stream(config, PromptStream);
         var rollouts = DeviceStream(config, RolloutStream, device);
-        var evaluation = Stream(config, EvaluationStream);
         var steps = new List<RlStep>();
-        var evaluations = new List<EvalPoint> { Evaluate(policy, task, heldOut, config.Evaluation, evaluation, 0, device) };
+        var evaluations = new List<EvalPoint> { Evaluate(policy, task, heldOut, config.Evaluation, EvaluationSeed(config), 0, device) };
         var samples = new List<SampleResponse>();
-        var optimizer = new TrainerConfig(Steps: g.Steps * g.PolicyUpdates, LearningRate: g.LearningRate, WarmupSteps: 0,
-            MinLearningRateRatio: 1, WeightDecay: 0, GradientClip: 1.0, LogEvery: 1);
-        using var trainer = new Trainer(policy, optimizer);
+        using var trainer = new Trainer(policy, TrainerConfig.Constant(g.Steps * g.PolicyUpdates, g.LearningRate));
         for (int step = 1; step <= g.Steps; step++)
         {
             tracker.Cancellation.ThrowIfCancellationRequested();
@@ -204,12 +212,10 @@ public static partial class R1ZeroExperiment
             if (step == 1 || step == g.Steps) samples.AddRange(shown);
             onStep?.Invoke(step, g.Steps);
             if (step % config.Evaluation.Every == 0 || step == g.Steps)
-                evaluations.Add(Evaluate(policy, task, heldOut, config.Evaluation, evaluation, step, device));
+                evaluations.Add(Evaluate(policy, task, heldOut, config.Evaluation, EvaluationSeed(config), step, device));
             tracker.Advance(name);
         }
-        var final = evaluations[^1];
-        return new RunResult(name, policy.ParameterCount, final.PassAt1, final.ConsAtK, final.ResponseLength, final.FormatShare,
-            final.ScratchpadShare, updates + g.Steps * g.PolicyUpdates, Stopwatch.GetElapsedTime(begin).TotalSeconds,
+        return new RunResult(name, policy.ParameterCount, updates + g.Steps * g.PolicyUpdates, Stopwatch.GetElapsedTime(begin).TotalSeconds,
             Trend.Of(steps, s => s.ResponseLength), Trend.Of(steps, s => s.ScratchpadShare), steps, evaluations, samples);
     }
 
@@ -226,11 +232,13 @@ public static partial class R1ZeroExperiment
         using var rollout = Sampler.Sample(policy, prompts, g.GroupSize, g.Sampling, rollouts);
         double sampleSeconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
         long t1 = Stopwatch.GetTimestamp();
-        var readings = Read(task, problems, g.GroupSize, rollout.Tokens);
+        var read = Read(task, problems, g.GroupSize, rollout.Tokens);
+        var readings = read.Readings;
         var rewards = readings.Select(r => Rewards.Total(g.RewardTerms, r)).ToArray();
         var rewardTensor = tensor(rewards, [problems.Count, g.GroupSize]);
-        var advantages = Grpo.Advantages(rewardTensor, g.NormalizeStd).reshape(-1).to(device);
-        double silent = Grpo.Advantages(rewardTensor, false).abs().sum(1).eq(0).to_type(ScalarType.Float64).mean().item<double>();
+        var groupAdvantages = Grpo.Advantages(rewardTensor, g.NormalizeStd);   // [P, G]; all zero exactly for equal rewards
+        double silent = groupAdvantages.abs().sum(1).eq(0).to_type(ScalarType.Float64).mean().item<double>();
+        var advantages = groupAdvantages.reshape(-1).to(device);
         var repeated = prompts.repeat_interleave(g.GroupSize, 0);
         Tensor? referenceLogProbs = null;
         if (reference is not null)
@@ -256,10 +264,8 @@ public static partial class R1ZeroExperiment
             });
         }
         double updateSeconds = Stopwatch.GetElapsedTime(t1).TotalSeconds;
-        var tokens = rollout.Tokens.cpu().data<long>().ToArray();
-        int width = (int)rollout.Tokens.shape[1];
         var shown = Enumerable.Range(0, Math.Min(g.GroupSize, 4)).Select(i => new SampleResponse(step, ReasoningTask.Render(problems[0]),
-            ReasoningVocabulary.Render(tokens.Skip(i * width).Take(readings[i].Length)), rewards[i], readings[i].Correct)).ToList();
+            ReasoningVocabulary.Render(read.Response(i)), rewards[i], readings[i].Correct)).ToList();
         var point = new RlStep(step, rewards.Average(), readings.Average(r => r.Correct ? 1.0 : 0), readings.Average(r => r.WellFormed ? 1.0 : 0),
             readings.Average(r => (double)r.Length), readings.Average(r => r.UsesScratchpad ? 1.0 : 0), kl, entropy, silent, sampleSeconds, updateSeconds);
         return (point, shown);
@@ -278,51 +284,44 @@ public static partial class R1ZeroExperiment
         long begin = Stopwatch.GetTimestamp();
         var prompts = Stream(config, DistillPromptStream);
         var samples = DeviceStream(config, DistillSampleStream, device);
-        var evaluation = Stream(config, EvaluationStream);
-        var evaluations = new List<EvalPoint> { Evaluate(student, task, heldOut, config.Evaluation, evaluation, 0, device) };
+        var evaluations = new List<EvalPoint> { Evaluate(student, task, heldOut, config.Evaluation, EvaluationSeed(config), 0, device) };
         int updates = g.Steps * g.PolicyUpdates;
-        using var trainer = new Trainer(student, new TrainerConfig(Steps: updates, LearningRate: config.DistillationLearningRate,
-            WarmupSteps: 0, MinLearningRateRatio: 1, WeightDecay: 0, GradientClip: 1.0, LogEvery: 1));
+        using var trainer = new Trainer(student, TrainerConfig.Constant(updates, config.DistillationLearningRate));
         for (int update = 1; update <= updates; update++)
         {
             trainer.TrainStep(_ =>
             {
                 var problems = task.Sample(g.PromptsPerStep, prompts);
                 using var rollout = Sampler.Sample(teacher, task.Prompts(problems, device), g.GroupSize, config.Evaluation.SamplingOrDefault, samples);
-                var readings = Read(task, problems, g.GroupSize, rollout.Tokens);
-                var tokens = rollout.Tokens.cpu().data<long>().ToArray();
-                int width = (int)rollout.Tokens.shape[1];
-                var kept = Enumerable.Range(0, readings.Length).Where(i => readings[i].Correct).ToList();
-                if (kept.Count == 0) kept = [.. Enumerable.Range(0, readings.Length)];   // never an empty batch
-                using var batch = SftBatch(task, [.. kept.Select(i => problems[i / g.GroupSize])],
-                    [.. kept.Select(i => tokens.Skip(i * width).Take(readings[i].Length).ToArray())], device);
+                var read = Read(task, problems, g.GroupSize, rollout.Tokens);
+                var kept = Enumerable.Range(0, read.Readings.Length).Where(i => read.Readings[i].Correct).ToList();
+                if (kept.Count == 0) kept = [.. Enumerable.Range(0, read.Readings.Length)];   // never an empty batch
+                using var batch = SftBatch(task, [.. kept.Select(i => problems[i / g.GroupSize])], [.. kept.Select(read.Response)], device);
                 return new StepLoss(Losses.CrossEntropy(student.forward(batch.Inputs), batch.Targets, batch.LossMask), batch.Inputs.numel());
             });
             if (update % g.PolicyUpdates == 0)
             {
                 int step = update / g.PolicyUpdates;
                 if (step % config.Evaluation.Every == 0 || step == g.Steps)
-                    evaluations.Add(Evaluate(student, task, heldOut, config.Evaluation, evaluation, step, device));
+                    evaluations.Add(Evaluate(student, task, heldOut, config.Evaluation, EvaluationSeed(config), step, device));
                 tracker.Advance("distilled");
             }
         }
-        var final = evaluations[^1];
-        return new RunResult("distilled", student.ParameterCount, final.PassAt1, final.ConsAtK, final.ResponseLength, final.FormatShare,
-            final.ScratchpadShare, updates, Stopwatch.GetElapsedTime(begin).TotalSeconds, null, null, [], evaluations, []);
+        return new RunResult("distilled", student.ParameterCount, updates, Stopwatch.GetElapsedTime(begin).TotalSeconds, null, null, [], evaluations, []);
     }
 
     /// <summary>
     /// pass@1 and cons@k on the held-out problems: k samples each at the evaluation's temperature and top-p.
     /// </summary>
+    /// <param name="seed">Seeds a fresh generator per call, so every evaluation, of every run, draws with the same randomness.</param>
     public static EvalPoint Evaluate(TinyLm model, ReasoningTask task, IReadOnlyList<ArithmeticProblem> problems, EvaluationConfig evaluation,
-        Generator generator, int step, Device device)
+        ulong seed, int step, Device device)
     {
         using var scope = NewDisposeScope();
         int k = evaluation.Samples;
-        // A fresh generator seeded like the stream: every evaluation, of every run, draws with the same randomness.
-        using var draws = new Generator((ulong)generator.initial_seed(), device);
+        using var draws = new Generator(seed, device);
         using var rollout = Sampler.Sample(model, task.Prompts(problems, device), k, evaluation.SamplingOrDefault, draws);
-        var readings = Read(task, problems, k, rollout.Tokens);
+        var readings = Read(task, problems, k, rollout.Tokens).Readings;
         int consensus = 0;
         for (int p = 0; p < problems.Count; p++)
         {
@@ -336,12 +335,20 @@ public static partial class R1ZeroExperiment
             written.Count == 0 ? double.NaN : written.Average(r => r.FaithfulScratchpad ? 1.0 : 0));
     }
 
+    /// <summary>Sampled rows read back once: their tokens on the CPU and what the rules read in each.</summary>
+    public sealed record ReadRollout(ResponseReading[] Readings, long[] Tokens, int Width)
+    {
+        /// <summary>Row <paramref name="i"/> up to and including its EOS.</summary>
+        public long[] Response(int i) => Tokens[(i * Width)..(i * Width + Readings[i].Length)];
+    }
+
     /// <summary>The rules' reading of every sampled row; row i answers problem i / G.</summary>
-    public static ResponseReading[] Read(ReasoningTask task, IReadOnlyList<ArithmeticProblem> problems, int groupSize, Tensor responses)
+    public static ReadRollout Read(ReasoningTask task, IReadOnlyList<ArithmeticProblem> problems, int groupSize, Tensor responses)
     {
         var tokens = responses.cpu().contiguous().data<long>().ToArray();
         int width = (int)responses.shape[1];
-        return [.. Enumerable.Range(0, (int)responses.shape[0]).Select(i => task.Read(problems[i / groupSize], tokens.AsSpan(i * width, width)))];
+        var readings = Enumerable.Range(0, (int)responses.shape[0]).Select(i => task.Read(problems[i / groupSize], tokens.AsSpan(i * width, width))).ToArray();
+        return new ReadRollout(readings, tokens, width);
     }
 
     /// <summary>
@@ -377,6 +384,8 @@ public static partial class R1ZeroExperiment
     }
 
     private static Generator Stream(R1ZeroConfig config, int offset) => new((ulong)(config.Seed * 32L + offset));
+
+    private static ulong EvaluationSeed(R1ZeroConfig config) => (ulong)(config.Seed * 32L + EvaluationStream);
 
     private static Generator DeviceStream(R1ZeroConfig config, int offset, Device device) => new((ulong)(config.Seed * 32L + offset), device);
 

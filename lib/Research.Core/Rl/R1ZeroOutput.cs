@@ -41,18 +41,19 @@ public static partial class R1ZeroExperiment
             $"{result.MemoryLast.WorkingSetMegabytes:F1} MB ({result.MemoryLast.WorkingSetMegabytes - result.MemoryFirst.WorkingSetMegabytes:+0.0;-0.0} MB); " +
             $"live tensors {result.MemoryFirst.LiveTensors} → {result.MemoryLast.LiveTensors}");
 
+        RunResult[] all = [result.Teacher, .. result.Runs];   // every run, the teacher first
         var runs = new ResultTable("runs", ["name", "parameters", "pass_at_1", "cons_at_k", "response_length", "format_share", "scratchpad_share", "updates", "seconds"],
-            [.. new[] { result.Teacher }.Concat(result.Runs).Select(r => (IReadOnlyList<object>)[r.Name, r.Parameters, r.PassAt1, r.ConsAtK, r.ResponseLength,
+            [.. all.Select(r => (IReadOnlyList<object>)[r.Name, r.Parameters, r.PassAt1, r.ConsAtK, r.ResponseLength,
                 r.FormatShare, r.ScratchpadShare, r.Updates, r.Seconds])]);
         var steps = new ResultTable("rl_steps", ["run", "step", "reward", "accuracy_reward", "format_reward", "response_length", "scratchpad_share", "kl", "entropy",
                 "silent_groups", "sample_seconds", "update_seconds"],
-            [.. new[] { result.Teacher }.Concat(result.Runs).SelectMany(r => r.Steps.Select(s => (IReadOnlyList<object>)[r.Name, s.Step, s.Reward, s.AccuracyReward,
+            [.. all.SelectMany(r => r.Steps.Select(s => (IReadOnlyList<object>)[r.Name, s.Step, s.Reward, s.AccuracyReward,
                 s.FormatReward, s.ResponseLength, s.ScratchpadShare, s.Kl, s.Entropy, s.SilentGroups, s.SampleSeconds, s.UpdateSeconds]))]);
         var evaluations = new ResultTable("evaluations", ["run", "step", "pass_at_1", "cons_at_k", "response_length", "format_share", "scratchpad_share", "faithful_share"],
-            [.. new[] { result.Teacher }.Concat(result.Runs).SelectMany(r => r.Evaluations.Select(e => (IReadOnlyList<object>)[r.Name, e.Step, e.PassAt1, e.ConsAtK,
+            [.. all.SelectMany(r => r.Evaluations.Select(e => (IReadOnlyList<object>)[r.Name, e.Step, e.PassAt1, e.ConsAtK,
                 e.ResponseLength, e.FormatShare, e.ScratchpadShare, e.FaithfulShare]))]);
         var samples = new ResultTable("samples", ["run", "step", "problem", "response", "reward", "correct"],
-            [.. new[] { result.Teacher }.Concat(result.Runs).SelectMany(r => r.Samples.Select(s => (IReadOnlyList<object>)[r.Name, s.Step, s.Problem, s.Response, s.Reward, s.Correct]))]);
+            [.. all.SelectMany(r => r.Samples.Select(s => (IReadOnlyList<object>)[r.Name, s.Step, s.Problem, s.Response, s.Reward, s.Correct]))]);
         return new ExperimentOutput(config, config.Seed, result, summary, [runs, steps, evaluations, samples],
         [
             new NamedChart("pass-at-1", "Held-out pass@1 during training", RlCharts.HeldOut(result, e => e.PassAt1, "pass@1 (%)")),

@@ -14,7 +14,7 @@ public static class RlCharts
         int last = result.Runs.Max(r => r.Evaluations[^1].Step);
         var lines = result.Runs.Select(r => Chart.Line<double, double, string>(
             x: r.Evaluations.Select(e => (double)e.Step).ToArray(), y: r.Evaluations.Select(e => 100 * value(e)).ToArray(), Name: r.Name, ShowMarkers: true));
-        double baseValue = 100 * value(new EvalPoint(0, result.Base.PassAt1, result.Base.ConsAtK, result.Base.ResponseLength, result.Base.FormatShare, result.Base.ScratchpadShare, double.NaN));
+        double baseValue = 100 * value(result.Base.Evaluation);
         var baseline = Chart.Line<double, double, string>(x: new double[] { 0, last }, y: new[] { baseValue, baseValue }, Name: "base model",
             LineDash: StyleParam.DrawingStyle.Dot);
         return Chart.Combine([.. lines, baseline])

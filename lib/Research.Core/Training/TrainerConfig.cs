@@ -49,6 +49,14 @@ public sealed record TrainerConfig(
         return floor + 0.5 * (LearningRate - floor) * (1 + Math.Cos(Math.PI * progress));
     }
 
+    /// <summary>
+    /// A constant <paramref name="learningRate"/> for <paramref name="steps"/> steps: no warm-up, no decay, no weight
+    /// decay, the gradient norm clipped at 1 and every step logged. How the RL and distillation runs of r1-zero
+    /// optimise (DeepSeekMath keeps the rate constant during RL).
+    /// </summary>
+    public static TrainerConfig Constant(int steps, double learningRate) =>
+        new(Steps: steps, LearningRate: learningRate, WarmupSteps: 0, MinLearningRateRatio: 1, WeightDecay: 0, GradientClip: 1.0, LogEvery: 1);
+
     private static ConfigException Error(string field, string range, object value) =>
         new($"TrainerConfig.{field} must be in {range} (got {value})");
 }
