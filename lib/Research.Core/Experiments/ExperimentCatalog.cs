@@ -18,6 +18,7 @@ public static class ExperimentCatalog
         Mla.MlaCacheExperiment.Definition,
         Mla.MlaQualityExperiment.Definition,
         Rl.R1ZeroExperiment.Definition,
+        Mtp.MtpExperiment.Definition,
     ];
 
     /// <summary>The experiment with <paramref name="id"/>; an unknown id is an error listing the known ones.</summary>

@@ -8,14 +8,30 @@ namespace Research.Mtp;
 
 /// <summary>Multi-token prediction settings (V3 §2.2, §4.2).</summary>
 /// <param name="Depth">D, the extra tokens predicted per position (V3: 1). 0 trains the main model alone.</param>
-/// <param name="Lambda">λ, the weight of L_MTP = (λ/D) Σ_k L^k (V3: 0.3 for the first 10T tokens, then 0.1).</param>
-public sealed record MtpConfig(int Depth = 1, double Lambda = 0.3)
+/// <param name="Lambda">λ, the weight of L_MTP = (λ/D) Σ_k L^k early in training (V3: 0.3 for the first 10T of its 14.8T tokens).</param>
+/// <param name="FinalLambda">λ over the last <paramref name="FinalFraction"/> of the steps (V3: 0.1 for the last 4.8T tokens).</param>
+/// <param name="FinalFraction">Share of the steps, at the end, trained with <paramref name="FinalLambda"/> (V3: 4.8 / 14.8 ≈ 0.324).</param>
+public sealed record MtpConfig(int Depth = 1, double Lambda = 0.3, double FinalLambda = 0.1, double FinalFraction = 4.8 / 14.8)
 {
+    /// <summary>V3's share of training tokens at λ = 0.1: the last 4.8T of 14.8T.</summary>
+    public const double V3FinalFraction = 4.8 / 14.8;
+
     public MtpConfig Validated()
     {
         if (Depth < 0 || Depth > 8) throw new ConfigException($"MtpConfig.Depth (D) must be in 0..8 (got {Depth})");
         if (!(Lambda >= 0 && double.IsFinite(Lambda))) throw new ConfigException($"MtpConfig.Lambda (λ) must be a finite number ≥ 0 (got {Lambda})");
+        if (!(FinalLambda >= 0 && double.IsFinite(FinalLambda))) throw new ConfigException($"MtpConfig.FinalLambda (λ late in training) must be a finite number ≥ 0 (got {FinalLambda})");
+        if (!(FinalFraction >= 0 && FinalFraction <= 1)) throw new ConfigException($"MtpConfig.FinalFraction must be in [0, 1] (got {FinalFraction})");
         return this;
+    }
+
+    /// <summary>λ at step <paramref name="step"/> (1-based) of <paramref name="steps"/>: <see cref="Lambda"/>, then
+    /// <see cref="FinalLambda"/> for the last round(FinalFraction × steps) steps.</summary>
+    public double LambdaAt(int step, int steps)
+    {
+        if (step < 1 || step > steps) throw new ArgumentOutOfRangeException(nameof(step), step, $"MtpConfig.LambdaAt: step must be in 1..{steps}");
+        int final = (int)Math.Round(FinalFraction * steps, MidpointRounding.AwayFromZero);
+        return step > steps - final ? FinalLambda : Lambda;
     }
 }
 
@@ -45,6 +61,45 @@ public sealed class MtpModules : nn.Module
             throw new ConfigException($"MTP module width {misfit.Dim} does not match the model's TinyLmConfig.Dim ({model.Config.Dim}); build MtpModules from this model");
         return this;
     }
+}
+
+/// <summary>
+/// A main model and its MTP depths as one module, so one optimizer trains both and one checkpoint holds both
+/// (state-dict keys <c>main.*</c> and <c>mtp.*</c>). Dropping the depths at inference is using <see cref="Main"/> alone.
+/// </summary>
+public sealed class MtpLanguageModel : nn.Module
+{
+    private readonly TinyLm main;
+    private readonly MtpModules mtp;
+
+    public MtpLanguageModel(TinyLm main, MtpModules modules) : base(nameof(MtpLanguageModel))
+    {
+        this.main = main;
+        mtp = modules.CheckFits(main);
+        RegisterComponents();
+    }
+
+    /// <summary>A model of <paramref name="config"/> with <paramref name="depth"/> MTP depths; the main model's weights come
+    /// from <paramref name="generator"/> first, so they are the same for every D at one seed.</summary>
+    public static MtpLanguageModel Create(TinyLmConfig config, int depth, Device device, Generator generator, TinyLmParts? parts = null)
+    {
+        var model = new TinyLm(config, device, generator, parts);
+        return new MtpLanguageModel(model, new MtpModules(model, depth, device, generator, parts));
+    }
+
+    public TinyLm Main => main;
+
+    public MtpModules Modules => mtp;
+
+    /// <summary>Parameters of the main model alone (what inference keeps).</summary>
+    public long MainParameters => main.ParameterCount;
+
+    /// <summary>Parameters of the depths (their own; the embedding and head they share are the main model's).</summary>
+    public long MtpParameters => mtp.parameters().Sum(p => p.numel());
+
+    /// <summary>This model's losses on one batch; see <see cref="MultiTokenPrediction.Losses"/>.</summary>
+    public MtpLosses Losses(Tensor sequences, double lambda, Tensor? targetMask = null) =>
+        MultiTokenPrediction.Losses(main, mtp, sequences, lambda, targetMask);
 }
 
 /// <summary>The main loss and each depth's loss of one batch.</summary>

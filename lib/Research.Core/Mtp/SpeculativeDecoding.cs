@@ -8,8 +8,8 @@ namespace Research.Mtp;
 /// <param name="Drafts">Drafts proposed by the MTP depth.</param>
 /// <param name="Accepted">Drafts the main model confirmed.</param>
 /// <param name="MainForwards">Forward passes of the main model (the prefill counts as one).</param>
-/// <param name="Trace">Per verification step: the draft and whether it was accepted.</param>
-public sealed record SpeculativeResult(long[] Tokens, int Drafts, int Accepted, int MainForwards, IReadOnlyList<(long Draft, bool Accepted)> Trace)
+/// <param name="Trace">Every verification step's draft and the main model's token there.</param>
+public sealed record SpeculativeResult(long[] Tokens, int Drafts, int Accepted, int MainForwards, IReadOnlyList<DraftCheck> Trace)
 {
     /// <summary>Accepted over proposed drafts (V3 §5.4.3 reports 85–90 % for its second token).</summary>
     public double AcceptanceRate => Drafts == 0 ? 0 : (double)Accepted / Drafts;
@@ -17,6 +17,13 @@ public sealed record SpeculativeResult(long[] Tokens, int Drafts, int Accepted, 
     /// <summary>Tokens per verification forward: the prefill gives the first token, each later forward one or two
     /// (1 + acceptance rate, up to the last step).</summary>
     public double TokensPerForward => MainForwards <= 1 ? 0 : (double)(Tokens.Length - 1) / (MainForwards - 1);
+}
+
+/// <summary>One verification step: at <paramref name="Index"/> of the new tokens the depth drafted <paramref name="Draft"/>
+/// and the main model chose <paramref name="Verified"/>.</summary>
+public sealed record DraftCheck(int Index, long Draft, long Verified)
+{
+    public bool Accepted => Draft == Verified;
 }
 
 /// <summary>
@@ -42,18 +49,19 @@ public static class SpeculativeDecoding
         using var depthCache = depth.NewCache(1, capacity);
         using var scope = NewDisposeScope();
         var device = prompt.device;
-        long Argmax(Tensor logits) => logits.argmax(-1).item<long>();
         Tensor Ids(params long[] ids) => tensor(ids, [1, ids.Length], device: device);
+        // Greedy choices at every position of [1, n, V] logits, read to the host in one transfer.
+        long[] Argmax(Tensor logits) => logits[0].argmax(-1).cpu().data<long>().ToArray();
 
         var hidden = model.DecodeHidden(prompt, cache);                       // h⁰ at 0..S−1
         int forwards = 1;
-        var tokens = new List<long> { Argmax(model.Logits(hidden.narrow(1, s - 1, 1))[0, 0]) };   // s_S
+        var tokens = new List<long> { Argmax(model.Logits(hidden.narrow(1, s - 1, 1)))[0] };   // s_S
         // Depth positions 0..S−1 pair h⁰_i with Emb(s_{i+1}); the last one needs s_S, just decided.
         var nextIds = cat([prompt.narrow(1, 1, s - 1), Ids(tokens[0])], 1);
         var h1 = depth.Decode(hidden, model.Embed(nextIds), depthCache);
-        long draft = Argmax(depth.Logits(model, h1.narrow(1, s - 1, 1))[0, 0]);
-        int drafts = 0, accepted = 0;
-        var trace = new List<(long, bool)>();
+        long draft = Argmax(depth.Logits(model, h1.narrow(1, s - 1, 1)))[0];
+        int accepted = 0;
+        var trace = new List<DraftCheck>();
         while (tokens.Count < newTokens)
         {
             using var step = NewDisposeScope();
@@ -62,28 +70,25 @@ public static class SpeculativeDecoding
             int position = cache.Length;                                        // where `current` goes
             hidden = model.DecodeHidden(Ids(current, draft), cache);            // positions n, n + 1
             forwards++;
-            drafts++;
-            long verified = Argmax(model.Logits(hidden.narrow(1, 0, 1))[0, 0]); // the main model's s_{n+1}
-            bool ok = verified == draft;
-            trace.Add((draft, ok));
-            if (ok)
+            var verified = Argmax(model.Logits(hidden));                        // the main model's s_{n+1}, s_{n+2}
+            trace.Add(new DraftCheck(tokens.Count, draft, verified[0]));
+            if (verified[0] == draft)
             {
                 accepted++;
                 tokens.Add(draft);
                 if (tokens.Count >= newTokens) break;
-                long after = Argmax(model.Logits(hidden.narrow(1, 1, 1))[0, 0]);   // s_{n+2}
-                tokens.Add(after);
-                h1 = depth.Decode(hidden, model.Embed(Ids(draft, after)), depthCache);
-                draft = Argmax(depth.Logits(model, h1.narrow(1, 1, 1))[0, 0]);
+                tokens.Add(verified[1]);                                        // after an accepted draft, s_{n+2} too
+                h1 = depth.Decode(hidden, model.Embed(Ids(draft, verified[1])), depthCache);
+                draft = Argmax(depth.Logits(model, h1.narrow(1, 1, 1)))[0];
             }
             else
             {
                 cache.Truncate(position + 1);                                   // forget the rejected draft
-                tokens.Add(verified);
-                h1 = depth.Decode(hidden.narrow(1, 0, 1), model.Embed(Ids(verified)), depthCache);
-                draft = Argmax(depth.Logits(model, h1)[0, 0]);
+                tokens.Add(verified[0]);
+                h1 = depth.Decode(hidden.narrow(1, 0, 1), model.Embed(Ids(verified[0])), depthCache);
+                draft = Argmax(depth.Logits(model, h1))[0];
             }
         }
-        return new SpeculativeResult([.. tokens.Take(newTokens)], drafts, accepted, forwards, trace);
+        return new SpeculativeResult([.. tokens.Take(newTokens)], trace.Count, accepted, forwards, trace);
     }
 }

@@ -1,0 +1,323 @@
+using System.Diagnostics;
+using Research.Data;
+using Research.Experiments;
+using Research.Models;
+using Research.Platform;
+using Research.Training;
+using static TorchSharp.torch;
+
+namespace Research.Mtp;
+
+/// <summary>Drafts and acceptances of one group of decoded prompts (a corpus domain, or the addition problems).</summary>
+public sealed record MtpAcceptance(string Group, int Drafts, int Accepted)
+{
+    public double AcceptanceRate => Drafts == 0 ? 0 : (double)Accepted / Drafts;
+}
+
+/// <summary>One decoded prompt as text, with each verification step's draft (a notebook's decoding trace).</summary>
+public sealed record MtpTraceExample(string Group, string Prompt, IReadOnlyList<string> Tokens, IReadOnlyList<DraftCheck> Checks, IReadOnlyList<string> Drafts);
+
+/// <summary>Self-speculative decoding of a D ≥ 1 model against plain cached greedy decoding, same prompts, same run.</summary>
+/// <param name="TokensPerForward">New tokens per main-model forward after the prefill (1 + acceptance, up to the end).</param>
+/// <param name="PlainTokensPerSecond">Plain cached greedy decoding (<see cref="Generation.GreedyCached"/>), batch 1.</param>
+/// <param name="SpeculativeTokensPerSecond">Self-speculative decoding, batch 1, the same prompts.</param>
+/// <param name="Speedup">Speculative over plain tokens per second (medians over the timed passes).</param>
+/// <param name="Identical">Every prompt gave the same tokens both ways.</param>
+public sealed record MtpDecoding(int Prompts, int TokensPerPrompt, int Drafts, int Accepted, double TokensPerForward,
+    double PlainTokensPerSecond, double SpeculativeTokensPerSecond, double Speedup, bool Identical,
+    IReadOnlyList<MtpAcceptance> ByGroup, MtpTraceExample Example)
+{
+    public double AcceptanceRate => Drafts == 0 ? 0 : (double)Accepted / Drafts;
+}
+
+/// <summary>One trained model.</summary>
+/// <param name="Task">corpus or addition.</param>
+/// <param name="Depth">D, its MTP depths during training.</param>
+/// <param name="Parameters">The main model's parameters (equal for every D).</param>
+/// <param name="MtpParameters">The depths' own parameters (dropped at inference).</param>
+/// <param name="ValidationLoss">Next-token cross-entropy of the main model alone (MTP dropped), nats per token.</param>
+/// <param name="DepthValidationLosses">L^k of each depth on the validation set.</param>
+/// <param name="ExactMatch">Addition: share of held-out problems the main model's greedy answer gets exactly right.</param>
+/// <param name="StepMs">Training wall time per step (MTP included).</param>
+/// <param name="Curve">Logged points; TrainLoss is the total loss (main + λ·MTP), ValidationLoss the main model's alone.</param>
+public sealed record MtpRun(string Task, int Depth, int Seed, long Parameters, long MtpParameters, double InitialValidationLoss,
+    double ValidationLoss, IReadOnlyList<double> DepthValidationLosses, double? ExactMatch, double StepMs, double Seconds,
+    IReadOnlyList<LogPoint> Curve, MtpDecoding? Decoding)
+{
+    public string Name => $"{Task}-d{Depth}" + (Seed == 0 ? "" : $"-seed{Seed}");
+
+    /// <summary>Acceptance of the depth-1 drafts; null for D = 0.</summary>
+    public double? AcceptanceRate => Decoding?.AcceptanceRate;
+
+    /// <summary>Self-speculative over plain tokens per second; null for D = 0.</summary>
+    public double? Speedup => Decoding?.Speedup;
+}
+
+/// <summary>D against D = 0 on one task, paired by seed.</summary>
+/// <param name="Deltas">Validation loss at D minus at D = 0, per seed (negative: MTP helped the main model).</param>
+/// <param name="SeedNoise">Largest minus smallest D = 0 validation loss over the seeds.</param>
+/// <param name="Verdict">helps, hurts, or within noise: helps/hurts only when every seed agrees and the mean delta
+/// exceeds the seed noise.</param>
+public sealed record MtpComparison(string Task, int Depth, IReadOnlyList<double> Deltas, double MeanDelta, double SeedNoise, string Verdict);
+
+public sealed record MtpResult(IReadOnlyList<MtpRun> Runs, IReadOnlyList<MtpComparison> Comparisons, IReadOnlyList<int> Seeds, double Seconds);
+
+/// <summary>
+/// <c>mtp</c>: DeepSeek-V3's multi-token prediction at toy scale. The tiny LM is trained with D = 0, 1, 2 sequential
+/// MTP depths (λ 0.3 then 0.1) at the same main-model size, steps, batches and seed, on the four-domain corpus and on
+/// addition; the main model alone is validated (MTP dropped, as V3 does at inference), and each D ≥ 1 model decodes
+/// with its depth-1 drafts against plain cached greedy decoding.
+/// </summary>
+public static class MtpExperiment
+{
+    public const string Id = "mtp";
+    public const string CorpusTask = "corpus", AdditionTask = "addition";
+
+    public static MtpResult Run(MtpExperimentConfig config, Device device, IProgress<ExperimentProgress>? progress = null,
+        CancellationToken cancellation = default)
+    {
+        config.Validated();
+        TorchRuntime.EnsureLoaded();
+        var watch = Stopwatch.StartNew();
+        int[] seeds = [config.Seed, .. config.NoiseSeeds];
+        var tasks = new List<TaskData> { CorpusData(config, device) };
+        if (config.Addition is not null) tasks.Add(AdditionData(config, device));
+        try
+        {
+            int total = seeds.Length * config.Depths.Count * tasks.Sum(t => t.Training.Steps), done = 0;
+            var runs = new List<MtpRun>();
+            foreach (var task in tasks)
+                foreach (int seed in seeds)
+                    foreach (int depth in config.Depths)
+                    {
+                        var stage = ShiftedProgress.Create(progress, $"{task.Name} D={depth} seed {seed}", done, total);
+                        runs.Add(RunOne(config, task, depth, seed, device, stage, cancellation));
+                        done += task.Training.Steps;
+                    }
+            return new MtpResult(runs, Compare(runs, seeds), seeds, watch.Elapsed.TotalSeconds);
+        }
+        finally
+        {
+            foreach (var task in tasks) task.Dispose();
+        }
+    }
+
+    /// <summary>Each D ≠ 0 against D = 0 per task, paired by seed.</summary>
+    public static IReadOnlyList<MtpComparison> Compare(IReadOnlyList<MtpRun> runs, IReadOnlyList<int> seeds)
+    {
+        var comparisons = new List<MtpComparison>();
+        foreach (var task in runs.Select(r => r.Task).Distinct())
+        {
+            var baseline = runs.Where(r => r.Task == task && r.Depth == 0).ToDictionary(r => r.Seed);
+            if (baseline.Count == 0) continue;
+            double noise = baseline.Values.Max(r => r.ValidationLoss) - baseline.Values.Min(r => r.ValidationLoss);
+            foreach (int depth in runs.Where(r => r.Task == task && r.Depth > 0).Select(r => r.Depth).Distinct())
+            {
+                double[] deltas = [.. seeds.Where(baseline.ContainsKey).Select(s =>
+                    runs.Single(r => r.Task == task && r.Depth == depth && r.Seed == s).ValidationLoss - baseline[s].ValidationLoss)];
+                double mean = deltas.Average();
+                string verdict = seeds.Count < 2 ? "one seed: no noise estimate"
+                    : deltas.All(d => d < 0) && -mean > noise ? "helps"
+                    : deltas.All(d => d > 0) && mean > noise ? "hurts"
+                    : "within noise";
+                comparisons.Add(new MtpComparison(task, depth, deltas, mean, noise, verdict));
+            }
+        }
+        return comparisons;
+    }
+
+    // ---- the two tasks as full sequences [B, T + 1] with a mask over the targets that count ----
+
+    /// <summary>A training or validation batch: sequences [B, T + 1], the target mask [B, T], and a group name per row.</summary>
+    public sealed record SequenceBatch(Tensor Sequences, Tensor Mask, string[] Groups) : IDisposable
+    {
+        public void Dispose()
+        {
+            Sequences.Dispose();
+            Mask.Dispose();
+        }
+    }
+
+    private sealed class TaskData(string name, TinyLmConfig model, TrainerConfig training, Func<Random, SequenceBatch> sample,
+        IReadOnlyList<SequenceBatch> validation, Func<IReadOnlyList<(string Group, long[] Prompt)>> prompts, int decodeTokens,
+        Func<IEnumerable<long>, IReadOnlyList<string>> render, Func<TinyLm, double>? exactMatch) : IDisposable
+    {
+        public string Name => name;
+        public TinyLmConfig Model => model;
+        public TrainerConfig Training => training;
+        public SequenceBatch Sample(Random rng) => sample(rng);
+        public IReadOnlyList<SequenceBatch> Validation => validation;
+        public IReadOnlyList<(string Group, long[] Prompt)> Prompts() => prompts();
+        public int DecodeTokens => decodeTokens;
+        public IReadOnlyList<string> Render(IEnumerable<long> tokens) => render(tokens);
+        public double? ExactMatch(TinyLm m) => exactMatch?.Invoke(m);
+
+        public void Dispose()
+        {
+            foreach (var b in validation) b.Dispose();
+        }
+    }
+
+    /// <summary>A corpus batch as full sequences: BOS then T characters, every target counted.</summary>
+    public static SequenceBatch CorpusBatch(MultiDomainCorpus corpus, int batch, Random rng, Device device)
+    {
+        using var sampled = corpus.Sample(batch, rng, device);
+        var lm = sampled.Lm;
+        var sequences = cat([lm.Inputs, lm.Targets.narrow(1, lm.Targets.shape[1] - 1, 1)], 1);
+        return new SequenceBatch(sequences, lm.LossMask.clone(), [.. sampled.Domains.Select(MultiDomainCorpus.Name)]);
+    }
+
+    /// <summary>An addition batch: BOS "A+B=" answer EOS, only the answer's targets counted (as <see cref="ArithmeticTask"/> trains).</summary>
+    public static SequenceBatch AdditionBatch(ArithmeticTask task, IReadOnlyList<ArithmeticProblem> problems, Device device)
+    {
+        using var lm = task.ToBatch(problems, device);
+        var sequences = cat([lm.Inputs, lm.Targets.narrow(1, lm.Targets.shape[1] - 1, 1)], 1);
+        return new SequenceBatch(sequences, lm.LossMask.clone(), [.. problems.Select(_ => AdditionTask)]);
+    }
+
+    private static TaskData CorpusData(MtpExperimentConfig config, Device device)
+    {
+        var corpus = new MultiDomainCorpus(config.Corpus);
+        var validationRng = new Random(config.Seed + 2);   // one validation set for every seed
+        var validation = Enumerable.Range(0, config.ValidationBatches).Select(_ => CorpusBatch(corpus, config.BatchSize, validationRng, device)).ToList();
+        IReadOnlyList<(string, long[])> Prompts()
+        {
+            // The first DecodePromptsPerDomain validation sequences of each domain, in the corpus's domain order.
+            using var scope = NewDisposeScope();
+            var rows = validation.SelectMany(b => Enumerable.Range(0, b.Groups.Length).Select(i => (b, i))).ToList();
+            var chosen = new List<(string, long[])>();
+            foreach (var domain in Enum.GetValues<Domain>().Select(MultiDomainCorpus.Name))
+                chosen.AddRange(rows.Where(r => r.b.Groups[r.i] == domain).Take(config.DecodePromptsPerDomain)
+                    .Select(r => (domain, r.b.Sequences[r.i].narrow(0, 0, config.DecodePromptLength).data<long>().ToArray())));
+            return chosen;
+        }
+        return new TaskData(CorpusTask, config.CorpusModel, config.CorpusTraining, rng => CorpusBatch(corpus, config.BatchSize, rng, device),
+            validation, Prompts, config.DecodeTokens, tokens => [.. tokens.Select(t => MultiDomainCorpus.Decode([t]))], null);
+    }
+
+    private static TaskData AdditionData(MtpExperimentConfig config, Device device)
+    {
+        var task = new ArithmeticTask(config.Addition!);
+        var validationProblems = new Generator((ulong)config.Seed + 2);
+        var validation = Enumerable.Range(0, config.ValidationBatches)
+            .Select(_ => AdditionBatch(task, task.Sample(config.BatchSize, validationProblems), device)).ToList();
+        var decodeProblems = task.Sample(config.AdditionDecodeProblems, new Generator((ulong)config.Seed + 3));
+        IReadOnlyList<(string, long[])> Prompts() => [.. decodeProblems.Select(p => (AdditionTask, task.SequenceTokens(p)[..task.PromptLength]))];
+        double ExactMatch(TinyLm model)
+        {
+            using var scope = NewDisposeScope();
+            var answers = Generation.GreedyCached(model, task.Prompts(decodeProblems, device), task.AnswerLength);
+            return task.ExactMatch(decodeProblems, answers);
+        }
+        // Each training step draws its problems from a generator seeded by the run's Random, so batches follow the seed.
+        return new TaskData(AdditionTask, config.AdditionModel, config.AdditionTraining,
+            rng => AdditionBatch(task, task.Sample(config.BatchSize, new Generator((ulong)rng.NextInt64(long.MaxValue))), device),
+            validation, Prompts, task.AnswerLength, tokens => [.. tokens.Select(t => task.RenderTokens([t]))], ExactMatch);
+    }
+
+    // ---- one run ----
+
+    private static MtpRun RunOne(MtpExperimentConfig config, TaskData task, int depth, int seed, Device device,
+        IProgress<ExperimentProgress>? progress, CancellationToken cancellation)
+    {
+        var mtp = config.Mtp(depth);
+        using var model = MtpLanguageModel.Create(task.Model, depth, device, new Generator((ulong)seed, device));
+        double initial = Validate(model, task.Validation).Main;
+        using var trainer = new Trainer(model, task.Training);
+        var data = new Random(seed + 1);   // the same batches for every D at one seed
+        int steps = task.Training.Steps;
+        var curve = trainer.Run(step =>
+            {
+                var batch = task.Sample(data);   // its tensors belong to the trainer's step scope
+                var losses = model.Losses(batch.Sequences, mtp.LambdaAt(step, steps), batch.Mask);
+                return new StepLoss(losses.Total, batch.Mask.sum().item<long>());
+            },
+            evaluate: () => Validate(model, task.Validation).Main, progress: progress, stage: task.Name, cancellation: cancellation);
+        model.eval();
+        var (main, depths) = Validate(model, task.Validation);
+        var decoding = depth >= 1 ? Decode(config, task, model) : null;
+        return new MtpRun(task.Name, depth, seed, model.MainParameters, model.MtpParameters, initial, main, depths,
+            task.ExactMatch(model.Main), trainer.TrainingSeconds * 1000 / steps, trainer.TrainingSeconds, curve, decoding);
+    }
+
+    /// <summary>Validation losses: the main model's next-token loss and each depth's L^k, averaged over the batches.</summary>
+    public static (double Main, double[] Depths) Validate(MtpLanguageModel model, IReadOnlyList<SequenceBatch> batches)
+    {
+        using var noGrad = no_grad();
+        double main = 0;
+        var depths = new double[model.Modules.Depth];
+        foreach (var batch in batches)
+        {
+            using var scope = NewDisposeScope();
+            var losses = model.Losses(batch.Sequences, 0, batch.Mask);
+            main += losses.Main.item<float>();
+            for (int k = 0; k < depths.Length; k++) depths[k] += losses.Depths[k].item<float>();
+        }
+        return (main / batches.Count, [.. depths.Select(d => d / batches.Count)]);
+    }
+
+    /// <summary>
+    /// Every prompt decoded with plain cached greedy decoding and with self-speculative decoding, alternating, for
+    /// <see cref="MtpExperimentConfig.DecodeRepetitions"/> passes (the first warms up, the rest are timed).
+    /// </summary>
+    private static MtpDecoding Decode(MtpExperimentConfig config, TaskData task, MtpLanguageModel model)
+    {
+        var prompts = task.Prompts();
+        var device = model.Main.parameters().First().device;
+        var plainSeconds = new List<double>();
+        var speculativeSeconds = new List<double>();
+        SpeculativeResult[] results = new SpeculativeResult[prompts.Count];
+        bool identical = true;
+        for (int pass = 0; pass < config.DecodeRepetitions; pass++)
+        {
+            double plainTime = 0, speculativeTime = 0;
+            for (int i = 0; i < prompts.Count; i++)
+            {
+                using var scope = NewDisposeScope();
+                var prompt = tensor(prompts[i].Prompt, [1, prompts[i].Prompt.Length], device: device);
+                long start = Stopwatch.GetTimestamp();
+                var plain = Generation.GreedyCached(model.Main, prompt, task.DecodeTokens).cpu().data<long>().ToArray();
+                plainTime += Stopwatch.GetElapsedTime(start).TotalSeconds;
+                start = Stopwatch.GetTimestamp();
+                results[i] = SpeculativeDecoding.Greedy(model.Main, model.Modules, prompt, task.DecodeTokens);
+                speculativeTime += Stopwatch.GetElapsedTime(start).TotalSeconds;
+                identical &= plain.SequenceEqual(results[i].Tokens);
+            }
+            if (pass > 0)
+            {
+                plainSeconds.Add(plainTime);
+                speculativeSeconds.Add(speculativeTime);
+            }
+        }
+        double tokens = (double)prompts.Count * task.DecodeTokens;
+        double plainRate = tokens / Median(plainSeconds), speculativeRate = tokens / Median(speculativeSeconds);
+        var groups = prompts.Select((p, i) => (p.Group, Result: results[i])).GroupBy(x => x.Group)
+            .Select(g => new MtpAcceptance(g.Key, g.Sum(x => x.Result.Drafts), g.Sum(x => x.Result.Accepted))).ToList();
+        int forwards = results.Sum(r => r.MainForwards - 1), produced = results.Sum(r => r.Tokens.Length - 1);
+        // The example: the first prompt of the last group (legal text on the corpus), whose drafts are most regular.
+        int shown = prompts.Select((p, i) => (p.Group, i)).First(x => x.Group == groups[^1].Group).i;
+        var example = new MtpTraceExample(prompts[shown].Group, string.Concat(task.Render(prompts[shown].Prompt)), task.Render(results[shown].Tokens),
+            results[shown].Trace, task.Render(results[shown].Trace.Select(c => c.Draft)));
+        return new MtpDecoding(prompts.Count, task.DecodeTokens, results.Sum(r => r.Drafts), results.Sum(r => r.Accepted),
+            forwards == 0 ? 0 : (double)produced / forwards, plainRate, speculativeRate, speculativeRate / plainRate, identical, groups, example);
+    }
+
+    private static double Median(IEnumerable<double> values) => MathNet.Numerics.Statistics.Statistics.Median(values);
+
+    /// <summary>The registry entry: default config from data/configs/mtp.json.</summary>
+    public static ExperimentDefinition Definition { get; } = new(
+        Id,
+        "Multi-token prediction: MTP as a training objective and as the draft of self-speculative decoding",
+        "The tiny LM trained with D = 0, 1 and 2 sequential MTP depths (DeepSeek-V3 §2.2; λ = 0.3, then 0.1) at the same " +
+        "main-model size, steps, batches and seed, on the four-domain corpus and on addition, with a second seed for the " +
+        "noise: validation loss of the main model alone (MTP dropped), each depth's loss, time per step; and for D ≥ 1 " +
+        "lossless self-speculative greedy decoding with the depth-1 draft against plain cached greedy decoding: " +
+        "acceptance rate (by domain), tokens per forward, speed-up, and a check that the tokens are identical.",
+        request =>
+        {
+            var config = ExperimentConfigs.Load<MtpExperimentConfig>(Id, request.ConfigPath, request.Workshop);
+            if (request.Seed is int seed) config = config with { Seed = seed, NoiseSeeds = [.. config.NoiseSeeds.Where(s => s != seed)] };
+            var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
+            return MtpOutput.Of(config, result);
+        });
+}

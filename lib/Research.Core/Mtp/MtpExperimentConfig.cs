@@ -1,0 +1,117 @@
+using Research.Data;
+using Research.Experiments;
+using Research.Models;
+using Research.Training;
+
+namespace Research.Mtp;
+
+/// <summary>
+/// Config of <c>mtp</c>: the tiny LM trained with D = 0, 1, 2 MTP depths at the same main-model size, steps, batches
+/// and seed, on the four-domain corpus and on three-digit addition. Each task has its own model config because the
+/// vocabularies differ; the main model's shape should otherwise match.
+/// </summary>
+public sealed record MtpExperimentConfig
+{
+    public MultiDomainCorpusConfig Corpus { get; init; } = new(SequenceLength: 64);
+
+    /// <summary>The main model on the corpus (Vocabulary must be the corpus's 51 tokens). Four layers, so that one
+    /// MTP block is a small part of a main forward, as V3's one block is of its 61.</summary>
+    public TinyLmConfig CorpusModel { get; init; } = new(MultiDomainCorpus.VocabularySize, Dim: 64, Layers: 4, Heads: 4, FfnHidden: 172, MaxSequence: 64);
+
+    public TrainerConfig CorpusTraining { get; init; } = new(Steps: 300, LearningRate: 3e-3, WarmupSteps: 30, LogEvery: 25);
+
+    /// <summary>The addition task; null leaves it out.</summary>
+    public ArithmeticTaskConfig? Addition { get; init; } = new(MaxDigits: 3, ReverseAnswer: true);
+
+    /// <summary>The main model on addition (Vocabulary must be the arithmetic vocabulary's size).</summary>
+    public TinyLmConfig AdditionModel { get; init; } = new(ArithmeticVocabulary.Size, Dim: 64, Layers: 4, Heads: 4, FfnHidden: 172, MaxSequence: 16);
+
+    public TrainerConfig AdditionTraining { get; init; } = new(Steps: 300, LearningRate: 3e-3, WarmupSteps: 30, LogEvery: 25);
+
+    /// <summary>Sequences (or problems) per training batch, both tasks.</summary>
+    public int BatchSize { get; init; } = 16;
+
+    /// <summary>Validation batches of <see cref="BatchSize"/> held out per task.</summary>
+    public int ValidationBatches { get; init; } = 8;
+
+    /// <summary>The MTP depths D trained, each a run of its own (0 = the main model alone).</summary>
+    public IReadOnlyList<int> Depths { get; init; } = [0, 1, 2];
+
+    /// <summary>λ early in training (V3: 0.3).</summary>
+    public double Lambda { get; init; } = 0.3;
+
+    /// <summary>λ late in training (V3: 0.1).</summary>
+    public double FinalLambda { get; init; } = 0.1;
+
+    /// <summary>Share of the steps at <see cref="FinalLambda"/> (V3: 4.8T of 14.8T tokens).</summary>
+    public double FinalFraction { get; init; } = MtpConfig.V3FinalFraction;
+
+    /// <summary>Corpus prompts per domain that each D ≥ 1 model decodes with and without its drafts.</summary>
+    public int DecodePromptsPerDomain { get; init; } = 3;
+
+    /// <summary>Tokens of each corpus decoding prompt (the start of a validation sequence).</summary>
+    public int DecodePromptLength { get; init; } = 16;
+
+    /// <summary>Tokens decoded per corpus prompt; prompt + tokens + 1 must fit CorpusModel.MaxSequence.</summary>
+    public int DecodeTokens { get; init; } = 40;
+
+    /// <summary>Held-out addition problems decoded (answers: N + 1 digits and EOS), also scored for exact match.</summary>
+    public int AdditionDecodeProblems { get; init; } = 24;
+
+    /// <summary>Timed passes over the decoding prompts (plain and speculative interleaved); the first one warms up.</summary>
+    public int DecodeRepetitions { get; init; } = 3;
+
+    public int Seed { get; init; }
+
+    /// <summary>Seeds every run is repeated with (new weights and batches, same validation data), for the noise.</summary>
+    public IReadOnlyList<int> NoiseSeeds { get; init; } = [1];
+
+    public MtpConfig Mtp(int depth) => new MtpConfig(depth, Lambda, FinalLambda, FinalFraction).Validated();
+
+    public MtpExperimentConfig Validated()
+    {
+        const string me = nameof(MtpExperimentConfig);
+        Corpus.Validated();
+        CorpusModel.Validated();
+        CorpusTraining.Validated();
+        if (CorpusModel.Vocabulary != MultiDomainCorpus.VocabularySize)
+            throw new ConfigException($"{me}.CorpusModel.Vocabulary must be the corpus vocabulary size {MultiDomainCorpus.VocabularySize} (got {CorpusModel.Vocabulary})");
+        if (CorpusModel.MaxSequence < Corpus.SequenceLength)
+            throw new ConfigException($"{me}.CorpusModel.MaxSequence ({CorpusModel.MaxSequence}) must be ≥ Corpus.SequenceLength ({Corpus.SequenceLength})");
+        if (Addition is not null)
+        {
+            Addition.Validated();
+            AdditionModel.Validated();
+            AdditionTraining.Validated();
+            if (AdditionModel.Vocabulary != ArithmeticVocabulary.Size)
+                throw new ConfigException($"{me}.AdditionModel.Vocabulary must be the arithmetic vocabulary size {ArithmeticVocabulary.Size} (got {AdditionModel.Vocabulary})");
+            int length = new ArithmeticTask(Addition).SequenceLength;
+            if (AdditionModel.MaxSequence < length)
+                throw new ConfigException($"{me}.AdditionModel.MaxSequence ({AdditionModel.MaxSequence}) must be ≥ the addition sequence length {length} (3·MaxDigits + 5)");
+            if (AdditionDecodeProblems is < 1 or > 10_000) throw new ConfigException($"{me}.AdditionDecodeProblems must be in 1..10000 (got {AdditionDecodeProblems})");
+        }
+        if (BatchSize is < 1 or > 4096) throw new ConfigException($"{me}.BatchSize must be in 1..4096 (got {BatchSize})");
+        if (ValidationBatches is < 1 or > 1000) throw new ConfigException($"{me}.ValidationBatches must be in 1..1000 (got {ValidationBatches})");
+        if (Depths is null || Depths.Count == 0) throw new ConfigException($"{me}.Depths must list at least one MTP depth D (e.g. [0, 1, 2])");
+        foreach (int d in Depths)
+        {
+            new MtpConfig(d, Lambda, FinalLambda, FinalFraction).Validated();
+            int positions = Math.Min(Corpus.SequenceLength, Addition is null ? int.MaxValue : new ArithmeticTask(Addition).SequenceLength - 1);
+            if (d >= positions) throw new ConfigException($"{me}.Depths: D = {d} must be below the {positions} positions of a training sequence");
+        }
+        if (Depths.Distinct().Count() != Depths.Count) throw new ConfigException($"{me}.Depths lists a depth twice");
+        Mtp(0);   // λ, FinalLambda, FinalFraction
+        if (DecodePromptsPerDomain is < 1 or > 1000) throw new ConfigException($"{me}.DecodePromptsPerDomain must be in 1..1000 (got {DecodePromptsPerDomain})");
+        if (DecodePromptLength < 2 || DecodePromptLength > Corpus.SequenceLength)
+            throw new ConfigException($"{me}.DecodePromptLength must be in 2..Corpus.SequenceLength ({Corpus.SequenceLength}) (got {DecodePromptLength})");
+        if (DecodeTokens < 2 || DecodePromptLength + DecodeTokens + 1 > CorpusModel.MaxSequence)
+            throw new ConfigException($"{me}.DecodeTokens must be in 2..{CorpusModel.MaxSequence - DecodePromptLength - 1} (CorpusModel.MaxSequence − DecodePromptLength − 1) (got {DecodeTokens})");
+        if (DecodeRepetitions is < 2 or > 100) throw new ConfigException($"{me}.DecodeRepetitions must be in 2..100: the first pass warms up (got {DecodeRepetitions})");
+        if (Seed < 0) throw new ConfigException($"{me}.Seed must be ≥ 0 (got {Seed})");
+        if (NoiseSeeds is null) throw new ConfigException($"{me}.NoiseSeeds must be a list of seeds (possibly empty)");
+        foreach (int s in NoiseSeeds)
+            if (s < 0 || s == Seed) throw new ConfigException($"{me}.NoiseSeeds must be seeds ≥ 0 other than Seed ({Seed}) (got {s})");
+        if (NoiseSeeds.Distinct().Count() != NoiseSeeds.Count) throw new ConfigException($"{me}.NoiseSeeds lists a seed twice");
+        return this;
+    }
+}
