@@ -41,8 +41,10 @@ public static class DecodingBound
     public static double ExpectedDistinctExperts(int routed, int perToken, int batch) =>
         routed * (1 - Math.Pow(1 - (double)perToken / routed, batch));
 
+    /// <param name="cache">Another attention's cache for the same weights (e.g. <see cref="KvCacheSize.Variant"/> MHA at
+    /// the model's dims); default: the model's own.</param>
     public static DecodeBound Bound(ModelConfig config, Hardware hardware, int context, int batch = 1,
-        double bytesPerParameter = Fp8, KvDtype kvDtype = KvDtype.Bf16)
+        double bytesPerParameter = Fp8, KvDtype kvDtype = KvDtype.Bf16, KvCacheModel? cache = null)
     {
         var c = config.Validated();
         if (batch < 1 || batch > 1 << 20) throw new ConfigException($"batch must be in 1..{1 << 20} (got {batch})");
@@ -55,7 +57,7 @@ public static class DecodingBound
             + c.MoeLayers * experts * expert;                // the routed experts the batch reads
         if (c.TieWordEmbeddings) parameters += count[ParameterPart.Embedding].Activated;   // the tied head reads the whole table
         double weights = parameters * bytesPerParameter;
-        double kv = KvCacheSize.TotalBytes(c.ToKvCacheModel(), kvDtype, context);
+        double kv = KvCacheSize.TotalBytes(cache ?? c.ToKvCacheModel(), kvDtype, context);
         double step = weights + batch * kv;
         double stored = count.Total * bytesPerParameter;
         return new DecodeBound(c.Name, hardware.Name, bytesPerParameter, context, batch, weights, experts, kv, step,
