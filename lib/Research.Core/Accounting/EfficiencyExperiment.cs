@@ -6,9 +6,8 @@ namespace Research.Accounting;
 /// <summary>Config of <c>efficiency</c>: which presets, the sequence for FLOPs, and where decoding is bounded.</summary>
 public sealed record EfficiencyConfig
 {
-    /// <summary>Preset names (see <see cref="ModelPresets"/>).</summary>
-    public IReadOnlyList<string> Presets { get; init; } =
-        ["deepseek-v3", "deepseek-v2", "deepseek-v2-lite", "deepseek-67b", "qwen2.5-72b", "llama3.1-405b", "llama3.1-70b", "llama3.1-8b", "mistral-7b"];
+    /// <summary>Preset names (default: every one of <see cref="ModelPresets"/>).</summary>
+    public IReadOnlyList<string> Presets { get; init; } = ModelPresets.Names;
     /// <summary>T for FLOPs per token (HW25 Table 2: 4096).</summary>
     public int Sequence { get; init; } = FlopCounting.DefaultSequence;
     /// <summary>The model whose parameter budget is broken down by part.</summary>

@@ -37,9 +37,15 @@ public static class ModelPresets
     public static IReadOnlyList<string> Names => [.. All.Select(m => m.Name)];
 
     /// <summary>The preset called <paramref name="name"/>; an unknown name is an error listing the known ones.</summary>
-    public static ModelConfig Find(string name) =>
-        All.FirstOrDefault(m => string.Equals(m.Name, name, StringComparison.OrdinalIgnoreCase))
-        ?? throw new ConfigException($"unknown preset '{name}'; known presets: {string.Join(", ", Names)}");
+    public static ModelConfig Find(string name) => All[IndexOf(name)];
+
+    /// <summary>The position of the preset called <paramref name="name"/> (any case) in <see cref="All"/>; an unknown name
+    /// is an error listing the known ones.</summary>
+    public static int IndexOf(string name)
+    {
+        int i = All.ToList().FindIndex(m => string.Equals(m.Name, name, StringComparison.OrdinalIgnoreCase));
+        return i >= 0 ? i : throw new ConfigException($"unknown preset '{name}'; known presets: {string.Join(", ", Names)}");
+    }
 
     /// <summary>A model's config.json (or a preset-style entry), validated; <c>name</c> defaults to the file's name.</summary>
     public static ModelConfig Load(string path)

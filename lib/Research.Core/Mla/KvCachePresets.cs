@@ -20,13 +20,11 @@ public static class KvCachePresets
     /// <summary>Every preset, in the file's order (DeepSeek models first).</summary>
     public static IReadOnlyList<KvCacheModel> All => all.Value;
 
-    /// <summary>The preset names.</summary>
-    public static IReadOnlyList<string> Names => [.. All.Select(m => m.Name)];
+    /// <summary>The preset names (those of <see cref="ModelPresets"/>).</summary>
+    public static IReadOnlyList<string> Names => ModelPresets.Names;
 
     /// <summary>The preset called <paramref name="name"/>; an unknown name is an error listing the known ones.</summary>
-    public static KvCacheModel Find(string name) =>
-        All.FirstOrDefault(m => string.Equals(m.Name, name, StringComparison.OrdinalIgnoreCase))
-        ?? throw new ConfigException($"unknown preset '{name}'; known presets: {string.Join(", ", Names)}");
+    public static KvCacheModel Find(string name) => All[ModelPresets.IndexOf(name)];
 
     /// <summary>A model described by a JSON file, validated: the fields of <see cref="KvCacheModel"/> (camelCase), or a
     /// model's config.json (recognised by its <c>hidden_size</c>; see <see cref="ModelPresets.Load"/>).</summary>
