@@ -124,8 +124,20 @@ public static class EfficiencyExperiment
         var m2 = DecodingBound.Bound(ModelPresets.Find("deepseek-v3"), Hardware.M2Ultra, 4096, 1, DecodingBound.Int4);
         var lite = DecodingBound.Bound(ModelPresets.Find("deepseek-v2-lite"), Hardware.M2Ultra, 4096, 1, DecodingBound.Fp8);
         double days = TrainingCost.DeepSeekV3.Stages[0].GpuHours / 2048 / 24;
+        var mla = ModelPresets.Find("deepseek-v3").ToKvCacheModel();
+        long mlaBytes = KvCacheSize.BytesPerToken(mla, KvDtype.Bf16), mhaBytes = KvCacheSize.BytesPerToken(KvCacheSize.Variant(mla, AttentionKind.Mha), KvDtype.Bf16);
+        const string NotCounted = "not an accounting number; ";
         return
         [
+            new("FP8 replaced 32-bit numbers", NotCounted + $"V3's pre-training hours imply {v3Run.ImpliedFp8:P1} of the H800's FP8 peak, {v3Run.ImpliedBf16:P1} of its BF16 peak (notebooks 01–04 show what FP8 does)",
+                "V3 §3.3: FP8 replaces BF16 in GEMMs; master weights and gradients stay FP32, optimizer moments BF16"),
+            new("MLA is the load-balancing / expert-routing trick",
+                $"MLA shrinks V3's cache to {KvCacheSize.HumanBytes(mlaBytes)} per token (BF16) from {KvCacheSize.HumanBytes(mhaBytes)} for MHA at its dims, {mhaBytes / (double)mlaBytes:F0}×; routing is the gate's, 8 of 256 experts",
+                "V2 §2.1: MLA compresses attention's KV cache; routing and balancing belong to DeepSeekMoE and the bias method (V3 §2.1.2)"),
+            new("R1 = pure RL on R1-Zero synthetic data", NotCounted + "see notebook 11 (R1-Zero in miniature)",
+                "R1 §2.3: R1-Zero is pure RL; R1 = cold-start SFT → RL → ~800k rejection-sampled SFT → RL"),
+            new("Distilled from OpenAI / Anthropic models", NotCounted + "see notebook 10 (distillation)",
+                "the papers describe distillation from R1 into V3 and into Qwen/Llama students; no third-party teacher is reported (unverified)"),
             new("671B parameters, 37B active", $"{v3.Total / 1e9:F1}B total, {v3.Activated / 1e9:F1}B activated (embedding and head included)",
                 "V3 abstract: 671B / 37B; README_WEIGHTS: 36.7B activated incl. 0.9B embedding + 0.9B head"),
             new("$5.6M / $6M training cost", $"{TrainingCost.DeepSeekV3.GpuHours / 1e6:F3}M H800 GPU-hours × $2 = ${TrainingCost.DeepSeekV3.Dollars / 1e6:F3}M",
