@@ -111,3 +111,21 @@ public sealed class AccountingCommandsTests
         InProcessCli.AssertBadInput(Research("model-size", "--config", ConfigFile(json)), named);
     }
 }
+
+/// <summary>The KV-cache calculator reads the same config.json files as <c>model-size</c>.</summary>
+public sealed class KvCacheFromConfigJsonTests
+{
+    [Fact]
+    public void Kv_cache_reads_a_config_json()
+    {
+        var path = Path.Combine(TestPaths.TempFolder(), "config.json");
+        File.WriteAllText(path, """{ "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 8, "num_key_value_heads": 2, "vocab_size": 16, "intermediate_size": 8, "max_position_embeddings": 64 }""");
+
+        var (exit, output, error) = InProcessCli.Run("kv-cache", "--config", path, "--json");
+
+        Assert.True(exit == ExitCodes.Ok, error);
+        var doc = System.Text.Json.JsonDocument.Parse(output).RootElement;
+        Assert.Equal(2 * 2 * 8 * 2, doc.GetProperty("elementsPerToken").GetInt64());   // 2·n_g·d_h·l with d_h = 64 / 8
+        Assert.Equal("gqa", doc.GetProperty("model").GetProperty("kind").GetString());
+    }
+}
