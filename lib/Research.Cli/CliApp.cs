@@ -28,6 +28,8 @@ public static class CliApp
             NotebooksCommand.Create(stdout, stderr),
             BenchCommand.Create(stdout, stderr),
             KvCacheCommand.Create(stdout),
+            AccountingCommands.ModelSizeCommand(stdout),
+            AccountingCommands.CostCommand(stdout),
         };
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -15,7 +15,7 @@ public static class KvCacheCommand
     public static Command Create(TextWriter stdout)
     {
         var preset = new Option<string?>("--preset") { Description = $"A published model: {string.Join(", ", KvCachePresets.Names)}." };
-        var config = new Option<string?>("--config") { Description = "A JSON file with the fields of a KvCacheModel (name, kind, layers, heads, kvHeads, headDim, maxContext, kvLatentDim, ropeHeadDim, source)." };
+        var config = new Option<string?>("--config") { Description = "A JSON file with the fields of a KvCacheModel (name, kind, layers, heads, kvHeads, headDim, maxContext, kvLatentDim, ropeHeadDim, source), or a model's config.json (hidden_size, num_hidden_layers, …)." };
         var list = new Option<bool>("--list") { Description = "A table of every preset." };
         var dtype = new Option<string>("--dtype") { Description = $"Cache element type: {string.Join(", ", KvCacheSize.DtypeNames)}.", DefaultValueFactory = _ => "bf16" };
         var context = new Option<int?>("--context") { Description = "Tokens in the cache (1..the model's max context); default: the model's max context." };

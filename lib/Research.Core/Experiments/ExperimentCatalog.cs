@@ -17,6 +17,7 @@ public static class ExperimentCatalog
         Mla.MlaEquivalenceExperiment.Definition,
         Mla.MlaCacheExperiment.Definition,
         Mla.MlaQualityExperiment.Definition,
+        Accounting.EfficiencyExperiment.Definition,
         Rl.R1ZeroExperiment.Definition,
         Mtp.MtpExperiment.Definition,
     ];

@@ -1,0 +1,175 @@
+using Research.Experiments;
+using Research.Mla;
+
+namespace Research.Accounting;
+
+/// <summary>
+/// A published model's shape with the field names its <c>config.json</c> uses (HF <c>DeepseekV3Config</c>,
+/// <c>LlamaConfig</c>; read with snake_case names, see <see cref="ModelPresets"/>). One record serves MLA + DeepSeekMoE
+/// models (<see cref="KvLoraRank"/> and <see cref="NRoutedExperts"/> set) and dense GQA models (both null). The defaults
+/// are the kit's <see cref="Research.Models.TinyLmConfig"/> default: a dense 2-layer model of width 64.
+/// </summary>
+/// <param name="Name">Preset name (kit field, not in config.json).</param>
+/// <param name="HiddenSize">d, the model width.</param>
+/// <param name="NumHiddenLayers">l, transformer blocks of the main model (MTP modules not included).</param>
+/// <param name="IntermediateSize">Hidden width of a dense layer's SwiGLU (every layer of a dense model; the first
+/// <see cref="FirstKDenseReplace"/> layers of an MoE model).</param>
+/// <param name="VocabSize">V, rows of the embedding and of the output head.</param>
+/// <param name="TieWordEmbeddings">Output head shares the embedding matrix (false for every preset).</param>
+/// <param name="NumAttentionHeads">n_h, query heads.</param>
+/// <param name="NumKeyValueHeads">n_g, key/value heads of a GQA model (null: n_h, HF's default). MLA caches none;
+/// HF lists n_h for DeepSeek-V2/V3.</param>
+/// <param name="HeadDim">d_h of a dense model (null: d / n_h, HF's default).</param>
+/// <param name="QLoraRank">d'_c, MLA's query latent; null: no query compression (V2-Lite).</param>
+/// <param name="KvLoraRank">d_c, MLA's KV latent; null: not an MLA model.</param>
+/// <param name="QkNopeHeadDim">d_h, MLA's per-head query/key width without RoPE.</param>
+/// <param name="QkRopeHeadDim">d_h^R, MLA's decoupled RoPE width (per-head query part, one shared key).</param>
+/// <param name="VHeadDim">MLA's per-head value width.</param>
+/// <param name="NRoutedExperts">N_r; null: a dense model.</param>
+/// <param name="NSharedExperts">N_s, always-on experts.</param>
+/// <param name="NumExpertsPerTok">K_r, routed experts per token.</param>
+/// <param name="MoeIntermediateSize">Hidden width of one expert's SwiGLU.</param>
+/// <param name="FirstKDenseReplace">Layers 0..k−1 are dense, the rest MoE.</param>
+/// <param name="MoeLayerFreq">Every how many layers after the dense ones is MoE; only 1 (every layer) is counted.</param>
+/// <param name="TopkMethod">"noaux_tc" (V3's auxiliary-loss-free routing) stores a per-expert gate bias
+/// (<c>e_score_correction_bias</c>) in each MoE layer; the others store none.</param>
+/// <param name="NumNextnPredictLayers">D, multi-token-prediction depths stored beside the main model (V3 §2.2).</param>
+/// <param name="QkvBias">Biases on the q, k, v projections (Qwen2's architecture; kit field, Qwen's config.json leaves
+/// it implicit).</param>
+/// <param name="MaxPositionEmbeddings">The config's position limit.</param>
+/// <param name="MaxContext">Context the model is documented to support (kit field; null: MaxPositionEmbeddings).</param>
+/// <param name="Source">Where the numbers come from (kit field).</param>
+public sealed record ModelConfig(
+    string Name = "tiny",
+    int HiddenSize = 64,
+    int NumHiddenLayers = 2,
+    int IntermediateSize = 172,
+    int VocabSize = 16,
+    bool TieWordEmbeddings = false,
+    int NumAttentionHeads = 4,
+    int? NumKeyValueHeads = null,
+    int? HeadDim = null,
+    int? QLoraRank = null,
+    int? KvLoraRank = null,
+    int QkNopeHeadDim = 16,
+    int QkRopeHeadDim = 8,
+    int VHeadDim = 16,
+    int? NRoutedExperts = null,
+    int NSharedExperts = 1,
+    int NumExpertsPerTok = 2,
+    int MoeIntermediateSize = 32,
+    int FirstKDenseReplace = 0,
+    int MoeLayerFreq = 1,
+    string? TopkMethod = null,
+    int NumNextnPredictLayers = 0,
+    bool QkvBias = false,
+    int MaxPositionEmbeddings = 64,
+    int? MaxContext = null,
+    string Source = "")
+{
+    /// <summary>Bound on every size: far above any published model, low enough that products stay in a long.</summary>
+    public const int MaxDimension = KvCacheModel.MaxDimension;
+
+    /// <summary>The top-k method whose routing keeps a per-expert bias in the checkpoint (V3 §2.1.2, code-V3 <c>Gate.bias</c>).</summary>
+    public const string AuxLossFreeTopk = "noaux_tc";
+
+    /// <summary>A tiny model of V3's kind: MLA with query compression, one dense layer then DeepSeekMoE, one MTP depth,
+    /// no gate bias (the kit's router keeps it as a buffer, not a parameter).</summary>
+    public static ModelConfig TinyMlaMoe { get; } = new(
+        Name: "tiny-mla-moe", HiddenSize: 64, NumHiddenLayers: 3, IntermediateSize: 96, VocabSize: 16, NumAttentionHeads: 4,
+        NumKeyValueHeads: 4, QLoraRank: 24, KvLoraRank: 32, QkNopeHeadDim: 16, QkRopeHeadDim: 8, VHeadDim: 16,
+        NRoutedExperts: 8, NSharedExperts: 1, NumExpertsPerTok: 2, MoeIntermediateSize: 32, FirstKDenseReplace: 1,
+        NumNextnPredictLayers: 1);
+
+    public bool IsMla => KvLoraRank is not null;
+    public bool IsMoe => NRoutedExperts is not null;
+
+    /// <summary>n_g: key/value heads of a dense model (HF's default n_h when the config omits it).</summary>
+    public int KeyValueHeads => NumKeyValueHeads ?? NumAttentionHeads;
+
+    /// <summary>d_h of a dense model's heads.</summary>
+    public int DenseHeadDim => HeadDim ?? HiddenSize / NumAttentionHeads;
+
+    /// <summary>Layers with a dense SwiGLU: all of a dense model, the first k of an MoE model.</summary>
+    public int DenseLayers => IsMoe ? FirstKDenseReplace : NumHiddenLayers;
+
+    /// <summary>Layers with a DeepSeekMoE feed-forward.</summary>
+    public int MoeLayers => NumHiddenLayers - DenseLayers;
+
+    /// <summary>The context the calculators use as the model's limit.</summary>
+    public int ContextLimit => MaxContext ?? MaxPositionEmbeddings;
+
+    /// <summary>Whether each MoE layer stores the gate's balancing bias.</summary>
+    public bool HasGateBias => IsMoe && TopkMethod == AuxLossFreeTopk;
+
+    /// <summary>This config, or a <see cref="ConfigException"/> naming the first field (config.json name) out of range.</summary>
+    public ModelConfig Validated()
+    {
+        string where = $"ModelConfig '{Name}'";
+        if (string.IsNullOrWhiteSpace(Name)) throw new ConfigException("ModelConfig name must be a non-empty name");
+        Range("hidden_size", HiddenSize, 1, MaxDimension);
+        Range("num_hidden_layers", NumHiddenLayers, 1, MaxDimension);
+        Range("vocab_size", VocabSize, 1, 1 << 24);
+        Range("num_attention_heads", NumAttentionHeads, 1, MaxDimension);
+        Range("max_position_embeddings", MaxPositionEmbeddings, 1, KvCacheModel.MaxSupportedContext);
+        if (MaxContext is int context) Range("max_context", context, 1, KvCacheModel.MaxSupportedContext);
+        Range("num_nextn_predict_layers", NumNextnPredictLayers, 0, 64);
+        if (DenseLayers > 0) Range("intermediate_size", IntermediateSize, 1, 1 << 20);
+        if (IsMla)
+        {
+            Range("kv_lora_rank", KvLoraRank!.Value, 1, MaxDimension);
+            if (QLoraRank is int q) Range("q_lora_rank", q, 1, MaxDimension);
+            Range("qk_nope_head_dim", QkNopeHeadDim, 1, MaxDimension);
+            Range("qk_rope_head_dim", QkRopeHeadDim, 0, MaxDimension);
+            Range("v_head_dim", VHeadDim, 1, MaxDimension);
+            if (NumKeyValueHeads is int g) DividesHeads(g);
+        }
+        else
+        {
+            if (QLoraRank is not null)
+                throw new ConfigException($"{where}: q_lora_rank applies to MLA models only (set kv_lora_rank) or must be null (got {QLoraRank})");
+            DividesHeads(KeyValueHeads);
+            if (HeadDim is int d) Range("head_dim", d, 1, MaxDimension);
+            else if (HiddenSize % NumAttentionHeads != 0)
+                throw new ConfigException($"{where}: num_attention_heads must divide hidden_size ({HiddenSize}) when head_dim is not given (got {NumAttentionHeads})");
+        }
+        if (IsMoe)
+        {
+            int n = NRoutedExperts!.Value;
+            Range("n_routed_experts", n, 1, MaxDimension);
+            Range("num_experts_per_tok", NumExpertsPerTok, 1, n, $"1..n_routed_experts ({n})");
+            Range("n_shared_experts", NSharedExperts, 0, MaxDimension);
+            Range("moe_intermediate_size", MoeIntermediateSize, 1, 1 << 20);
+            Range("first_k_dense_replace", FirstKDenseReplace, 0, NumHiddenLayers, $"0..num_hidden_layers ({NumHiddenLayers})");
+            if (MoeLayerFreq != 1)
+                throw new ConfigException($"{where}: moe_layer_freq must be 1, every layer after the dense ones being MoE, the only layout the calculator counts (got {MoeLayerFreq})");
+        }
+        if (Source is null) throw new ConfigException($"{where}: source must be a string (use \"\" when unknown)");
+        return this;
+
+        void Range(string field, int value, int min, int max, string? range = null)
+        {
+            if (value < min || value > max)
+                throw new ConfigException($"{where}: {field} must be in {range ?? $"{min}..{max}"} (got {value})");
+        }
+
+        void DividesHeads(int kvHeads)
+        {
+            if (kvHeads < 1 || kvHeads > NumAttentionHeads || NumAttentionHeads % kvHeads != 0)
+                throw new ConfigException($"{where}: num_key_value_heads must divide num_attention_heads ({NumAttentionHeads}): allowed " +
+                    $"{string.Join(", ", Enumerable.Range(1, NumAttentionHeads).Where(d => NumAttentionHeads % d == 0))} (got {kvHeads})");
+        }
+    }
+
+    /// <summary>The model's attention as the KV-cache calculator sees it (DeepSeek-V2 Table 1): MLA caches
+    /// (d_c + d_h^R) per layer; a dense model MHA, MQA or GQA by its key/value heads.</summary>
+    public KvCacheModel ToKvCacheModel()
+    {
+        Validated();
+        if (IsMla)
+            return new KvCacheModel(Name, AttentionKind.Mla, NumHiddenLayers, NumAttentionHeads, NumKeyValueHeads ?? NumAttentionHeads,
+                QkNopeHeadDim, ContextLimit, KvLoraRank!.Value, QkRopeHeadDim, Source).Validated();
+        var kind = KeyValueHeads == NumAttentionHeads ? AttentionKind.Mha : KeyValueHeads == 1 ? AttentionKind.Mqa : AttentionKind.Gqa;
+        return new KvCacheModel(Name, kind, NumHiddenLayers, NumAttentionHeads, KeyValueHeads, DenseHeadDim, ContextLimit, Source: Source).Validated();
+    }
+}
