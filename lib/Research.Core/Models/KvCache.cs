@@ -51,6 +51,9 @@ public sealed class KvCache : IDisposable
                 $"KvCache: {tokens} new token(s) at position {Length} exceed the cache's capacity of {Capacity} positions (the configured maximum context)");
     }
 
+    /// <summary>A view of buffer <paramref name="index"/>'s filled positions 0..Length−1 (tests compare caches with it).</summary>
+    public Tensor Cached(int index) => buffers[index].narrow(tokenAxes[index], 0, Length);
+
     /// <summary>Writes <paramref name="rows"/> (its token axis holding the new tokens) at positions Length.. of buffer
     /// <paramref name="index"/> and returns a view of positions 0..Length+T−1 of it. Call <see cref="Advance"/> once all
     /// buffers are written.</summary>
