@@ -52,6 +52,19 @@ public static class ExperimentConfigs
     }
 
     /// <summary>The text of an embedded default config, or null.</summary>
+    /// <summary>
+    /// The checks every config with a run seed and noise seeds makes: Seed ≥ 0, NoiseSeeds a list (possibly empty) of
+    /// distinct seeds ≥ 0 other than Seed. <paramref name="owner"/> names the config in the error.
+    /// </summary>
+    public static void CheckSeeds(string owner, int seed, IReadOnlyList<int>? noiseSeeds)
+    {
+        if (seed < 0) throw new ConfigException($"{owner}.Seed must be ≥ 0 (got {seed})");
+        if (noiseSeeds is null) throw new ConfigException($"{owner}.NoiseSeeds must be a list of seeds (possibly empty)");
+        foreach (int s in noiseSeeds)
+            if (s < 0 || s == seed) throw new ConfigException($"{owner}.NoiseSeeds must be seeds ≥ 0 other than Seed ({seed}) (got {s})");
+        if (noiseSeeds.Distinct().Count() != noiseSeeds.Count) throw new ConfigException($"{owner}.NoiseSeeds lists a seed twice");
+    }
+
     public static string? EmbeddedDefault(string id) => Embedded($"configs/{id}.json");
 
     /// <summary>

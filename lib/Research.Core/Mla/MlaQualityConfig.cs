@@ -146,11 +146,7 @@ public sealed record MlaQualityConfig
             throw new ConfigException($"MlaQualityConfig.DecodePromptLength must be in 1..Corpus.SequenceLength ({Corpus.SequenceLength}) (got {DecodePromptLength})");
         if (DecodeTokens < 1 || DecodePromptLength + DecodeTokens > Model.MaxSequence)
             throw new ConfigException($"MlaQualityConfig.DecodeTokens must be in 1..{Model.MaxSequence - DecodePromptLength} (Model.MaxSequence − DecodePromptLength) (got {DecodeTokens})");
-        if (Seed < 0) throw new ConfigException($"MlaQualityConfig.Seed must be ≥ 0 (got {Seed})");
-        if (NoiseSeeds is null) throw new ConfigException("MlaQualityConfig.NoiseSeeds must be a list of seeds (possibly empty)");
-        foreach (int s in NoiseSeeds)
-            if (s < 0 || s == Seed) throw new ConfigException($"MlaQualityConfig.NoiseSeeds must be seeds ≥ 0 other than Seed ({Seed}) (got {s})");
-        if (NoiseSeeds.Distinct().Count() != NoiseSeeds.Count) throw new ConfigException("MlaQualityConfig.NoiseSeeds lists a seed twice");
+        ExperimentConfigs.CheckSeeds(nameof(MlaQualityConfig), Seed, NoiseSeeds);
         return this;
     }
 }

@@ -138,23 +138,15 @@ public static class MtpExperiment
         }
     }
 
-    private sealed class TaskData(string name, TinyLmConfig model, TrainerConfig training, Func<Random, SequenceBatch> sample,
-        IReadOnlyList<SequenceBatch> validation, Func<IReadOnlyList<(string Group, long[] Prompt)>> prompts, int decodeTokens,
-        Func<IEnumerable<long>, IReadOnlyList<string>> render, Func<TinyLm, double>? exactMatch) : IDisposable
+    /// <summary>What a run needs of one task. <paramref name="Prompts"/> gives the decoding prompts with their group;
+    /// <paramref name="ExactMatch"/> scores greedy answers (addition only).</summary>
+    private sealed record TaskData(string Name, TinyLmConfig Model, TrainerConfig Training, Func<Random, SequenceBatch> Sample,
+        IReadOnlyList<SequenceBatch> Validation, Func<IReadOnlyList<(string Group, long[] Prompt)>> Prompts, int DecodeTokens,
+        Func<IEnumerable<long>, IReadOnlyList<string>> Render, Func<TinyLm, double>? ExactMatch) : IDisposable
     {
-        public string Name => name;
-        public TinyLmConfig Model => model;
-        public TrainerConfig Training => training;
-        public SequenceBatch Sample(Random rng) => sample(rng);
-        public IReadOnlyList<SequenceBatch> Validation => validation;
-        public IReadOnlyList<(string Group, long[] Prompt)> Prompts() => prompts();
-        public int DecodeTokens => decodeTokens;
-        public IReadOnlyList<string> Render(IEnumerable<long> tokens) => render(tokens);
-        public double? ExactMatch(TinyLm m) => exactMatch?.Invoke(m);
-
         public void Dispose()
         {
-            foreach (var b in validation) b.Dispose();
+            foreach (var b in Validation) b.Dispose();
         }
     }
 
@@ -162,18 +154,19 @@ public static class MtpExperiment
     public static SequenceBatch CorpusBatch(MultiDomainCorpus corpus, int batch, Random rng, Device device)
     {
         using var sampled = corpus.Sample(batch, rng, device);
-        var lm = sampled.Lm;
-        var sequences = cat([lm.Inputs, lm.Targets.narrow(1, lm.Targets.shape[1] - 1, 1)], 1);
-        return new SequenceBatch(sequences, lm.LossMask.clone(), [.. sampled.Domains.Select(MultiDomainCorpus.Name)]);
+        return FullSequences(sampled.Lm, [.. sampled.Domains.Select(MultiDomainCorpus.Name)]);
     }
 
     /// <summary>An addition batch: BOS "A+B=" answer EOS, only the answer's targets counted (as <see cref="ArithmeticTask"/> trains).</summary>
     public static SequenceBatch AdditionBatch(ArithmeticTask task, IReadOnlyList<ArithmeticProblem> problems, Device device)
     {
         using var lm = task.ToBatch(problems, device);
-        var sequences = cat([lm.Inputs, lm.Targets.narrow(1, lm.Targets.shape[1] - 1, 1)], 1);
-        return new SequenceBatch(sequences, lm.LossMask.clone(), [.. problems.Select(_ => AdditionTask)]);
+        return FullSequences(lm, [.. problems.Select(_ => AdditionTask)]);
     }
+
+    // Inputs [B, T] and targets [B, T] are one sequence shifted by one: the inputs plus the last target are [B, T + 1].
+    private static SequenceBatch FullSequences(LmBatch lm, string[] groups) =>
+        new(cat([lm.Inputs, lm.Targets.narrow(1, lm.Targets.shape[1] - 1, 1)], 1), lm.LossMask.clone(), groups);
 
     private static TaskData CorpusData(MtpExperimentConfig config, Device device)
     {
@@ -226,18 +219,20 @@ public static class MtpExperiment
         using var trainer = new Trainer(model, task.Training);
         var data = new Random(seed + 1);   // the same batches for every D at one seed
         int steps = task.Training.Steps;
+        // The trainer validates at every logged point and at the last step; the last one is the run's result.
+        (double Main, double[] Depths) last = (double.NaN, []);
         var curve = trainer.Run(step =>
             {
                 var batch = task.Sample(data);   // its tensors belong to the trainer's step scope
                 var losses = model.Losses(batch.Sequences, mtp.LambdaAt(step, steps), batch.Mask);
                 return new StepLoss(losses.Total, batch.Mask.sum().item<long>());
             },
-            evaluate: () => Validate(model, task.Validation).Main, progress: progress, stage: task.Name, cancellation: cancellation);
+            evaluate: () => (last = Validate(model, task.Validation)).Main, progress: progress, stage: task.Name, cancellation: cancellation);
         model.eval();
-        var (main, depths) = Validate(model, task.Validation);
+        var (main, depths) = last;
         var decoding = depth >= 1 ? Decode(config, task, model) : null;
         return new MtpRun(task.Name, depth, seed, model.MainParameters, model.MtpParameters, initial, main, depths,
-            task.ExactMatch(model.Main), trainer.TrainingSeconds * 1000 / steps, trainer.TrainingSeconds, curve, decoding);
+            task.ExactMatch?.Invoke(model.Main), trainer.TrainingSeconds * 1000 / steps, trainer.TrainingSeconds, curve, decoding);
     }
 
     /// <summary>Validation losses: the main model's next-token loss and each depth's L^k, averaged over the batches.</summary>

@@ -93,25 +93,20 @@ public sealed record MtpExperimentConfig
         if (BatchSize is < 1 or > 4096) throw new ConfigException($"{me}.BatchSize must be in 1..4096 (got {BatchSize})");
         if (ValidationBatches is < 1 or > 1000) throw new ConfigException($"{me}.ValidationBatches must be in 1..1000 (got {ValidationBatches})");
         if (Depths is null || Depths.Count == 0) throw new ConfigException($"{me}.Depths must list at least one MTP depth D (e.g. [0, 1, 2])");
+        int positions = Math.Min(Corpus.SequenceLength, Addition is null ? int.MaxValue : new ArithmeticTask(Addition).SequenceLength - 1);
         foreach (int d in Depths)
         {
-            new MtpConfig(d, Lambda, FinalLambda, FinalFraction).Validated();
-            int positions = Math.Min(Corpus.SequenceLength, Addition is null ? int.MaxValue : new ArithmeticTask(Addition).SequenceLength - 1);
+            Mtp(d);   // D, λ, FinalLambda, FinalFraction
             if (d >= positions) throw new ConfigException($"{me}.Depths: D = {d} must be below the {positions} positions of a training sequence");
         }
         if (Depths.Distinct().Count() != Depths.Count) throw new ConfigException($"{me}.Depths lists a depth twice");
-        Mtp(0);   // λ, FinalLambda, FinalFraction
         if (DecodePromptsPerDomain is < 1 or > 1000) throw new ConfigException($"{me}.DecodePromptsPerDomain must be in 1..1000 (got {DecodePromptsPerDomain})");
         if (DecodePromptLength < 2 || DecodePromptLength > Corpus.SequenceLength)
             throw new ConfigException($"{me}.DecodePromptLength must be in 2..Corpus.SequenceLength ({Corpus.SequenceLength}) (got {DecodePromptLength})");
         if (DecodeTokens < 2 || DecodePromptLength + DecodeTokens + 1 > CorpusModel.MaxSequence)
             throw new ConfigException($"{me}.DecodeTokens must be in 2..{CorpusModel.MaxSequence - DecodePromptLength - 1} (CorpusModel.MaxSequence − DecodePromptLength − 1) (got {DecodeTokens})");
         if (DecodeRepetitions is < 2 or > 100) throw new ConfigException($"{me}.DecodeRepetitions must be in 2..100: the first pass warms up (got {DecodeRepetitions})");
-        if (Seed < 0) throw new ConfigException($"{me}.Seed must be ≥ 0 (got {Seed})");
-        if (NoiseSeeds is null) throw new ConfigException($"{me}.NoiseSeeds must be a list of seeds (possibly empty)");
-        foreach (int s in NoiseSeeds)
-            if (s < 0 || s == Seed) throw new ConfigException($"{me}.NoiseSeeds must be seeds ≥ 0 other than Seed ({Seed}) (got {s})");
-        if (NoiseSeeds.Distinct().Count() != NoiseSeeds.Count) throw new ConfigException($"{me}.NoiseSeeds lists a seed twice");
+        ExperimentConfigs.CheckSeeds(me, Seed, NoiseSeeds);
         return this;
     }
 }

@@ -11,7 +11,7 @@ namespace Research.Mtp;
 /// <param name="Lambda">λ, the weight of L_MTP = (λ/D) Σ_k L^k early in training (V3: 0.3 for the first 10T of its 14.8T tokens).</param>
 /// <param name="FinalLambda">λ over the last <paramref name="FinalFraction"/> of the steps (V3: 0.1 for the last 4.8T tokens).</param>
 /// <param name="FinalFraction">Share of the steps, at the end, trained with <paramref name="FinalLambda"/> (V3: 4.8 / 14.8 ≈ 0.324).</param>
-public sealed record MtpConfig(int Depth = 1, double Lambda = 0.3, double FinalLambda = 0.1, double FinalFraction = 4.8 / 14.8)
+public sealed record MtpConfig(int Depth = 1, double Lambda = 0.3, double FinalLambda = 0.1, double FinalFraction = MtpConfig.V3FinalFraction)
 {
     /// <summary>V3's share of training tokens at λ = 0.1: the last 4.8T of 14.8T.</summary>
     public const double V3FinalFraction = 4.8 / 14.8;
