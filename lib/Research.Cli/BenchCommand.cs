@@ -8,11 +8,12 @@ namespace Research.Cli;
 /// <summary><c>research bench fp8 [--size N] [--repetitions N] [--json]</c>, <c>research bench lm [--steps N] [--model M] [--device D] [--json]</c>
 /// <c>research bench moe [--tokens N] [--repetitions N] [--device D] [--json]</c> and
 /// <c>research bench mla [--contexts L,…] [--batches B,…] [--repetitions N] [--device D] [--json]</c> and
-/// <c>research bench grpo [--repetitions N] [--device D] [--json]</c>.</summary>
+/// <c>research bench grpo [--repetitions N] [--device D] [--json]</c> and
+/// <c>research bench mtp [--layers N] [--steps N] [--depth D] [--draft-depth K] [--repetitions N] [--device D] [--json]</c>.</summary>
 public static class BenchCommand
 {
     /// <summary>The benchmarks <c>bench</c> knows.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["fp8", "lm", "moe", "mla", "grpo"];
+    public static IReadOnlyList<string> Names { get; } = ["fp8", "lm", "moe", "mla", "grpo", "mtp"];
 
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
@@ -21,7 +22,7 @@ public static class BenchCommand
         var size = new Option<int>("--size") { Description = $"n of the n×n float32 tensor (a multiple of {defaults.TileSize}).", DefaultValueFactory = _ => defaults.Size };
         var repetitions = new Option<int>("--repetitions") { Description = "Timed runs per operation (the median is reported).", DefaultValueFactory = _ => defaults.Repetitions };
         var lmDefaults = new LmBenchmarkConfig();
-        var steps = new Option<int>("--steps") { Description = "lm: training steps (memory is compared between step 100 and the last).", DefaultValueFactory = _ => lmDefaults.Steps };
+        var steps = new Option<int>("--steps") { Description = "lm: training steps (memory is compared between step 100 and the last); mtp: corpus training steps.", DefaultValueFactory = _ => lmDefaults.Steps };
         var model = new Option<string>("--model") { Description = $"lm: which model of the distill experiment to train: {string.Join(", ", LmBenchmarkConfig.Models)}.", DefaultValueFactory = _ => lmDefaults.Model };
         var device = new Option<string>("--device") { Description = "lm, moe, mla, grpo: cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
         var moeDefaults = new MoeBenchmarkConfig();
@@ -29,26 +30,33 @@ public static class BenchCommand
         var mlaDefaults = new MlaBenchmarkConfig();
         var contexts = new Option<string>("--contexts") { Description = "mla: comma-separated context lengths.", DefaultValueFactory = _ => string.Join(",", mlaDefaults.Contexts) };
         var batches = new Option<string>("--batches") { Description = "mla: comma-separated batch sizes.", DefaultValueFactory = _ => string.Join(",", mlaDefaults.Batches) };
+        var mtpDefaults = new MtpBenchmarkConfig();
+        var layers = new Option<int>("--layers") { Description = "mtp: main-model layers.", DefaultValueFactory = _ => mtpDefaults.Layers };
+        var depth = new Option<int>("--depth") { Description = "mtp: MTP depths D trained.", DefaultValueFactory = _ => mtpDefaults.Depth };
+        var draftDepth = new Option<int>("--draft-depth") { Description = "mtp: depths chained into each draft (at most D).", DefaultValueFactory = _ => mtpDefaults.DraftDepth };
         var json = new Option<bool>("--json") { Description = "Print the result as JSON on stdout (progress goes to stderr)." };
         var command = new Command("bench", "fp8: time the fused FP8 kernels against libtorch and the memory-bandwidth floor. " +
             "lm: training tokens per second and memory of the tiny LM. " +
             "moe: forward+backward of an MoE layer against a dense SwiGLU with the same active parameters. " +
             "grpo: one GRPO step of r1-zero's small model split into sampling and update, and the sampler with its KV cache against re-running the prefix. " +
-            "mla: one decode step of MHA, GQA and MLA (naive and absorbed) over a filled KV cache, by context and batch.")
-            { name, size, repetitions, steps, model, device, tokens, contexts, batches, json };
+            "mla: one decode step of MHA, GQA and MLA (naive and absorbed) over a filled KV cache, by context and batch. " +
+            "mtp: self-speculative decoding with MTP drafts against plain cached greedy decoding on a model trained with MTP.")
+            { name, size, repetitions, steps, model, device, tokens, contexts, batches, layers, depth, draftDepth, json };
         command.SetAction(parse =>
         {
             var benchmark = parse.GetValue(name)!;
             if (!Names.Contains(benchmark))
                 throw new ArgumentException($"unknown benchmark '{benchmark}'; allowed: {string.Join(", ", Names)}");
             // An option of the other benchmark is a mistake worth reporting, not something to ignore silently.
+            Option[] mtpOnly = [layers, depth, draftDepth];
             Option[] others = benchmark switch
             {
-                "fp8" => [steps, model, device, tokens, contexts, batches],
-                "lm" => [size, repetitions, tokens, contexts, batches],
-                "moe" => [size, steps, model, contexts, batches],
-                "grpo" => [size, steps, model, tokens, contexts, batches],
-                _ => [size, steps, model, tokens],
+                "fp8" => [steps, model, device, tokens, contexts, batches, .. mtpOnly],
+                "lm" => [size, repetitions, tokens, contexts, batches, .. mtpOnly],
+                "moe" => [size, steps, model, contexts, batches, .. mtpOnly],
+                "grpo" => [size, steps, model, tokens, contexts, batches, .. mtpOnly],
+                "mtp" => [size, model, tokens, contexts, batches],
+                _ => [size, steps, model, tokens, .. mtpOnly],
             };
             var foreign = others.FirstOrDefault(o => parse.GetResult(o) is { Implicit: false });
             if (foreign is not null)
@@ -66,6 +74,13 @@ public static class BenchCommand
                 var grpo = new GrpoBenchmarkConfig();
                 if (parse.GetResult(repetitions) is { Implicit: false }) grpo = grpo with { Repetitions = parse.GetValue(repetitions) };
                 return RunGrpo(grpo.Validated(), parse.GetValue(device)!, parse.GetValue(json), stdout, stderr);
+            }
+            if (benchmark == "mtp")
+            {
+                var mtp = mtpDefaults with { Layers = parse.GetValue(layers), Depth = parse.GetValue(depth), DraftDepth = parse.GetValue(draftDepth) };
+                if (parse.GetResult(steps) is { Implicit: false }) mtp = mtp with { Steps = parse.GetValue(steps) };
+                if (parse.GetResult(repetitions) is { Implicit: false }) mtp = mtp with { Repetitions = parse.GetValue(repetitions) };
+                return RunMtp(mtp.Validated(), parse.GetValue(device)!, parse.GetValue(json), stdout, stderr);
             }
             if (benchmark == "mla")
             {
@@ -131,6 +146,24 @@ public static class BenchCommand
                 $"ratio {r.Ratio:F2} (cached / uncached time per token); same tokens: {(r.Identical ? "yes" : "NO")}");
         }
         // A cache that changes what is sampled is a failed check, not a result.
+        return r.Identical ? ExitCodes.Ok : ExitCodes.Failed;
+    }
+
+    private static int RunMtp(MtpBenchmarkConfig config, string device, bool json, TextWriter stdout, TextWriter stderr)
+    {
+        var dev = Platform.Devices.Parse(device);
+        var r = ProgressDisplay.Run("bench mtp", stderr, progress => MtpBenchmark.Run(config, dev, progress));
+        if (json) stdout.WriteLine(JsonSerializer.Serialize(r, ExperimentConfigs.Json));
+        else
+        {
+            stdout.WriteLine($"tiny LM on the four-domain corpus, {r.Layers} layers, d {r.Dim} ({r.Parameters:N0} parameters + {r.MtpParameters:N0} in D = {r.Depth} MTP depths), " +
+                $"{r.Steps} training steps, validation loss {r.ValidationLoss:F4}; {r.Prompts} prompts × {r.TokensPerPrompt} tokens, batch 1, " +
+                $"median of {r.Repetitions} passes, {r.TorchThreads} libtorch thread on {r.Device}");
+            stdout.WriteLine($"drafts of {r.DraftDepth} depth{(r.DraftDepth == 1 ? "" : "s")}: {r.AcceptanceRate:P1} accepted, {r.TokensPerForward:F2} tokens per main-model forward");
+            stdout.WriteLine($"plain cached greedy {r.PlainTokensPerSecond:N0} tokens/s, self-speculative {r.SpeculativeTokensPerSecond:N0} tokens/s: " +
+                $"ratio {r.Ratio:F2} (goal ≥ {r.Goal}: {(r.GoalMet ? "met" : "missed")}); same tokens: {(r.Identical ? "yes" : "NO")}");
+        }
+        // Drafts that change what is decoded are a failed check, not a result.
         return r.Identical ? ExitCodes.Ok : ExitCodes.Failed;
     }
 

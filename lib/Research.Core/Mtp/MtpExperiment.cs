@@ -23,7 +23,8 @@ public sealed record MtpTraceExample(string Group, string Prompt, IReadOnlyList<
 /// <param name="SpeculativeTokensPerSecond">Self-speculative decoding, batch 1, the same prompts.</param>
 /// <param name="Speedup">Speculative over plain tokens per second (medians over the timed passes).</param>
 /// <param name="Identical">Every prompt gave the same tokens both ways.</param>
-public sealed record MtpDecoding(int Prompts, int TokensPerPrompt, int Drafts, int Accepted, double TokensPerForward,
+/// <param name="DraftDepth">Depths chained into each draft (1: V3's next-but-one token).</param>
+public sealed record MtpDecoding(int Prompts, int TokensPerPrompt, int DraftDepth, int Drafts, int Accepted, double TokensPerForward,
     double PlainTokensPerSecond, double SpeculativeTokensPerSecond, double Speedup, bool Identical,
     IReadOnlyList<MtpAcceptance> ByGroup, MtpTraceExample Example)
 {
@@ -66,12 +67,15 @@ public sealed record MtpResult(IReadOnlyList<MtpRun> Runs, IReadOnlyList<MtpComp
 /// <c>mtp</c>: DeepSeek-V3's multi-token prediction at toy scale. The tiny LM is trained with D = 0, 1, 2 sequential
 /// MTP depths (λ 0.3 then 0.1) at the same main-model size, steps, batches and seed, on the four-domain corpus and on
 /// addition; the main model alone is validated (MTP dropped, as V3 does at inference), and each D ≥ 1 model decodes
-/// with its depth-1 drafts against plain cached greedy decoding.
+/// with its drafts (depth 1 by default, as V3) against plain cached greedy decoding.
 /// </summary>
 public static class MtpExperiment
 {
     public const string Id = "mtp";
     public const string CorpusTask = "corpus", AdditionTask = "addition";
+
+    /// <summary>Intra-op threads of both decoders while they are timed.</summary>
+    public const int DecodeThreads = 1;
 
     public static MtpResult Run(MtpExperimentConfig config, Device device, IProgress<ExperimentProgress>? progress = null,
         CancellationToken cancellation = default)
@@ -267,7 +271,7 @@ public static class MtpExperiment
         // machine a 2-token forward took 1.7× a 1-token one with two threads, 1.05× with one, and plain decoding ran
         // 2.3× faster on one). Both decoders run on one thread; the setting is restored afterwards.
         int threads = get_num_threads();
-        set_num_threads(1);
+        set_num_threads(DecodeThreads);
         try
         {
         for (int pass = 0; pass < config.DecodeRepetitions; pass++)
@@ -281,7 +285,7 @@ public static class MtpExperiment
                 var plain = Generation.GreedyCached(model.Main, prompt, task.DecodeTokens).cpu().data<long>().ToArray();
                 plainTime += Stopwatch.GetElapsedTime(start).TotalSeconds;
                 start = Stopwatch.GetTimestamp();
-                results[i] = SpeculativeDecoding.Greedy(model.Main, model.Modules, prompt, task.DecodeTokens);
+                results[i] = SpeculativeDecoding.Greedy(model.Main, model.Modules, prompt, task.DecodeTokens, config.DraftDepth);
                 speculativeTime += Stopwatch.GetElapsedTime(start).TotalSeconds;
                 identical &= plain.SequenceEqual(results[i].Tokens);
             }
@@ -305,7 +309,7 @@ public static class MtpExperiment
         int shown = prompts.Select((p, i) => (p.Group, i)).First(x => x.Group == groups[^1].Group).i;
         var example = new MtpTraceExample(prompts[shown].Group, string.Concat(task.Render(prompts[shown].Prompt)), task.Render(results[shown].Tokens),
             results[shown].Trace, task.Render(results[shown].Trace.Select(c => c.Draft)));
-        return new MtpDecoding(prompts.Count, task.DecodeTokens, results.Sum(r => r.Drafts), results.Sum(r => r.Accepted),
+        return new MtpDecoding(prompts.Count, task.DecodeTokens, config.DraftDepth, results.Sum(r => r.Drafts), results.Sum(r => r.Accepted),
             forwards == 0 ? 0 : (double)produced / forwards, plainRate, speculativeRate, speculativeRate / plainRate, identical, groups, example);
     }
 

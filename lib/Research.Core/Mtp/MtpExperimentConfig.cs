@@ -58,6 +58,9 @@ public sealed record MtpExperimentConfig
     /// <summary>Held-out addition problems decoded (answers: N + 1 digits and EOS), also scored for exact match.</summary>
     public int AdditionDecodeProblems { get; init; } = 24;
 
+    /// <summary>Depths chained into each draft (V3: 1, the next-but-one token); must not exceed any trained D ≥ 1.</summary>
+    public int DraftDepth { get; init; } = 1;
+
     /// <summary>Timed passes over the decoding prompts (plain and speculative interleaved); the first one warms up.</summary>
     public int DecodeRepetitions { get; init; } = 3;
 
@@ -105,6 +108,9 @@ public sealed record MtpExperimentConfig
             throw new ConfigException($"{me}.DecodePromptLength must be in 2..Corpus.SequenceLength ({Corpus.SequenceLength}) (got {DecodePromptLength})");
         if (DecodeTokens < 2 || DecodePromptLength + DecodeTokens + 1 > CorpusModel.MaxSequence)
             throw new ConfigException($"{me}.DecodeTokens must be in 2..{CorpusModel.MaxSequence - DecodePromptLength - 1} (CorpusModel.MaxSequence − DecodePromptLength − 1) (got {DecodeTokens})");
+        int shallowest = Depths.Where(d => d >= 1).DefaultIfEmpty(int.MaxValue).Min();
+        if (DraftDepth < 1 || DraftDepth > shallowest)
+            throw new ConfigException($"{me}.DraftDepth must be in 1..{(shallowest == int.MaxValue ? "D" : shallowest.ToString())} (the smallest trained MTP depth D ≥ 1 of Depths; a draft cannot use a depth the model was not trained with) (got {DraftDepth})");
         if (DecodeRepetitions is < 2 or > 100) throw new ConfigException($"{me}.DecodeRepetitions must be in 2..100: the first pass warms up (got {DecodeRepetitions})");
         ExperimentConfigs.CheckSeeds(me, Seed, NoiseSeeds);
         return this;

@@ -26,6 +26,7 @@ public sealed class MtpExperimentTests
     [InlineData("finalLambda", "-1", "FinalLambda")]
     [InlineData("finalFraction", "1.5", "FinalFraction")]
     [InlineData("decodeRepetitions", "1", "DecodeRepetitions")]
+    [InlineData("draftDepth", "2", "DraftDepth must be in 1..1")]   // the workshop config trains D = 0 and 1: no depth-2 draft
     public void Bad_config_values_are_one_line_errors_naming_the_field(string field, string value, string named)
     {
         var node = JsonNode.Parse(ExperimentConfigs.EmbeddedWorkshop(MtpExperiment.Id)!)!.AsObject();

@@ -24,15 +24,77 @@ public sealed class SpeculativeDecodingTests
             var plain = Generation.GreedyCached(model, prompt, 20).data<long>().ToArray();
             var own = SpeculativeDecoding.Greedy(model, modules, prompt, 20);
             Assert.Equal(plain, own.Tokens);
-            var right = SpeculativeDecoding.Greedy(model, modules, prompt, 20, (i, _) => plain[i]);
+            var right = SpeculativeDecoding.Greedy(model, modules, prompt, 20, forceDraft: (i, _, _) => plain[i]);
             Assert.Equal(plain, right.Tokens);
             Assert.Equal(1.0, right.AcceptanceRate);
             Assert.InRange(right.TokensPerForward, 1.9, 2.0);   // 19 tokens after the prefill's in 10 forwards
-            var wrong = SpeculativeDecoding.Greedy(model, modules, prompt, 20, (i, _) => (plain[i] + 1) % 12);
+            var wrong = SpeculativeDecoding.Greedy(model, modules, prompt, 20, forceDraft: (i, _, _) => (plain[i] + 1) % 12);
             Assert.Equal(plain, wrong.Tokens);
             Assert.Equal(0.0, wrong.AcceptanceRate);
             Assert.Equal(1.0, wrong.TokensPerForward);
             Assert.Equal(own.Trace.Count, own.Drafts);
+        }
+    }
+
+    [Theory]
+    [InlineData(2, 2)]
+    [InlineData(3, 2)]
+    [InlineData(3, 3)]
+    public void Chained_drafts_give_plain_greedy_tokens_and_up_to_depth_plus_one_tokens_per_forward(int trained, int draftDepth)
+    {
+        using var scope = NewDisposeScope();
+        using var model = new TinyLm(Config, CPU, new Generator(7));
+        using var modules = new MtpModules(model, trained, CPU, new Generator(8));
+        var prompt = randint(0, 12, [1, 4], generator: new Generator(9));
+        var plain = Generation.GreedyCached(model, prompt, 25).data<long>().ToArray();
+        Assert.Equal(plain, SpeculativeDecoding.Greedy(model, modules, prompt, 25, draftDepth).Tokens);
+        var right = SpeculativeDecoding.Greedy(model, modules, prompt, 25, draftDepth, (i, _, _) => plain[i]);
+        Assert.Equal(plain, right.Tokens);
+        Assert.Equal(1.0, right.AcceptanceRate);
+        // Each forward after the prefill gives draftDepth + 1 tokens, but the last one, which needs fewer.
+        Assert.Equal((int)Math.Ceiling(24.0 / (draftDepth + 1)) + 1, right.MainForwards);
+        var wrong = SpeculativeDecoding.Greedy(model, modules, prompt, 25, draftDepth, (i, _, _) => (plain[i] + 1) % 12);
+        Assert.Equal(plain, wrong.Tokens);
+        Assert.Equal(0.0, wrong.AcceptanceRate);
+        Assert.Equal(1.0, wrong.TokensPerForward);
+        Assert.All(wrong.Trace, c => Assert.Equal(1, c.Depth));   // a draft after a rejected one is never checked
+    }
+
+    [Fact]
+    public void Every_draft_is_what_the_depths_give_when_run_afresh_over_the_decided_tokens_and_earlier_drafts()
+    {
+        // The depth caches are rolled back after each partly rejected chain; a draft built on a stale cache entry
+        // would differ from the depths run from scratch over exactly the tokens the draft was made from.
+        using var scope = NewDisposeScope();
+        using var model = new TinyLm(Config, CPU, new Generator(11));
+        using var modules = new MtpModules(model, 3, CPU, new Generator(12));
+        var prompt = randint(0, 12, [1, 5], generator: new Generator(13));
+        var plain = Generation.GreedyCached(model, prompt, 30).data<long>().ToArray();
+        var calls = new List<(int Index, int Depth, long Draft, long Forced)>();
+        var result = SpeculativeDecoding.Greedy(model, modules, prompt, 30, 3, (i, j, draft) =>
+        {
+            long forced = j == 1 + (i - j) % 4 ? (plain[i] + 1) % 12 : plain[i];   // chains cut at depth 1, 2, 3 or not at all
+            calls.Add((i, j, draft, forced));
+            return forced;
+        });
+        Assert.Equal(plain, result.Tokens);
+        Assert.Contains(calls, c => c.Depth == 3);
+        Assert.Contains(result.Trace, c => !c.Accepted && c.Depth > 1);
+        var promptIds = prompt.data<long>().ToArray();
+        using var noGrad = no_grad();
+        foreach (var call in calls)
+        {
+            int current = call.Index - call.Depth, frontier = promptIds.Length + current;
+            var earlier = calls.Where(c => c.Index - c.Depth == current && c.Depth < call.Depth).Select(c => c.Forced);
+            long[] ids = [.. promptIds, .. plain.Take(current + 1), .. earlier];
+            var sequence = tensor(ids, [1, ids.Length]);
+            var h = model.HiddenStates(sequence.narrow(1, 0, frontier));
+            for (int k = 1; k <= call.Depth; k++)
+                h = modules.Depths[k - 1].forward(h, model.Embed(sequence.narrow(1, k, frontier)));
+            var logits = modules.Depths[call.Depth - 1].Logits(model, h)[0, -1];
+            long expected = logits.argmax().item<long>();
+            if (expected != call.Draft)   // only a near-tie may flip between the cached and the fresh computation
+                Assert.True((logits[expected] - logits[call.Draft]).item<float>() < 1e-4f, $"draft of token {call.Index} at depth {call.Depth}");
         }
     }
 
@@ -43,6 +105,9 @@ public sealed class SpeculativeDecodingTests
         using var model = new TinyLm(Config, CPU, new Generator(1));
         using var none = new MtpModules(model, 0, CPU, new Generator(2));
         Assert.Throws<ArgumentException>(() => SpeculativeDecoding.Greedy(model, none, zeros(1, 3, ScalarType.Int64), 5));
+        using var one = new MtpModules(model, 1, CPU, new Generator(3));
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => SpeculativeDecoding.Greedy(model, one, zeros(1, 3, ScalarType.Int64), 5, draftDepth: 2));
+        Assert.Contains("draft depth must be in 1..1", error.Message);
     }
 }
 
