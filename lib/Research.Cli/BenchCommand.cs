@@ -161,7 +161,7 @@ public static class BenchCommand
                 $"median of {r.Repetitions} passes, {r.TorchThreads} libtorch thread on {r.Device}");
             stdout.WriteLine($"drafts of {r.DraftDepth} depth{(r.DraftDepth == 1 ? "" : "s")}: {r.AcceptanceRate:P1} accepted, {r.TokensPerForward:F2} tokens per main-model forward");
             stdout.WriteLine($"plain cached greedy {r.PlainTokensPerSecond:N0} tokens/s, self-speculative {r.SpeculativeTokensPerSecond:N0} tokens/s: " +
-                $"ratio {r.Ratio:F2} (goal ≥ {r.Goal}: {(r.GoalMet ? "met" : "missed")}); same tokens: {(r.Identical ? "yes" : "NO")}");
+                $"ratio {r.Ratio:F2} (goal ≥ {r.Goal}: {(r.GoalMet ? "met" : "missed")}; the parts of one step predict {r.PredictedRatio:F2}); same tokens: {(r.Identical ? "yes" : "NO")}");
         }
         // Drafts that change what is decoded are a failed check, not a result.
         return r.Identical ? ExitCodes.Ok : ExitCodes.Failed;

@@ -51,11 +51,12 @@ public sealed record MtpBenchmarkConfig(int Layers = 8, int Steps = 300, int Dep
 }
 
 /// <param name="Ratio">Speculative over plain tokens per second (medians over the timed passes).</param>
+/// <param name="PredictedRatio">What the parts of one step predict (<see cref="DecodeCost.PredictedSpeedup"/>).</param>
 /// <param name="Identical">Both decoders gave the same tokens for every prompt.</param>
 /// <param name="TorchThreads">Intra-op threads while decoding (both decoders run on one; batch-1 rows gain nothing from more).</param>
 public sealed record MtpBenchmarkResult(int Layers, int Dim, int Depth, int DraftDepth, long Parameters, long MtpParameters, int Steps,
     double ValidationLoss, int Prompts, int TokensPerPrompt, double PlainTokensPerSecond, double SpeculativeTokensPerSecond, double Ratio,
-    double AcceptanceRate, double TokensPerForward, bool Identical, int Repetitions, int TorchThreads, string Device)
+    double PredictedRatio, double AcceptanceRate, double TokensPerForward, bool Identical, int Repetitions, int TorchThreads, string Device)
 {
     public double Goal => MtpBenchmarkConfig.Goal;
 
@@ -70,7 +71,7 @@ public static class MtpBenchmark
         var run = MtpExperiment.Run(experiment, device, progress).Runs.Single();
         var d = run.Decoding!;
         return new MtpBenchmarkResult(config.Layers, experiment.CorpusModel.Dim, config.Depth, config.DraftDepth, run.Parameters, run.MtpParameters,
-            config.Steps, run.ValidationLoss, d.Prompts, d.TokensPerPrompt, d.PlainTokensPerSecond, d.SpeculativeTokensPerSecond, d.Speedup,
+            config.Steps, run.ValidationLoss, d.Prompts, d.TokensPerPrompt, d.PlainTokensPerSecond, d.SpeculativeTokensPerSecond, d.Speedup, d.PredictedSpeedup,
             d.AcceptanceRate, d.TokensPerForward, d.Identical, config.Repetitions, MtpExperiment.DecodeThreads, device.ToString());
     }
 }

@@ -15,7 +15,19 @@ public sealed record MtpAcceptance(string Group, int Drafts, int Accepted)
 }
 
 /// <summary>One decoded prompt as text, with each verification step's draft (a notebook's decoding trace).</summary>
-public sealed record MtpTraceExample(string Group, string Prompt, IReadOnlyList<string> Tokens, IReadOnlyList<DraftCheck> Checks, IReadOnlyList<string> Drafts);
+/// <param name="Drafts">Each check's draft as text, aligned with <paramref name="Checks"/>.</param>
+public sealed record MtpTraceExample(string Group, string Prompt, IReadOnlyList<string> Tokens, IReadOnlyList<DraftCheck> Checks, IReadOnlyList<string> Drafts)
+{
+    /// <summary>The decoded text with each token's origin: <c>[x]</c> a draft the main model accepted, <c>{y→x}</c> a
+    /// rejected draft y and the main model's x in its place, plain x a token the main model gave with no draft checked
+    /// (the prefill's, and the one that comes free with each accepted draft).</summary>
+    public string Annotated()
+    {
+        var checks = Checks.Select((c, i) => (c, Draft: Drafts[i])).ToDictionary(x => x.c.Index);
+        return string.Concat(Tokens.Select((token, i) => !checks.TryGetValue(i, out var x) ? token
+            : x.c.Accepted ? $"[{token}]" : $"{{{x.Draft}→{token}}}"));
+    }
+}
 
 /// <summary>Self-speculative decoding of a D ≥ 1 model against plain cached greedy decoding, same prompts, same run.</summary>
 /// <param name="TokensPerForward">New tokens per main-model forward after the prefill (1 + acceptance, up to the end).</param>
@@ -24,11 +36,15 @@ public sealed record MtpTraceExample(string Group, string Prompt, IReadOnlyList<
 /// <param name="Speedup">Speculative over plain tokens per second (medians over the timed passes).</param>
 /// <param name="Identical">Every prompt gave the same tokens both ways.</param>
 /// <param name="DraftDepth">Depths chained into each draft (1: V3's next-but-one token).</param>
+/// <param name="Cost">The parts of one step, timed on the first prompt: what the speed-up should be.</param>
 public sealed record MtpDecoding(int Prompts, int TokensPerPrompt, int DraftDepth, int Drafts, int Accepted, double TokensPerForward,
     double PlainTokensPerSecond, double SpeculativeTokensPerSecond, double Speedup, bool Identical,
-    IReadOnlyList<MtpAcceptance> ByGroup, MtpTraceExample Example)
+    IReadOnlyList<MtpAcceptance> ByGroup, MtpTraceExample Example, DecodeCost Cost)
 {
     public double AcceptanceRate => Drafts == 0 ? 0 : (double)Accepted / Drafts;
+
+    /// <summary>The speed-up the step's parts predict at this run's tokens per forward.</summary>
+    public double PredictedSpeedup => Cost.PredictedSpeedup(TokensPerForward);
 }
 
 /// <summary>One trained model.</summary>
@@ -76,6 +92,9 @@ public static class MtpExperiment
 
     /// <summary>Intra-op threads of both decoders while they are timed.</summary>
     public const int DecodeThreads = 1;
+
+    // Timed rounds of DecodeCost per decoding run (each a few milliseconds).
+    private const int CostRepetitions = 30;
 
     public static MtpResult Run(MtpExperimentConfig config, Device device, IProgress<ExperimentProgress>? progress = null,
         CancellationToken cancellation = default)
@@ -300,6 +319,8 @@ public static class MtpExperiment
         {
             set_num_threads(threads);
         }
+        using var first = tensor(prompts[0].Prompt, [1, prompts[0].Prompt.Length], device: device);
+        var cost = DecodeCost.Measure(model.Main, model.Modules, first, config.DraftDepth, CostRepetitions);
         double tokens = (double)prompts.Count * task.DecodeTokens;
         double plainRate = tokens / Median(plainSeconds), speculativeRate = tokens / Median(speculativeSeconds);
         var groups = prompts.Select((p, i) => (p.Group, Result: results[i])).GroupBy(x => x.Group)
@@ -310,7 +331,7 @@ public static class MtpExperiment
         var example = new MtpTraceExample(prompts[shown].Group, string.Concat(task.Render(prompts[shown].Prompt)), task.Render(results[shown].Tokens),
             results[shown].Trace, task.Render(results[shown].Trace.Select(c => c.Draft)));
         return new MtpDecoding(prompts.Count, task.DecodeTokens, config.DraftDepth, results.Sum(r => r.Drafts), results.Sum(r => r.Accepted),
-            forwards == 0 ? 0 : (double)produced / forwards, plainRate, speculativeRate, speculativeRate / plainRate, identical, groups, example);
+            forwards == 0 ? 0 : (double)produced / forwards, plainRate, speculativeRate, speculativeRate / plainRate, identical, groups, example, cost);
     }
 
     private static double Median(IEnumerable<double> values) => MathNet.Numerics.Statistics.Statistics.Median(values);

@@ -23,16 +23,17 @@ public static class MtpOutput
         foreach (var r in result.Runs.Where(r => r.Decoding is not null && r.Seed == config.Seed))
             summary.Add($"{r.Name} acceptance by {(r.Task == MtpExperiment.CorpusTask ? "domain" : "task")}: " +
                 string.Join(", ", r.Decoding!.ByGroup.Select(g => $"{g.Group} {g.AcceptanceRate:P0}")) +
-                $"; {r.Decoding.PlainTokensPerSecond:F0} → {r.Decoding.SpeculativeTokensPerSecond:F0} tokens/s");
+                $"; {r.Decoding.PlainTokensPerSecond:F0} → {r.Decoding.SpeculativeTokensPerSecond:F0} tokens/s; one step: main {r.Decoding.Cost.MainMs:F2} ms per token, " +
+                $"verify {r.Decoding.Cost.VerifyMs:F2} ms + draft {r.Decoding.Cost.DraftMs:F2} ms for {r.Decoding.TokensPerForward:F2} tokens → predicted {r.Decoding.PredictedSpeedup:F2}×, measured {r.Decoding.Speedup:F2}×");
         summary.Add("paper (V3 §5.4.3): 85–90 % of second-token drafts accepted, 1.8× tokens per second; V3 Table 4: MTP improved most benchmarks at equal inference cost");
 
         var runs = new ResultTable("runs",
             ["name", "task", "depth", "seed", "parameters", "mtp_parameters", "initial_validation_loss", "validation_loss", "depth_validation_losses",
-             "exact_match", "step_ms", "seconds", "acceptance_rate", "tokens_per_forward", "plain_tokens_per_second", "speculative_tokens_per_second", "speedup", "identical"],
+             "exact_match", "step_ms", "seconds", "acceptance_rate", "tokens_per_forward", "plain_tokens_per_second", "speculative_tokens_per_second", "speedup", "predicted_speedup", "identical"],
             [.. result.Runs.Select(r => (IReadOnlyList<object>)[r.Name, r.Task, r.Depth, r.Seed, r.Parameters, r.MtpParameters, r.InitialValidationLoss,
                 r.ValidationLoss, string.Join(" ", r.DepthValidationLosses.Select(l => l.ToString("R"))), r.ExactMatch ?? double.NaN, r.StepMs, r.Seconds,
                 r.AcceptanceRate ?? double.NaN, r.Decoding?.TokensPerForward ?? double.NaN, r.Decoding?.PlainTokensPerSecond ?? double.NaN,
-                r.Decoding?.SpeculativeTokensPerSecond ?? double.NaN, r.Speedup ?? double.NaN, r.Decoding?.Identical ?? true])]);
+                r.Decoding?.SpeculativeTokensPerSecond ?? double.NaN, r.Speedup ?? double.NaN, r.Decoding?.PredictedSpeedup ?? double.NaN, r.Decoding?.Identical ?? true])]);
         var curves = new ResultTable("loss_curves", ["run", "step", "total_train_loss", "main_validation_loss", "learning_rate", "tokens", "seconds"],
             [.. result.Runs.SelectMany(r => r.Curve.Select(p => (IReadOnlyList<object>)[r.Name, p.Step, p.TrainLoss, p.ValidationLoss ?? double.NaN,
                 p.LearningRate, p.Tokens, p.Seconds]))]);

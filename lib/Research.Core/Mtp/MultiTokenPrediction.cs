@@ -108,9 +108,32 @@ public sealed class MtpLanguageModel : nn.Module
 /// <param name="Total">Main + (λ/D) Σ_k L^k; the main loss itself when D = 0.</param>
 public sealed record MtpLosses(Tensor Main, IReadOnlyList<Tensor> Depths, Tensor Total);
 
+/// <summary>One cell of V3's Figure 3 for one sequence: at <paramref name="Position"/> i, depth <paramref name="Depth"/>
+/// k (0 = the main model) reads token <paramref name="Reads"/> (the main model its input t_i; depth k the embedding of
+/// t_{i+k}, beside h^{k−1}_i) and learns to predict <paramref name="Target"/> = t_{i+k+1}.</summary>
+public sealed record MtpDataFlowCell(int Depth, int Position, long Reads, long Target);
+
 /// <summary>DeepSeek-V3's sequential multi-token prediction as a training objective.</summary>
 public static class MultiTokenPrediction
 {
+    /// <summary>What each depth 0..<paramref name="depth"/> reads and predicts at each of its positions when
+    /// <see cref="Losses"/> trains on <paramref name="sequence"/> (T + 1 tokens): depth k has positions 0..T−k−1,
+    /// its targets from <see cref="DepthTargets"/>.</summary>
+    public static IReadOnlyList<MtpDataFlowCell> DataFlow(long[] sequence, int depth)
+    {
+        int t = sequence.Length - 1;
+        if (depth < 0 || depth >= t) throw new ArgumentOutOfRangeException(nameof(depth), depth, $"MultiTokenPrediction.DataFlow: depth must be in 0..{t - 1} for {sequence.Length} tokens");
+        using var scope = NewDisposeScope();
+        var tokens = tensor(sequence, [1, sequence.Length]);
+        var cells = new List<MtpDataFlowCell>();
+        for (int k = 0; k <= depth; k++)
+        {
+            var targets = DepthTargets(tokens, k).Targets[0].data<long>().ToArray();
+            for (int i = 0; i < t - k; i++) cells.Add(new MtpDataFlowCell(k, i, sequence[i + k], targets[i]));
+        }
+        return cells;
+    }
+
     /// <summary>
     /// The targets depth k learns, aligned with the main model's positions: position i of sequences[:, 0..T−1]
     /// predicts token i + k + 1 (the main model, k = 0, predicts i + 1). Returns targets [B, T] (PAD past the end)

@@ -41,6 +41,28 @@ public sealed class MultiTokenPredictionTests
     }
 
     [Fact]
+    public void The_data_flow_pairs_each_depth_with_the_token_k_ahead_and_the_one_after_as_target()
+    {
+        long[] sequence = [5, 1, 7, 3, 9, 2, 8];   // T + 1 = 7 tokens: the main model has 6 positions
+        var cells = MultiTokenPrediction.DataFlow(sequence, 2);
+        for (int k = 0; k <= 2; k++)
+        {
+            var depth = cells.Where(c => c.Depth == k).ToArray();
+            Assert.Equal(Enumerable.Range(0, 6 - k), depth.Select(c => c.Position));   // one position fewer per depth
+            Assert.All(depth, c => Assert.Equal((sequence[c.Position + k], sequence[c.Position + k + 1]), (c.Reads, c.Target)));
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => MultiTokenPrediction.DataFlow(sequence, 6));
+    }
+
+    [Fact]
+    public void A_trace_marks_accepted_drafts_rejected_drafts_and_tokens_given_without_a_check()
+    {
+        var example = new MtpTraceExample("prose", "ab", ["c", "d", "e", "f", "g"],
+            [new DraftCheck(1, 10, 10), new DraftCheck(3, 11, 12)], ["d", "x"]);
+        Assert.Equal("c[d]e{x→f}g", example.Annotated());
+    }
+
+    [Fact]
     public void With_no_depths_the_loss_and_outputs_are_the_plain_models()
     {
         using var scope = NewDisposeScope();
