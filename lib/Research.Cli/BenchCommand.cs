@@ -98,6 +98,18 @@ public static class BenchCommand
         return command;
     }
 
+    /// <summary>Runs one benchmark with progress on stderr, prints it as JSON or as <paramref name="print"/>'s lines, and
+    /// exits 1 when its self-check (<paramref name="passed"/>) fails: a fast path that changes the results is a failed
+    /// check, not a result.</summary>
+    private static int Report<T>(string label, Func<IProgress<ExperimentProgress>, T> run, bool json, TextWriter stdout, TextWriter stderr,
+        Action<T, TextWriter> print, Func<T, bool> passed)
+    {
+        var r = ProgressDisplay.Run(label, stderr, run);
+        if (json) stdout.WriteLine(JsonSerializer.Serialize(r, ExperimentConfigs.Json));
+        else print(r, stdout);
+        return passed(r) ? ExitCodes.Ok : ExitCodes.Failed;
+    }
+
     private static int RunLm(int steps, string model, string device, bool json, TextWriter stdout, TextWriter stderr)
     {
         var config = (new LmBenchmarkConfig() with { Steps = steps, Model = model, EarlyStep = Math.Min(100, Math.Max(1, steps / 10)) }).Validated();
@@ -116,56 +128,35 @@ public static class BenchCommand
     }
 
     private static int RunMoe(MoeBenchmarkConfig config, string device, bool json, TextWriter stdout, TextWriter stderr)
-    {
-        var dev = Platform.Devices.Parse(device);
-        var r = ProgressDisplay.Run("bench moe", stderr, progress => MoeBenchmark.Run(config, dev, progress));
-        if (json) stdout.WriteLine(JsonSerializer.Serialize(r, ExperimentConfigs.Json));
-        else
+        => Report("bench moe", progress => MoeBenchmark.Run(config, Platform.Devices.Parse(device), progress), json, stdout, stderr, (r, o) =>
         {
-            stdout.WriteLine($"MoE layer: {r.Tokens} tokens × d {r.Dim}, {r.SharedExperts} shared + {r.Experts} routed experts of width {r.ExpertHidden}, top-{r.TopK}; " +
+            o.WriteLine($"MoE layer: {r.Tokens} tokens × d {r.Dim}, {r.SharedExperts} shared + {r.Experts} routed experts of width {r.ExpertHidden}, top-{r.TopK}; " +
                 $"dense SwiGLU of width {r.DenseHidden} (same active parameters, {r.ActiveFlopsPerToken:N0} flops per token); median of {r.Repetitions}, {r.TorchThreads} libtorch threads on {r.Device}");
-            stdout.WriteLine($"forward+backward: MoE {r.MoeMilliseconds:F1} ms, dense {r.DenseMilliseconds:F1} ms: ratio {r.Ratio:F2} (goal ≤ {MoeBenchmarkResult.Goal}: {(r.GoalMet ? "met" : "missed")})");
-            stdout.WriteLine($"token-by-token reference on {config.NaiveTokens} tokens: {r.NaiveRatio:F0}× the sorted dispatch ({r.NaiveMillisecondsPerToken:F2} ms per token); " +
+            o.WriteLine($"forward+backward: MoE {r.MoeMilliseconds:F1} ms, dense {r.DenseMilliseconds:F1} ms: ratio {r.Ratio:F2} (goal ≤ {MoeBenchmarkResult.Goal}: {(r.GoalMet ? "met" : "missed")})");
+            o.WriteLine($"token-by-token reference on {config.NaiveTokens} tokens: {r.NaiveRatio:F0}× the sorted dispatch ({r.NaiveMillisecondsPerToken:F2} ms per token); " +
                 $"max |sorted − naive| {r.MaxAbsDifference:E1} ({(r.Agrees ? "agree" : "DISAGREE")})");
-        }
-        // Dispatch that gives other values than the reference is a failed check, not a result.
-        return r.Agrees ? ExitCodes.Ok : ExitCodes.Failed;
-    }
+        }, r => r.Agrees);  // dispatch that disagrees with the token-by-token reference fails
 
     private static int RunGrpo(GrpoBenchmarkConfig config, string device, bool json, TextWriter stdout, TextWriter stderr)
-    {
-        var dev = Platform.Devices.Parse(device);
-        var r = ProgressDisplay.Run("bench grpo", stderr, progress => GrpoBenchmark.Run(config, dev, progress));
-        if (json) stdout.WriteLine(JsonSerializer.Serialize(r, ExperimentConfigs.Json));
-        else
+        => Report("bench grpo", progress => GrpoBenchmark.Run(config, Platform.Devices.Parse(device), progress), json, stdout, stderr, (r, o) =>
         {
-            stdout.WriteLine($"one GRPO step of r1-zero's small model ({r.Parameters:N0} parameters): G = {r.GroupSize} responses for {r.Prompts} prompts, " +
+            o.WriteLine($"one GRPO step of r1-zero's small model ({r.Parameters:N0} parameters): G = {r.GroupSize} responses for {r.Prompts} prompts, " +
                 $"μ = {r.PolicyUpdates}; median of {r.Repetitions}, {r.TorchThreads} libtorch threads on {r.Device}");
-            stdout.WriteLine($"sampling {r.SampleMilliseconds:F1} ms ({r.SampledTokens:N0} tokens), scoring + updates {r.UpdateMilliseconds:F1} ms");
-            stdout.WriteLine($"sampler: {r.CachedTokensPerSecond:N0} tokens/s with the KV cache, {r.UncachedTokensPerSecond:N0} re-running the prefix: " +
+            o.WriteLine($"sampling {r.SampleMilliseconds:F1} ms ({r.SampledTokens:N0} tokens), scoring + updates {r.UpdateMilliseconds:F1} ms");
+            o.WriteLine($"sampler: {r.CachedTokensPerSecond:N0} tokens/s with the KV cache, {r.UncachedTokensPerSecond:N0} re-running the prefix: " +
                 $"ratio {r.Ratio:F2} (cached / uncached time per token); same tokens: {(r.Identical ? "yes" : "NO")}");
-        }
-        // A cache that changes what is sampled is a failed check, not a result.
-        return r.Identical ? ExitCodes.Ok : ExitCodes.Failed;
-    }
+        }, r => r.Identical);  // a cache that changes what is sampled fails
 
     private static int RunMtp(MtpBenchmarkConfig config, string device, bool json, TextWriter stdout, TextWriter stderr)
-    {
-        var dev = Platform.Devices.Parse(device);
-        var r = ProgressDisplay.Run("bench mtp", stderr, progress => MtpBenchmark.Run(config, dev, progress));
-        if (json) stdout.WriteLine(JsonSerializer.Serialize(r, ExperimentConfigs.Json));
-        else
+        => Report("bench mtp", progress => MtpBenchmark.Run(config, Platform.Devices.Parse(device), progress), json, stdout, stderr, (r, o) =>
         {
-            stdout.WriteLine($"tiny LM on the four-domain corpus, {r.Layers} layers, d {r.Dim} ({r.Parameters:N0} parameters + {r.MtpParameters:N0} in D = {r.Depth} MTP depths), " +
+            o.WriteLine($"tiny LM on the four-domain corpus, {r.Layers} layers, d {r.Dim} ({r.Parameters:N0} parameters + {r.MtpParameters:N0} in D = {r.Depth} MTP depths), " +
                 $"{r.Steps} training steps, validation loss {r.ValidationLoss:F4}; {r.Prompts} prompts × {r.TokensPerPrompt} tokens, batch 1, " +
                 $"median of {r.Repetitions} passes, {r.TorchThreads} libtorch thread on {r.Device}");
-            stdout.WriteLine($"drafts of {r.DraftDepth} depth{(r.DraftDepth == 1 ? "" : "s")}: {r.AcceptanceRate:P1} accepted, {r.TokensPerForward:F2} tokens per main-model forward");
-            stdout.WriteLine($"plain cached greedy {r.PlainTokensPerSecond:N0} tokens/s, self-speculative {r.SpeculativeTokensPerSecond:N0} tokens/s: " +
+            o.WriteLine($"drafts of {r.DraftDepth} depth{(r.DraftDepth == 1 ? "" : "s")}: {r.AcceptanceRate:P1} accepted, {r.TokensPerForward:F2} tokens per main-model forward");
+            o.WriteLine($"plain cached greedy {r.PlainTokensPerSecond:N0} tokens/s, self-speculative {r.SpeculativeTokensPerSecond:N0} tokens/s: " +
                 $"ratio {r.Ratio:F2} (goal ≥ {r.Goal}: {(r.GoalMet ? "met" : "missed")}; the parts of one step predict {r.PredictedRatio:F2}); same tokens: {(r.Identical ? "yes" : "NO")}");
-        }
-        // Drafts that change what is decoded are a failed check, not a result.
-        return r.Identical ? ExitCodes.Ok : ExitCodes.Failed;
-    }
+        }, r => r.Identical);  // drafts that change what is decoded fail
 
     private static int[] Lengths(string text, string option)
     {
@@ -175,26 +166,19 @@ public static class BenchCommand
     }
 
     private static int RunMla(MlaBenchmarkConfig config, string device, bool json, TextWriter stdout, TextWriter stderr)
-    {
-        var dev = Platform.Devices.Parse(device);
-        var r = ProgressDisplay.Run("bench mla", stderr, progress => MlaBenchmark.Run(config, dev, progress));
-        if (json) stdout.WriteLine(JsonSerializer.Serialize(r, ExperimentConfigs.Json));
-        else
+        => Report("bench mla", progress => MlaBenchmark.Run(config, Platform.Devices.Parse(device), progress), json, stdout, stderr, (r, o) =>
         {
-            stdout.WriteLine($"one attention layer, d {r.Dim}, {r.Heads} heads of {r.HeadDim}; GQA with {r.GqaKvHeads} key/value heads; " +
+            o.WriteLine($"one attention layer, d {r.Dim}, {r.Heads} heads of {r.HeadDim}; GQA with {r.GqaKvHeads} key/value heads; " +
                 $"MLA with d_c {r.KvLatentDim}, d_h^R {r.RopeHeadDim}, {(r.QueryLatentDim == 0 ? "no query compression" : $"d'_c {r.QueryLatentDim}")}; " +
                 $"one decode step over a cache of context − 1 tokens, median of {r.Repetitions} after {r.Warmup} warm-up, {r.TorchThreads} libtorch threads on {r.Device}");
-            stdout.WriteLine($"{"context",7} {"batch",5} {"variant",-13} {"ms/step",9} {"min–max ms",17} {"/ MHA",7} {"cache KiB/token",15} {"MHA / cache",12}");
+            o.WriteLine($"{"context",7} {"batch",5} {"variant",-13} {"ms/step",9} {"min–max ms",17} {"/ MHA",7} {"cache KiB/token",15} {"MHA / cache",12}");
             foreach (var c in r.Cells)
-                stdout.WriteLine($"{c.Context,7} {c.Batch,5} {Kebab(c.Variant),-13} {c.Milliseconds,9:F2} {$"{c.MinMilliseconds:F2}–{c.MaxMilliseconds:F2}",17} " +
+                o.WriteLine($"{c.Context,7} {c.Batch,5} {Kebab(c.Variant),-13} {c.Milliseconds,9:F2} {$"{c.MinMilliseconds:F2}–{c.MaxMilliseconds:F2}",17} " +
                     $"{c.Ratio,7:F2} {c.CacheBytesPerToken / 1024.0,15:F3} {c.CacheRatio,11:F1}×");
-            stdout.WriteLine($"ratio {r.Ratio:F2} (absorbed MLA / MHA at context {r.HeadlineContext}, batch {r.HeadlineBatch}; goal ≤ {MlaBenchmarkResult.Goal}) " +
+            o.WriteLine($"ratio {r.Ratio:F2} (absorbed MLA / MHA at context {r.HeadlineContext}, batch {r.HeadlineBatch}; goal ≤ {MlaBenchmarkResult.Goal}) " +
                 $"with a cache {r.CacheRatio:F1}× smaller (goal ≥ {MlaBenchmarkResult.CacheGoal}): {(r.GoalMet ? "met" : "missed")}");
-            stdout.WriteLine($"max |naive − absorbed| {r.MaxAbsDifference:E1} ({(r.Agrees ? "agree" : "DISAGREE")})");
-        }
-        // Absorption that changes the outputs is a failed check, not a result.
-        return r.Agrees ? ExitCodes.Ok : ExitCodes.Failed;
-    }
+            o.WriteLine($"max |naive − absorbed| {r.MaxAbsDifference:E1} ({(r.Agrees ? "agree" : "DISAGREE")})");
+        }, r => r.Agrees);  // absorption that changes the outputs fails
 
     private static string Kebab(DecodeVariant v) => JsonSerializer.Serialize(v, ExperimentConfigs.Json).Trim('"');
 
