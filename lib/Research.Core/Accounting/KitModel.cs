@@ -1,4 +1,5 @@
 using Research.Experiments;
+using Research.Fp8;
 using Research.Mla;
 using Research.Models;
 using Research.Moe;
@@ -25,14 +26,27 @@ public static class KitModel
         new(Vocabulary: c.VocabSize, Dim: c.HiddenSize, Layers: c.NumHiddenLayers, Heads: c.NumAttentionHeads,
             FfnHidden: c.IntermediateSize, MaxSequence: Math.Min(c.ContextLimit, 1024));
 
-    public static TinyLmParts Parts(ModelConfig c) => new(
+    /// <summary>The blocks' attention and feed-forward for <paramref name="c"/>, their GEMMs at <paramref name="gemms"/>
+    /// (null: FP32) and the MoE layers balanced by <paramref name="balancing"/> (null: none).</summary>
+    public static TinyLmParts Parts(ModelConfig c, Fp8TrainingRecipe? gemms = null, BalancingConfig? balancing = null) => new(
         (lm, _, device) => c.IsMla
             ? new MultiHeadLatentAttention(new MlaConfig(c.HiddenSize, c.NumAttentionHeads, c.QkNopeHeadDim, c.VHeadDim, c.KvLoraRank!.Value,
-                c.QLoraRank ?? 0, c.QkRopeHeadDim, lm.MaxSequence), device)
-            : new CausalSelfAttention(lm, device, c.KeyValueHeads),
+                c.QLoraRank ?? 0, c.QkRopeHeadDim, lm.MaxSequence), device, gemms)
+            : new CausalSelfAttention(lm, device, c.KeyValueHeads, gemms),
         (lm, layer, device) => c.IsMoe && layer >= c.FirstKDenseReplace
-            ? new MoeLayer(lm.Dim, new MoeConfig(new RouterConfig(c.NRoutedExperts!.Value, c.NumExpertsPerTok), c.MoeIntermediateSize, c.NSharedExperts), device)
-            : new SwiGlu(lm.Dim, c.IntermediateSize, device));
+            ? new MoeLayer(lm.Dim, new MoeConfig(Router(c), c.MoeIntermediateSize, c.NSharedExperts, balancing), device, gemms: gemms)
+            : new SwiGlu(lm.Dim, c.IntermediateSize, device, gemms));
+
+    /// <summary>The gate of an MoE config: scoring_func, norm_topk_prob, routed_scaling_factor and the group limit
+    /// (groups scored by their top two affinities with sigmoid gates, V3; by their best one with softmax, V2).</summary>
+    public static RouterConfig Router(ModelConfig c)
+    {
+        bool sigmoid = c.ScoringFunc == "sigmoid";
+        int groups = c.NGroup ?? 1;
+        return new RouterConfig(c.NRoutedExperts ?? throw new ConfigException($"ModelConfig '{c.Name}' is dense: n_routed_experts is null"),
+            c.NumExpertsPerTok, sigmoid ? Affinity.Sigmoid : Affinity.Softmax, c.NormTopkProb, c.RoutedScalingFactor, groups,
+            c.TopkGroup ?? groups, sigmoid ? GroupScore.TopTwoSum : GroupScore.Max).Validated();
+    }
 
     /// <summary>The main model and its MTP depths, weights from <paramref name="generator"/>.</summary>
     public static (TinyLm Model, MtpModules Mtp) Build(ModelConfig config, Device device, Generator generator)

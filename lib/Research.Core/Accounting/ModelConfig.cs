@@ -31,6 +31,12 @@ namespace Research.Accounting;
 /// <param name="MoeIntermediateSize">Hidden width of one expert's SwiGLU.</param>
 /// <param name="FirstKDenseReplace">Layers 0..k−1 are dense, the rest MoE.</param>
 /// <param name="MoeLayerFreq">Every how many layers after the dense ones is MoE; only 1 (every layer) is counted.</param>
+/// <param name="ScoringFunc">The gate's affinity: "sigmoid" (V3) or "softmax" (V2). Counted by no calculator; read
+/// by the models the kit builds.</param>
+/// <param name="NormTopkProb">Whether the selected experts' gate values are normalised to sum to 1 (V3: true).</param>
+/// <param name="RoutedScalingFactor">Factor on the routed experts' output (V3: 2.5, V2: 16).</param>
+/// <param name="NGroup">Expert groups of group-limited routing (V3: 8, one per node); null: one group.</param>
+/// <param name="TopkGroup">Groups a token's experts may come from (V3: 4); null: all of them.</param>
 /// <param name="TopkMethod">"noaux_tc" (V3's auxiliary-loss-free routing) stores a per-expert gate bias
 /// (<c>e_score_correction_bias</c>) in each MoE layer; the others store none.</param>
 /// <param name="NumNextnPredictLayers">D, multi-token-prediction depths stored beside the main model (V3 §2.2).</param>
@@ -61,6 +67,11 @@ public sealed record ModelConfig(
     int FirstKDenseReplace = 0,
     int MoeLayerFreq = 1,
     string? TopkMethod = null,
+    string ScoringFunc = "sigmoid",
+    bool NormTopkProb = true,
+    double RoutedScalingFactor = 1.0,
+    int? NGroup = null,
+    int? TopkGroup = null,
     int NumNextnPredictLayers = 0,
     bool QkvBias = false,
     int MaxPositionEmbeddings = 64,
@@ -141,6 +152,16 @@ public sealed record ModelConfig(
             Range("n_shared_experts", NSharedExperts, 0, MaxDimension);
             Range("moe_intermediate_size", MoeIntermediateSize, 1, 1 << 20);
             Range("first_k_dense_replace", FirstKDenseReplace, 0, NumHiddenLayers, $"0..num_hidden_layers ({NumHiddenLayers})");
+            if (ScoringFunc is not ("sigmoid" or "softmax"))
+                throw new ConfigException($"{where}: scoring_func must be one of sigmoid, softmax (got '{ScoringFunc}')");
+            if (!double.IsFinite(RoutedScalingFactor) || RoutedScalingFactor <= 0)
+                throw new ConfigException($"{where}: routed_scaling_factor must be a finite number > 0 (got {RoutedScalingFactor})");
+            int groups = NGroup ?? 1;
+            if (groups < 1 || n % groups != 0)
+                throw new ConfigException($"{where}: n_group must divide n_routed_experts ({n}): allowed {string.Join(", ", Enumerable.Range(1, n).Where(g => n % g == 0))} (got {groups})");
+            Range("topk_group", TopkGroup ?? groups, 1, groups, $"1..n_group ({groups})");
+            if (NumExpertsPerTok > (TopkGroup ?? groups) * (n / groups))
+                throw new ConfigException($"{where}: num_experts_per_tok ({NumExpertsPerTok}) exceeds the experts of the topk_group kept groups ({(TopkGroup ?? groups) * (n / groups)})");
             if (MoeLayerFreq != 1)
                 throw new ConfigException($"{where}: moe_layer_freq must be 1, every layer after the dense ones being MoE, the only layout the calculator counts (got {MoeLayerFreq})");
         }

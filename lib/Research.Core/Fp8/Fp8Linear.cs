@@ -102,6 +102,15 @@ public static class Fp8Training
     }
 
     /// <summary>
+    /// A module's <c>nn.Linear</c> run with its GEMMs at <paramref name="gemms"/>: <see cref="Linear(Tensor, Tensor, Tensor?, Fp8TrainingRecipe)"/>
+    /// on the layer's own weight and bias (what <see cref="Fp8Linear"/> runs), or the plain layer when
+    /// <paramref name="gemms"/> is null or disabled. The layer keeps its parameters and state-dict keys either way, so
+    /// one checkpoint loads into the FP8 and the FP32 model alike.
+    /// </summary>
+    public static Tensor Apply(this TorchSharp.Modules.Linear layer, Tensor x, Fp8TrainingRecipe? gemms) =>
+        gemms is { Enabled: true } ? Linear(x, layer.weight!, layer.bias, gemms) : layer.forward(x);
+
+    /// <summary>
     /// Identity in forward; in backward, the incoming gradient is rounded to <paramref name="format"/> with
     /// <paramref name="scaling"/> (rows = leading dimensions, groups along the last). Placed on a GEMM's output,
     /// it makes every GEMM of backward see an FP8 output gradient. A gradient holding NaN or Inf passes unchanged,

@@ -1,3 +1,4 @@
+using Research.Fp8;
 using Research.Models;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -36,8 +37,12 @@ public sealed class MultiHeadLatentAttention : nn.Module<Tensor, Tensor>, IIncre
     private readonly MlaConfig config;
     private readonly double scale;
 
-    public MultiHeadLatentAttention(MlaConfig config, Device device) : base(nameof(MultiHeadLatentAttention))
+    /// <param name="gemms">Precision of the layer's GEMMs (<see cref="Fp8TrainingRecipe"/>, e.g. V3's E4M3 with 1×128
+    /// tiles and 128×128 blocks); null: FP32. The absorbed decoding path multiplies
+    /// by W^UK and W^UV directly and keeps them in FP32.</param>
+    public MultiHeadLatentAttention(MlaConfig config, Device device, Fp8TrainingRecipe? gemms = null) : base(nameof(MultiHeadLatentAttention))
     {
+        Gemms = gemms?.Validated();
         this.config = config.Validated();
         int h = config.Heads, qk = config.QueryKeyDim;
         if (config.QueryLatentDim == 0)
@@ -59,6 +64,9 @@ public sealed class MultiHeadLatentAttention : nn.Module<Tensor, Tensor>, IIncre
 
     public MlaConfig Config => config;
 
+    /// <summary>The projections' precision; null: FP32.</summary>
+    public Fp8TrainingRecipe? Gemms { get; }
+
     /// <summary>Which decoding path <see cref="Decode"/> takes; both compute the same attention.</summary>
     public MlaInference Inference { get; set; } = MlaInference.Absorbed;
 
@@ -77,7 +85,7 @@ public sealed class MultiHeadLatentAttention : nn.Module<Tensor, Tensor>, IIncre
         var k = cat([kContent, kRope.unsqueeze(1).expand(b, config.Heads, t, config.RopeHeadDim)], -1);   // eq. 17
         // SDPA's default scale is 1/√(last dim of q) = 1/√(d_h + d_h^R), eq. 18's.
         var attended = nn.functional.scaled_dot_product_attention(q, k, v, null, 0.0, true);   // [B, n_h, T, d_v]
-        return output.forward(attended.transpose(1, 2).reshape(b, t, -1)).MoveToOuterDisposeScope();   // eq. 19
+        return output.Apply(attended.transpose(1, 2).reshape(b, t, -1), Gemms).MoveToOuterDisposeScope();   // eq. 19
     }
 
     /// <inheritdoc/>
@@ -107,7 +115,7 @@ public sealed class MultiHeadLatentAttention : nn.Module<Tensor, Tensor>, IIncre
             var k = cat([kContent, rows.narrow(-1, dc, config.RopeHeadDim).unsqueeze(1).expand(b, h, s, config.RopeHeadDim)], -1);
             var q = cat([qContent, qRope], -1).unsqueeze(2);         // [B, n_h, 1, T, d_h + d_h^R]
             var attended = CachedAttention.Attend(q, k, v, scale).squeeze(2);   // [B, n_h, T, d_v]
-            return output.forward(attended.transpose(1, 2).reshape(b, t, -1)).MoveToOuterDisposeScope();
+            return output.Apply(attended.transpose(1, 2).reshape(b, t, -1), Gemms).MoveToOuterDisposeScope();
         }
         // q^C_i · (W^UK_i c_j) = (W^UK_iᵀ q^C_i) · c_j: the query moves into latent space, and the keys are the
         // cached rows themselves: [q̃_i; q^R_i] · [c_j; k^R_j]. All heads share that one "key head" (G = 1).
@@ -120,15 +128,15 @@ public sealed class MultiHeadLatentAttention : nn.Module<Tensor, Tensor>, IIncre
         var mixed = CachedAttention.Attend(absorbed.unsqueeze(1), rows.unsqueeze(1), latentValues, scale).squeeze(1);   // [B, n_h, T, d_c]
         // Σ_j a_ij W^UV_i c_j = W^UV_i Σ_j a_ij c_j: W^UV is applied once per head after the weighted sum.
         var values = HeadsFirst(mixed).bmm(upValue.transpose(-1, -2));                 // [n_h, B·T, d_v]
-        return output.forward(values.view(h, b, t, -1).permute(1, 2, 0, 3).reshape(b, t, -1)).MoveToOuterDisposeScope();   // [B, T, n_h·d_v]
+        return output.Apply(values.view(h, b, t, -1).permute(1, 2, 0, 3).reshape(b, t, -1), Gemms).MoveToOuterDisposeScope();   // [B, T, n_h·d_v]
     }
 
     // V2 eqs. 12–15 (V3 eqs. 6–9): content and rope queries of positions start..start+T−1.
     private (Tensor Content, Tensor Rope) Queries(Tensor x, int start)
     {
         using var scope = NewDisposeScope();
-        var projected = query is not null ? query.forward(x)
-            : queryUp!.forward(queryNorm!.forward(queryDown!.forward(x)));                  // c^Q = W^DQ h; [W^UQ; W^QR] c^Q
+        var projected = query is not null ? query.Apply(x, Gemms)
+            : queryUp!.Apply(queryNorm!.forward(queryDown!.Apply(x, Gemms)), Gemms);                  // c^Q = W^DQ h; [W^UQ; W^QR] c^Q
         var heads = CausalSelfAttention.SplitHeads(projected, config.Heads);                 // [B, n_h, T, d_h + d_h^R]
         var content = heads.narrow(-1, 0, config.HeadDim);
         var rope = Rope.Apply(heads.narrow(-1, config.HeadDim, config.RopeHeadDim), cos, sin, start);
@@ -139,7 +147,7 @@ public sealed class MultiHeadLatentAttention : nn.Module<Tensor, Tensor>, IIncre
     private (Tensor Latent, Tensor RopeKey) Latents(Tensor x, int start)
     {
         using var scope = NewDisposeScope();
-        var down = kvDown.forward(x);                                                       // [B, T, d_c + d_h^R]
+        var down = kvDown.Apply(x, Gemms);                                                       // [B, T, d_c + d_h^R]
         var latent = kvNorm.forward(down.narrow(-1, 0, config.KvLatentDim));
         var ropeKey = Rope.Apply(down.narrow(-1, config.KvLatentDim, config.RopeHeadDim), cos, sin, start);
         return (latent.MoveToOuterDisposeScope(), ropeKey.MoveToOuterDisposeScope());
@@ -149,7 +157,7 @@ public sealed class MultiHeadLatentAttention : nn.Module<Tensor, Tensor>, IIncre
     private (Tensor Keys, Tensor Values) Decompress(Tensor latent)
     {
         using var scope = NewDisposeScope();
-        var heads = CausalSelfAttention.SplitHeads(kvUp.forward(latent), config.Heads);     // [B, n_h, S, d_h + d_v]
+        var heads = CausalSelfAttention.SplitHeads(kvUp.Apply(latent, Gemms), config.Heads);     // [B, n_h, S, d_h + d_v]
         return (heads.narrow(-1, 0, config.HeadDim).MoveToOuterDisposeScope(),
                 heads.narrow(-1, config.HeadDim, config.ValueHeadDim).MoveToOuterDisposeScope());
     }

@@ -1,3 +1,4 @@
+using Research.Fp8;
 using Research.Experiments;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -24,8 +25,11 @@ public sealed class CausalSelfAttention : nn.Module<Tensor, Tensor>, IIncrementa
     private readonly int maxSequence;
 
     /// <param name="kvHeads">n_g, the key/value heads; null means n_h (multi-head attention). Must divide n_h.</param>
-    public CausalSelfAttention(TinyLmConfig config, Device device, int? kvHeads = null) : base(nameof(CausalSelfAttention))
+    /// <param name="gemms">Precision of the layer's GEMMs (<see cref="Fp8TrainingRecipe"/>, e.g. V3's E4M3 with 1×128
+    /// tiles and 128×128 blocks); null: FP32.</param>
+    public CausalSelfAttention(TinyLmConfig config, Device device, int? kvHeads = null, Fp8TrainingRecipe? gemms = null) : base(nameof(CausalSelfAttention))
     {
+        Gemms = gemms?.Validated();
         config.Validated();
         heads = config.Heads;
         this.kvHeads = kvHeads ?? heads;
@@ -41,6 +45,9 @@ public sealed class CausalSelfAttention : nn.Module<Tensor, Tensor>, IIncrementa
         RegisterComponents();
     }
 
+    /// <summary>The projections' precision; null: FP32.</summary>
+    public Fp8TrainingRecipe? Gemms { get; }
+
     /// <summary>n_h.</summary>
     public int Heads => heads;
 
@@ -54,9 +61,9 @@ public sealed class CausalSelfAttention : nn.Module<Tensor, Tensor>, IIncrementa
     {
         using var scope = NewDisposeScope();
         long b = x.shape[0], t = x.shape[1];
-        var q = Rope.Apply(SplitHeads(query.forward(x), heads), cos, sin);     // [B, n_h, T, d_h]
-        var k = Rope.Apply(SplitHeads(key.forward(x), kvHeads), cos, sin);     // [B, n_g, T, d_h]
-        var v = SplitHeads(value.forward(x), kvHeads);
+        var q = Rope.Apply(SplitHeads(query.Apply(x, Gemms), heads), cos, sin);     // [B, n_h, T, d_h]
+        var k = Rope.Apply(SplitHeads(key.Apply(x, Gemms), kvHeads), cos, sin);     // [B, n_g, T, d_h]
+        var v = SplitHeads(value.Apply(x, Gemms), kvHeads);
         if (kvHeads != heads)
         {
             // Each key/value head serves n_h/n_g consecutive query heads. Training reads the whole sequence once, so
@@ -68,7 +75,7 @@ public sealed class CausalSelfAttention : nn.Module<Tensor, Tensor>, IIncrementa
         // libtorch picks a fused kernel where it has one.
         var attended = nn.functional.scaled_dot_product_attention(q, k, v, null, 0.0, true);   // [B, n_h, T, d_h]
         var merged = attended.transpose(1, 2).reshape(b, t, -1);                                // [B, T, n_h·d_h]
-        return output.forward(merged).MoveToOuterDisposeScope();
+        return output.Apply(merged, Gemms).MoveToOuterDisposeScope();
     }
 
     /// <inheritdoc/>
@@ -89,19 +96,19 @@ public sealed class CausalSelfAttention : nn.Module<Tensor, Tensor>, IIncrementa
         long b = x.shape[0], t = x.shape[1];
         int start = cache.Length;
         cache.EnsureRoom(t);
-        var q = Rope.Apply(SplitHeads(query.forward(x), heads), cos, sin, start);   // [B, n_h, T, d_h]
-        var k = Rope.Apply(SplitHeads(key.forward(x), kvHeads), cos, sin, start);   // [B, n_g, T, d_h]
+        var q = Rope.Apply(SplitHeads(query.Apply(x, Gemms), heads), cos, sin, start);   // [B, n_h, T, d_h]
+        var k = Rope.Apply(SplitHeads(key.Apply(x, Gemms), kvHeads), cos, sin, start);   // [B, n_g, T, d_h]
         var keys = cache.Write(0, k);                                                // [B, n_g, S, d_h]
-        var values = cache.Write(1, SplitHeads(value.forward(x), kvHeads));
+        var values = cache.Write(1, SplitHeads(value.Apply(x, Gemms), kvHeads));
         cache.Advance((int)t);
         var grouped = q.reshape(b, kvHeads, heads / kvHeads, t, headDim);          // [B, n_g, n_h/n_g, T, d_h]
         var attended = CachedAttention.Attend(grouped, keys, values, 1.0 / Math.Sqrt(headDim));
         var merged = attended.view(b, heads, t, headDim).transpose(1, 2).reshape(b, t, -1);   // [B, T, n_h·d_h]
-        return output.forward(merged).MoveToOuterDisposeScope();
+        return output.Apply(merged, Gemms).MoveToOuterDisposeScope();
     }
 
     /// <summary>The rotated keys of x [B, T, d] at positions 0..T−1: [B, n_g, T, d_h] (for inspection; forward forms them itself).</summary>
-    public Tensor Keys(Tensor x) => Rope.Apply(SplitHeads(key.forward(x), kvHeads), cos, sin);
+    public Tensor Keys(Tensor x) => Rope.Apply(SplitHeads(key.Apply(x, Gemms), kvHeads), cos, sin);
 
     /// <summary>[B, T, n·w] → [B, n, T, w].</summary>
     public static Tensor SplitHeads(Tensor x, int heads) =>

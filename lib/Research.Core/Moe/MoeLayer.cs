@@ -1,4 +1,5 @@
 using Research.Experiments;
+using Research.Fp8;
 using TorchSharp;
 using TorchSharp.Modules;
 using Research.Models;
@@ -71,9 +72,13 @@ public sealed class MoeLayer : nn.Module<Tensor, Tensor>
     private long[]? trainingLoads;
 
     /// <param name="generator">Draws every matrix from N(0, 0.02²); a model that initialises its own weights may pass null.</param>
-    public MoeLayer(int dim, MoeConfig config, Device device, Generator? generator = null) : base(nameof(MoeLayer))
+    /// <param name="gemms">Precision of the experts' GEMMs, shared and routed (each expert's weight gets its own blocks,
+    /// and each token's row its own tiles, so FP8 dispatch before or after the gather is the same); null: FP32. The
+    /// gate stays FP32, as in V3 (§3.3.1 keeps the MoE gating in higher precision).</param>
+    public MoeLayer(int dim, MoeConfig config, Device device, Generator? generator = null, Fp8TrainingRecipe? gemms = null) : base(nameof(MoeLayer))
     {
         Config = config.Validated();
+        Gemms = gemms?.Validated();
         if (dim < 1) throw new ArgumentOutOfRangeException(nameof(dim), dim, "MoeLayer: dim must be ≥ 1");
         Dim = dim;
         int n = config.Router.Experts, h = config.ExpertHidden;
@@ -81,7 +86,7 @@ public sealed class MoeLayer : nn.Module<Tensor, Tensor>
         gate = new ExpertWeights(n, h, dim, device);
         up = new ExpertWeights(n, h, dim, device);
         output = new ExpertWeights(n, dim, h, device);
-        shared = config.SharedExperts > 0 ? new SwiGlu(dim, config.SharedExperts * h, device) : null;
+        shared = config.SharedExperts > 0 ? new SwiGlu(dim, config.SharedExperts * h, device, Gemms) : null;
         RegisterComponents();
         using var noGrad = no_grad();
         foreach (var (name, p) in named_parameters())
@@ -89,6 +94,9 @@ public sealed class MoeLayer : nn.Module<Tensor, Tensor>
     }
 
     public MoeConfig Config { get; }
+
+    /// <summary>The experts' GEMM precision; null: FP32.</summary>
+    public Fp8TrainingRecipe? Gemms { get; }
     public int Dim { get; }
     public Router Router => router;
 
@@ -164,8 +172,8 @@ public sealed class MoeLayer : nn.Module<Tensor, Tensor>
             {
                 if (kept is not null && !kept[t * k + j]) continue;
                 int e = (int)experts[t * k + j];
-                var h = nn.functional.silu(nn.functional.linear(xt, g[e])) * nn.functional.linear(xt, u[e]);
-                yt = yt + routing.Weights[t, j].to(x.dtype) * nn.functional.linear(h, o[e]);
+                var h = nn.functional.silu(Gemm(xt, g[e])) * Gemm(xt, u[e]);
+                yt = yt + routing.Weights[t, j].to(x.dtype) * Gemm(h, o[e]);
             }
             rows[t] = yt;
         }
@@ -207,11 +215,13 @@ public sealed class MoeLayer : nn.Module<Tensor, Tensor>
         for (int e = 0; e < counts.Length; e++)
         {
             if (counts[e] == 0) continue;
-            var h = nn.functional.silu(nn.functional.linear(slices[e], g[e])) * nn.functional.linear(slices[e], u[e]);
-            pieces.Add(nn.functional.linear(h, o[e]));
+            var h = nn.functional.silu(Gemm(slices[e], g[e])) * Gemm(slices[e], u[e]);
+            pieces.Add(Gemm(h, o[e]));
         }
         return pieces.Count == 0 ? null : cat(pieces, 0);
     }
+
+    private Tensor Gemm(Tensor x, Tensor w) => Gemms is { Enabled: true } ? Fp8Training.Linear(x, w, null, Gemms) : nn.functional.linear(x, w);
 
     // Loads before drops feed the balancer; counts after drops size the dispatch slices.
     private long[] Record(Routing routing)

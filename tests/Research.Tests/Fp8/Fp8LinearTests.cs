@@ -19,7 +19,7 @@ public sealed class Fp8LinearTests
 
     // Oracle for one operand, written independently of Fp8Scaling: each group's scale is amax/max in float32,
     // libtorch's own float8 cast rounds x/s, times s. Groups are 1×tile along rows or block×block.
-    private static Tensor Oracle(Tensor x, ScalarType float8, float max, int? tile = null, int? block = null, bool perTensor = false)
+    internal static Tensor Oracle(Tensor x, ScalarType float8, float max, int? tile = null, int? block = null, bool perTensor = false)
     {
         var m = x.detach().reshape(-1, x.shape[^1]);
         long rows = m.shape[0], cols = m.shape[1];
@@ -46,7 +46,7 @@ public sealed class Fp8LinearTests
         return (rounded * s).reshape(x.shape);
     }
 
-    private static Tensor OracleE4M3(Tensor x, int? tile = null, int? block = null) => Oracle(x, Doctor.Float8E4M3FN, 448f, tile, block);
+    internal static Tensor OracleE4M3(Tensor x, int? tile = null, int? block = null) => Oracle(x, Doctor.Float8E4M3FN, 448f, tile, block);
 
     private static Tensor OracleE5M2(Tensor x, int? tile = null) => Oracle(x, Doctor.Float8E5M2, 57344f, tile);
 
