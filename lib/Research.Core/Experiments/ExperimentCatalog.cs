@@ -20,6 +20,7 @@ public static class ExperimentCatalog
         Accounting.EfficiencyExperiment.Definition,
         Rl.R1ZeroExperiment.Definition,
         Mtp.MtpExperiment.Definition,
+        V3Mini.V3MiniExperiment.Definition,
     ];
 
     /// <summary>The experiment with <paramref name="id"/>; an unknown id is an error listing the known ones.</summary>

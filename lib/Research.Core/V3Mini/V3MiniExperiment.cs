@@ -1,0 +1,213 @@
+using System.Diagnostics;
+using Research.Accounting;
+using Research.Data;
+using Research.Experiments;
+using Research.Mla;
+using Research.Models;
+using Research.Moe;
+using Research.Mtp;
+using Research.Platform;
+using Research.Training;
+using static TorchSharp.torch;
+
+namespace Research.V3Mini;
+
+/// <summary>One trained run of <c>v3-mini</c>.</summary>
+/// <param name="ValidationLoss">Next-token loss of the main model alone (MTP dropped), nats per token.</param>
+/// <param name="TotalParameters">The accounting's total for the run's config (main model; the balancing bias included).</param>
+/// <param name="ActivatedParameters">Parameters one token passes through.</param>
+/// <param name="MtpParameters">The MTP depths' own parameters (dropped at inference).</param>
+/// <param name="TrainingFlopsPerToken">The accounting's 3 × forward FLOPs of the main model at the training sequence length.</param>
+/// <param name="KvCacheBytesPerToken">BF16 cache bytes one token adds over all layers, from the built model's cache.</param>
+/// <param name="MaxVio">Global MaxVio of the main model's MoE layers over the validation set (mean over layers); null when dense.</param>
+/// <param name="ExpertLoads">Per main MoE layer, the validation tokens routed to each expert.</param>
+/// <param name="PlainTokensPerSecond">Cached greedy decoding of the main model, batch 1.</param>
+/// <param name="SpeculativeTokensPerSecond">The same with the MTP depth's drafts; null without MTP.</param>
+/// <param name="Identical">Speculative decoding gave the plain decoding's tokens on every prompt (true without MTP).</param>
+/// <param name="FirstStepMegabytes">Process working set after the first step; <paramref name="LastStepMegabytes"/> after the last.</param>
+public sealed record V3MiniRun(string Name, int Seed, string Swapped, double ValidationLoss, long TotalParameters, long ActivatedParameters,
+    long MtpParameters, double TrainingFlopsPerToken, long KvCacheBytesPerToken, double? MaxVio, IReadOnlyList<long[]> ExpertLoads,
+    double StepMs, double PlainTokensPerSecond, double? SpeculativeTokensPerSecond, double? AcceptanceRate, bool Identical,
+    double FirstStepMegabytes, double LastStepMegabytes, int Fp8Tile, IReadOnlyList<LogPoint> Curve)
+{
+    public string Key => Seed == 0 ? Name : $"{Name}-seed{Seed}";
+}
+
+/// <summary>An ablation against the full model, at the reference seed.</summary>
+/// <param name="Delta">Its validation loss minus the full model's (positive: the technique it removes helped).</param>
+/// <param name="SeedNoise">Largest minus smallest validation loss of the full model over the seeds.</param>
+/// <param name="Verdict">"worse without it", "better without it" or "within noise" (|Delta| ≤ SeedNoise).</param>
+public sealed record V3MiniComparison(string Name, double Delta, double SeedNoise, string Verdict);
+
+public sealed record V3MiniResult(IReadOnlyList<V3MiniRun> Runs, IReadOnlyList<V3MiniComparison> Comparisons, IReadOnlyList<int> Seeds, double Seconds);
+
+/// <summary>
+/// <c>v3-mini</c>: DeepSeek-V3 in miniature (<see cref="DeepSeekMini"/>) against one ablation per technique, same
+/// corpus batches, steps and seed; the full model again with other seeds for the noise.
+/// </summary>
+public static class V3MiniExperiment
+{
+    public const string Id = "v3-mini";
+
+    private const KvDtype CacheDtype = KvDtype.Bf16;
+
+    public static V3MiniResult Run(V3MiniExperimentConfig config, Device device, IProgress<ExperimentProgress>? progress = null,
+        CancellationToken cancellation = default)
+    {
+        config.Validated();
+        TorchRuntime.EnsureLoaded();
+        var watch = Stopwatch.StartNew();
+        var corpus = new MultiDomainCorpus(config.Corpus);
+        var validationRng = new Random(config.Seed + 2);
+        var validation = Enumerable.Range(0, config.ValidationBatches)
+            .Select(_ => MtpExperiment.CorpusBatch(corpus, config.BatchSize, validationRng, device)).ToList();
+        try
+        {
+            var plan = config.Runs.Select(r => (Name: r, Seed: config.Seed))
+                .Concat(config.NoiseSeeds.Select(s => (Name: V3MiniAblations.FullName, Seed: s))).ToList();
+            var runs = new List<V3MiniRun>();
+            int steps = config.Training.Steps;
+            for (int i = 0; i < plan.Count; i++)
+            {
+                var (name, seed) = plan[i];
+                var stage = ShiftedProgress.Create(progress, seed == config.Seed ? name : $"{name} seed {seed}", i * steps, plan.Count * steps);
+                runs.Add(RunOne(config, name, seed, corpus, validation, device, stage, cancellation));
+            }
+            var fulls = runs.Where(r => r.Name == V3MiniAblations.FullName).Select(r => r.ValidationLoss).ToList();
+            double noise = fulls.Max() - fulls.Min();
+            double reference = runs.First(r => r.Name == V3MiniAblations.FullName && r.Seed == config.Seed).ValidationLoss;
+            var comparisons = runs.Where(r => r.Name != V3MiniAblations.FullName && r.Seed == config.Seed).Select(r =>
+            {
+                double delta = r.ValidationLoss - reference;
+                string verdict = Math.Abs(delta) <= noise ? "within noise" : delta > 0 ? "worse without it" : "better without it";
+                return new V3MiniComparison(r.Name, delta, noise, verdict);
+            }).ToList();
+            return new V3MiniResult(runs, comparisons, [config.Seed, .. config.NoiseSeeds], watch.Elapsed.TotalSeconds);
+        }
+        finally
+        {
+            foreach (var b in validation) b.Dispose();
+        }
+    }
+
+    private static V3MiniRun RunOne(V3MiniExperimentConfig config, string name, int seed, MultiDomainCorpus corpus,
+        IReadOnlyList<MtpExperiment.SequenceBatch> validation, Device device, IProgress<ExperimentProgress>? progress, CancellationToken cancellation)
+    {
+        var miniConfig = V3MiniAblations.Of(name, config).Validated();
+        var c = miniConfig.Model;
+        using var mini = new DeepSeekMini(miniConfig, device, new Generator((ulong)seed, device));
+        var mtp = new MtpConfig(c.NumNextnPredictLayers, config.Lambda, config.FinalLambda).Validated();
+        using var trainer = new Trainer(mini.Model, config.Training);
+        var data = new Random(seed + 1);   // the same batches for every run at one seed
+        int steps = config.Training.Steps;
+        double firstMb = 0, lastMb = 0;
+        double lastValidation = double.NaN;
+        var curve = trainer.Run(step =>
+            {
+                // The bias moves from the previous step's loads, before this step's batch is routed (LF Alg. 1).
+                if (step > 1) mini.UpdateBiases();
+                if (step == 2) firstMb = WorkingSetMb();
+                if (step == steps) lastMb = WorkingSetMb();
+                var batch = MtpExperiment.CorpusBatch(corpus, config.BatchSize, data, device);
+                var losses = mini.Losses(batch.Sequences, mtp.LambdaAt(step, steps), batch.Mask);
+                return new StepLoss(losses.Total, batch.Mask.sum().item<long>());
+            },
+            evaluate: () => lastValidation = Validate(mini, validation).Loss, progress: progress, stage: name, cancellation: cancellation);
+        mini.Model.eval();
+        var (loss, loads) = Validate(mini, validation);
+        var count = ParameterCounting.Count(c);
+        var flops = FlopCounting.PerToken(c, config.Corpus.SequenceLength);
+        long cacheBytes = mini.KvCacheElementsPerToken * KvCacheSize.BytesPerElement(CacheDtype);
+        double? maxVio = loads.Count == 0 ? null : loads.Average(l => LoadMetrics.MaxVio(l));
+        var decode = Decode(config, mini, validation);
+        return new V3MiniRun(name, seed, V3MiniAblations.Describe(name), loss, count.Total, count.Activated, mini.Model.MtpParameters,
+            flops.Training, cacheBytes, maxVio, loads, trainer.TrainingSeconds * 1000 / steps, decode.Plain, decode.Speculative,
+            decode.Acceptance, decode.Identical, firstMb, lastMb, miniConfig.Fp8 ? miniConfig.Tile : 0, curve);
+    }
+
+    private static double WorkingSetMb()
+    {
+        using var process = Process.GetCurrentProcess();
+        return process.WorkingSet64 / (1024.0 * 1024.0);
+    }
+
+    /// <summary>The main model's validation loss (MTP dropped) and each main MoE layer's expert loads over the batches.</summary>
+    public static (double Loss, IReadOnlyList<long[]> Loads) Validate(DeepSeekMini mini, IReadOnlyList<MtpExperiment.SequenceBatch> batches)
+    {
+        bool training = mini.Model.training;
+        mini.Model.eval();
+        using var noGrad = no_grad();
+        var layers = mini.MainMoeLayers;
+        var loads = layers.Select(l => new long[l.Config.Router.Experts]).ToList();
+        double loss = 0;
+        foreach (var batch in batches)
+        {
+            using var scope = NewDisposeScope();
+            loss += mini.Model.Losses(batch.Sequences, 0, batch.Mask).Main.item<float>();
+            for (int i = 0; i < layers.Count; i++)
+                for (int e = 0; e < loads[i].Length; e++) loads[i][e] += layers[i].LastStats!.Loads[e];
+        }
+        mini.Model.train(training);
+        return (loss / batches.Count, loads);
+    }
+
+    // Batch-1 decoding on one intra-op thread (as mtp's), plain and speculative interleaved; the first pass warms up.
+    private static (double Plain, double? Speculative, double? Acceptance, bool Identical) Decode(V3MiniExperimentConfig config, DeepSeekMini mini, IReadOnlyList<MtpExperiment.SequenceBatch> validation)
+    {
+        var prompts = validation.SelectMany(b => Enumerable.Range(0, (int)b.Sequences.shape[0]).Select(i => b.Sequences[i].narrow(0, 0, config.DecodePromptLength)))
+            .Take(config.DecodePrompts).ToList();
+        bool drafts = mini.Model.Modules.Depth >= 1;
+        int threads = get_num_threads();
+        set_num_threads(MtpExperiment.DecodeThreads);
+        double plain = 0, speculative = 0;
+        int proposed = 0, accepted = 0;
+        bool identical = true;
+        try
+        {
+            for (int pass = 0; pass < 2; pass++)
+            {
+                foreach (var p in prompts)
+                {
+                    using var scope = NewDisposeScope();
+                    var prompt = p.unsqueeze(0);
+                    long start = Stopwatch.GetTimestamp();
+                    var tokens = Generation.GreedyCached(mini.Main, prompt, config.DecodeTokens).cpu().data<long>().ToArray();
+                    if (pass > 0) plain += Stopwatch.GetElapsedTime(start).TotalSeconds;
+                    if (!drafts) continue;
+                    start = Stopwatch.GetTimestamp();
+                    var result = SpeculativeDecoding.Greedy(mini.Main, mini.Model.Modules, prompt, config.DecodeTokens);
+                    if (pass > 0)
+                    {
+                        speculative += Stopwatch.GetElapsedTime(start).TotalSeconds;
+                        (proposed, accepted) = (proposed + result.Drafts, accepted + result.Accepted);
+                    }
+                    identical &= tokens.SequenceEqual(result.Tokens);
+                }
+            }
+        }
+        finally
+        {
+            set_num_threads(threads);
+            foreach (var p in prompts) p.Dispose();
+        }
+        double produced = (double)prompts.Count * config.DecodeTokens;
+        return (produced / plain, drafts ? produced / speculative : null, drafts && proposed > 0 ? (double)accepted / proposed : null, identical);
+    }
+
+    /// <summary>The registry entry: default config from data/configs/v3-mini.json.</summary>
+    public static ExperimentDefinition Definition { get; } = new(
+        Id,
+        "DeepSeek-V3 in miniature: MLA, DeepSeekMoE with loss-free balancing, MTP and FP8 in one model, and what each buys",
+        "One tiny V3-shaped model (MLA with decoupled RoPE, a dense layer then DeepSeekMoE with the balancing bias and the " +
+        "sequence-wise loss, one MTP depth, every block GEMM in FP8 with fine-grained scaling) trained on the four-domain " +
+        "corpus, against one ablation per technique at the same batches, steps and seed (dense FFN, MHA, GQA, FP32, no MTP, " +
+        "auxiliary loss), with a second seed of the full model for the noise: validation loss, total and activated parameters, " +
+        "training FLOPs per token, KV-cache bytes per token, MaxVio, time per step and decoding speed with and without MTP drafts.",
+        request =>
+        {
+            var config = ExperimentConfigs.Load<V3MiniExperimentConfig>(Id, request.ConfigPath, request.Workshop);
+            if (request.Seed is int seed) config = config with { Seed = seed, NoiseSeeds = [.. config.NoiseSeeds.Where(s => s != seed)] };
+            var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
+            return V3MiniOutput.Of(config, result);
+        });
+}
