@@ -9,11 +9,12 @@ namespace Research.Cli;
 /// <c>research bench moe [--tokens N] [--repetitions N] [--device D] [--json]</c> and
 /// <c>research bench mla [--contexts L,…] [--batches B,…] [--repetitions N] [--device D] [--json]</c> and
 /// <c>research bench grpo [--repetitions N] [--device D] [--json]</c> and
-/// <c>research bench mtp [--layers N] [--steps N] [--depth D] [--draft-depth K] [--repetitions N] [--device D] [--json]</c>.</summary>
+/// <c>research bench mtp [--layers N] [--steps N] [--depth D] [--draft-depth K] [--repetitions N] [--device D] [--json]</c> and
+/// <c>research bench v3-mini [--repetitions N] [--device D] [--json]</c>.</summary>
 public static class BenchCommand
 {
     /// <summary>The benchmarks <c>bench</c> knows.</summary>
-    public static IReadOnlyList<string> Names { get; } = ["fp8", "lm", "moe", "mla", "grpo", "mtp"];
+    public static IReadOnlyList<string> Names { get; } = ["fp8", "lm", "moe", "mla", "grpo", "mtp", "v3-mini"];
 
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
@@ -24,7 +25,7 @@ public static class BenchCommand
         var lmDefaults = new LmBenchmarkConfig();
         var steps = new Option<int>("--steps") { Description = "lm: training steps (memory is compared between step 100 and the last); mtp: corpus training steps.", DefaultValueFactory = _ => lmDefaults.Steps };
         var model = new Option<string>("--model") { Description = $"lm: which model of the distill experiment to train: {string.Join(", ", LmBenchmarkConfig.Models)}.", DefaultValueFactory = _ => lmDefaults.Model };
-        var device = new Option<string>("--device") { Description = "lm, moe, mla, grpo: cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
+        var device = new Option<string>("--device") { Description = "lm, moe, mla, grpo, mtp, v3-mini: cpu, cuda or cuda:N.", DefaultValueFactory = _ => "cpu" };
         var moeDefaults = new MoeBenchmarkConfig();
         var tokens = new Option<int>("--tokens") { Description = "moe: tokens per forward+backward.", DefaultValueFactory = _ => moeDefaults.Tokens };
         var mlaDefaults = new MlaBenchmarkConfig();
@@ -40,7 +41,8 @@ public static class BenchCommand
             "moe: forward+backward of an MoE layer against a dense SwiGLU with the same active parameters. " +
             "grpo: one GRPO step of r1-zero's small model split into sampling and update, and the sampler with its KV cache against re-running the prefix. " +
             "mla: one decode step of MHA, GQA and MLA (naive and absorbed) over a filled KV cache, by context and batch. " +
-            "mtp: self-speculative decoding with MTP drafts against plain cached greedy decoding on a model trained with MTP.")
+            "mtp: self-speculative decoding with MTP drafts against plain cached greedy decoding on a model trained with MTP. " +
+            "v3-mini: one training step of the v3-mini full model against its dense-FFN, MHA and FP32 ablations and the FP32-dense-MHA baseline.")
             { name, size, repetitions, steps, model, device, tokens, contexts, batches, layers, depth, draftDepth, json };
         command.SetAction(parse =>
         {
@@ -56,6 +58,7 @@ public static class BenchCommand
                 "moe" => [size, steps, model, contexts, batches, .. mtpOnly],
                 "grpo" => [size, steps, model, tokens, contexts, batches, .. mtpOnly],
                 "mtp" => [size, model, tokens, contexts, batches],
+                "v3-mini" => [size, steps, model, tokens, contexts, batches, .. mtpOnly],
                 _ => [size, steps, model, tokens, .. mtpOnly],
             };
             var foreign = others.FirstOrDefault(o => parse.GetResult(o) is { Implicit: false });
@@ -81,6 +84,13 @@ public static class BenchCommand
                 if (parse.GetResult(steps) is { Implicit: false }) mtp = mtp with { Steps = parse.GetValue(steps) };
                 if (parse.GetResult(repetitions) is { Implicit: false }) mtp = mtp with { Repetitions = parse.GetValue(repetitions) };
                 return RunMtp(mtp.Validated(), parse.GetValue(device)!, parse.GetValue(json), stdout, stderr);
+            }
+            if (benchmark == "v3-mini")
+            {
+                var mini = new V3MiniBenchmarkConfig();
+                if (parse.GetResult(repetitions) is { Implicit: false }) mini = mini with { Repetitions = parse.GetValue(repetitions) };
+                return Report("bench v3-mini", progress => V3MiniBenchmark.Run(mini.Validated(), Platform.Devices.Parse(parse.GetValue(device)!), progress),
+                    parse.GetValue(json), stdout, stderr, PrintV3Mini, r => r.AllFinite);   // a diverging step is a failed check
             }
             if (benchmark == "mla")
             {
@@ -179,6 +189,16 @@ public static class BenchCommand
                 $"with a cache {r.CacheRatio:F1}× smaller (goal ≥ {MlaBenchmarkResult.CacheGoal}): {(r.GoalMet ? "met" : "missed")}");
             o.WriteLine($"max |naive − absorbed| {r.MaxAbsDifference:E1} ({(r.Agrees ? "agree" : "DISAGREE")})");
         }, r => r.Agrees);  // absorption that changes the outputs fails
+
+    private static void PrintV3Mini(V3MiniBenchmarkResult r, TextWriter o)
+    {
+        o.WriteLine($"one training step (forward, backward, AdamW, bias update) of v3-mini's models, batch {r.BatchSize} × {r.SequenceLength} tokens, " +
+            $"median of {r.Repetitions} interleaved steps, {r.TorchThreads} libtorch threads on {r.Device}");
+        o.WriteLine($"{"variant",-16} {"total",9} {"activated",10} {"ms/step",9} {"/ baseline",11}");
+        foreach (var v in r.Variants)
+            o.WriteLine($"{v.Name,-16} {v.TotalParameters,9:N0} {v.ActivatedParameters,10:N0} {v.Milliseconds,9:F1} {v.RatioToBaseline,11:F2}");
+        o.WriteLine($"ratio {r.Ratio:F2} (full / {V3MiniBenchmarkConfig.Baseline} step time); losses finite: {(r.AllFinite ? "yes" : "NO")}");
+    }
 
     private static string Kebab(DecodeVariant v) => JsonSerializer.Serialize(v, ExperimentConfigs.Json).Trim('"');
 

@@ -67,7 +67,13 @@ public static class Fp8Scaling
         using var scope = NewDisposeScope();
         var matrix = AsMatrix(x);
         var scales = Scales(matrix, format, scaling);
-        var values = format.Round(matrix / Expand(scales, matrix, scaling));
+        var scaled = matrix / Expand(scales, matrix, scaling);
+        // E4M3 and E5M2 are libtorch dtypes, whose cast rounds to nearest, ties to even, as Round does, in three ops
+        // instead of about fifteen. Scaled values are finite and within ±max (up to the division's rounding), so the
+        // clamp is all saturation needs. The tests hold both paths to libtorch's casts bit for bit.
+        var values = NativeDtype(format) is ScalarType dtype
+            ? scaled.clamp((float)-format.MaxFinite, (float)format.MaxFinite).to_type(dtype).to_type(ScalarType.Float32)
+            : format.Round(scaled);
         return new QuantizedTensor(values.MoveToOuterDisposeScope(), scales.MoveToOuterDisposeScope(), format, scaling, x.shape);
     }
 
@@ -92,6 +98,9 @@ public static class Fp8Scaling
             y = y - (x.detach() - x);
         return y.MoveToOuterDisposeScope();
     }
+
+    private static ScalarType? NativeDtype(Fp8Format format) =>
+        format == Fp8Format.E4M3 ? Platform.Doctor.Float8E4M3FN : format == Fp8Format.E5M2 ? Platform.Doctor.Float8E5M2 : null;
 
     private static Tensor AsMatrix(Tensor x) => x.dim() switch
     {

@@ -44,7 +44,7 @@ public sealed class Fp8BenchmarkTests
 
         Assert.Equal(ExitCodes.BadInput, exit);
         Assert.Equal("", stdout);
-        Assert.Equal("research: unknown benchmark 'fp16'; allowed: fp8, lm, moe, mla, grpo, mtp", stderr.Trim());
+        Assert.Equal("research: unknown benchmark 'fp16'; allowed: fp8, lm, moe, mla, grpo, mtp, v3-mini", stderr.Trim());
     }
 
     [Theory]
