@@ -32,6 +32,9 @@ public sealed class MtpDepth : nn.Module<Tensor, Tensor, Tensor>
         RegisterComponents();
     }
 
+    /// <summary>TRM_k, the depth's transformer block.</summary>
+    public TransformerBlock Block => block;
+
     /// <summary>The model width d this depth was built for.</summary>
     public int Dim { get; }
 

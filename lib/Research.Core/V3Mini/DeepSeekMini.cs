@@ -182,6 +182,47 @@ public sealed class DeepSeekMini : IDisposable
         }
     }
 
+    /// <summary>The model's structure read from its modules, one line per run of equal blocks, then the MTP depths and
+    /// the GEMM precision: what notebook 14 draws.</summary>
+    public IReadOnlyList<string> Structure()
+    {
+        string Attention(TransformerBlock b) => b.Attention switch
+        {
+            MultiHeadLatentAttention m => $"MLA (n_h {m.Config.Heads}, d_c {m.Config.KvLatentDim}, d'_c {m.Config.QueryLatentDim}, RoPE key {m.Config.RopeHeadDim}; caches {m.CacheElementsPerToken} per token)",
+            CausalSelfAttention a => $"{(a.KvHeads == a.Heads ? "MHA" : $"GQA ({a.KvHeads} key/value heads)")} (n_h {a.Heads}; caches {a.CacheElementsPerToken} per token)",
+            var other => other.GetType().Name,
+        };
+        string FeedForward(TransformerBlock b) => b.FeedForward switch
+        {
+            MoeLayer m => $"DeepSeekMoE ({m.Config.SharedExperts} shared + {m.Config.Router.Experts} routed experts of {m.Config.ExpertHidden}, top-{m.Config.Router.TopK}" +
+                (m.Config.Router.Groups > 1 ? $" from {m.Config.Router.TopGroups} of {m.Config.Router.Groups} groups" : "") +
+                $", {m.Config.Router.Affinity.ToString().ToLowerInvariant()} gate ×{m.Config.Router.RoutedScaling}; {Balancing(m.Config.Balance)})",
+            var f => $"dense SwiGLU (width {f.parameters().First().shape[0]})",
+        };
+        static string Balancing(BalancingConfig b) => string.Join(" + ", new[]
+        {
+            b.BiasUpdateSpeed > 0 ? $"bias γ {b.BiasUpdateSpeed}" : null,
+            b.SequenceAuxLossAlpha > 0 ? $"sequence-wise loss α {b.SequenceAuxLossAlpha}" : null,
+            b.AuxLossAlpha > 0 ? $"auxiliary loss α {b.AuxLossAlpha}" : null,
+        }.Where(x => x is not null).DefaultIfEmpty("no balancing"));
+        var lines = new List<string> { $"embedding {Config.Model.VocabSize} × {Config.Model.HiddenSize} (shared with the MTP depths)" };
+        var blocks = Main.Blocks.Select(b => $"{Attention(b)} → {FeedForward(b)}").ToList();
+        for (int i = 0; i < blocks.Count;)
+        {
+            int j = i;
+            while (j + 1 < blocks.Count && blocks[j + 1] == blocks[i]) j++;
+            lines.Add($"{(i == j ? $"layer {i + 1}" : $"layers {i + 1}–{j + 1}")}: {blocks[i]}");
+            i = j + 1;
+        }
+        lines.Add($"final RMSNorm, output head {Config.Model.HiddenSize} → {Config.Model.VocabSize}");
+        foreach (var (depth, k) in Model.Modules.Depths.Select((d, k) => (d, k + 1)))
+            lines.Add($"MTP depth {k}: M_{k} [{depth.Dim}, {2 * depth.Dim}] over [RMSNorm(h); RMSNorm(Emb(t+{k}))] → {Attention(depth.Block)} → {FeedForward(depth.Block)} → shared head");
+        lines.Add(Config.Recipe is { } r
+            ? $"every block GEMM in FP8 {r.Forward}: 1×{r.Activations.TileSize} activation and gradient tiles, {r.Weights.BlockSize}×{r.Weights.BlockSize} weight blocks (V3: 128); gate, norms, attention products, embedding and head in FP32"
+            : "every GEMM in FP32");
+        return lines;
+    }
+
     /// <summary>Main + MTP losses (see <see cref="MtpLanguageModel.Losses"/>), plus every MoE layer's balancing loss
     /// of this pass in <see cref="MiniLosses.Total"/>.</summary>
     public MiniLosses Losses(Tensor sequences, double lambda, Tensor? targetMask = null)
