@@ -101,7 +101,8 @@ public static class V3MiniExperiment
         var data = new Random(seed + 1);   // the same batches for every run at one seed
         int steps = config.Training.Steps;
         double firstMb = 0, lastMb = 0;
-        double lastValidation = double.NaN;
+        // The trainer validates at every logged point and at the last step; the last one is the run's result.
+        (double Loss, IReadOnlyList<long[]> Loads) last = (double.NaN, []);
         var curve = trainer.Run(step =>
             {
                 // The bias moves from the previous step's loads, before this step's batch is routed (LF Alg. 1).
@@ -112,9 +113,9 @@ public static class V3MiniExperiment
                 var losses = mini.Losses(batch.Sequences, mtp.LambdaAt(step, steps), batch.Mask);
                 return new StepLoss(losses.Total, batch.Mask.sum().item<long>());
             },
-            evaluate: () => lastValidation = Validate(mini, validation).Loss, progress: progress, stage: name, cancellation: cancellation);
+            evaluate: () => (last = Validate(mini, validation)).Loss, progress: progress, stage: name, cancellation: cancellation);
         mini.Model.eval();
-        var (loss, loads) = Validate(mini, validation);
+        var (loss, loads) = last;
         var count = ParameterCounting.Count(c);
         var flops = FlopCounting.PerToken(c, config.Corpus.SequenceLength);
         long cacheBytes = mini.KvCacheElementsPerToken * KvCacheSize.BytesPerElement(CacheDtype);
