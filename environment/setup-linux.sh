@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up the kit on Linux: checks the .NET SDK, installs Chromium for the browser tests and Jupyter for the
 # notebooks' Jupyter route (apt, when available), restores the pinned .NET Interactive kernel and registers its
-# Jupyter kernelspecs, then restores and builds the solution for the chosen TorchSharp backend.
+# Jupyter kernelspec (.net-csharp-research), then restores and builds the solution for the chosen TorchSharp backend.
 # Usage: environment/setup-linux.sh [cpu|cuda-linux|cuda-windows]   (default: cpu)
 set -euo pipefail
 

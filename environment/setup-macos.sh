@@ -32,7 +32,7 @@ if ! command -v chromedriver >/dev/null; then
   echo "  (or set RESEARCH_CHROMIUM and RESEARCH_CHROMEDRIVER to an existing Chrome and matching ChromeDriver)"
 fi
 
-# The pinned .NET Interactive kernel (and its Jupyter kernelspecs when Jupyter is installed).
+# The pinned .NET Interactive kernel (and the kit's Jupyter kernelspec, .net-csharp-research, when Jupyter is installed).
 environment/install-kernel.sh
 dotnet restore Research.sln "-p:ResearchBackend=$backend"
 dotnet build Research.sln --no-restore "-p:ResearchBackend=$backend"

@@ -33,10 +33,32 @@ if (-not ((Test-Path $chrome) -and (Get-Command chromedriver -ErrorAction Silent
 }
 
 # $LASTEXITCODE, because a failing native command does not stop the script by itself.
-# The pinned .NET Interactive kernel (.config/dotnet-tools.json), and its Jupyter kernelspecs when Jupyter is there.
+# The pinned .NET Interactive kernel (.config/dotnet-tools.json), and the kit's Jupyter kernelspec when Jupyter is there.
 & dotnet tool restore
 if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
-if (Get-Command jupyter -ErrorAction SilentlyContinue) { & dotnet tool run dotnet-interactive -- jupyter install }
+if (Get-Command jupyter -ErrorAction SilentlyContinue) {
+    # The kit's own kernelspec, .net-csharp-research, not the one `dotnet interactive jupyter install` writes: that one
+    # serves the kernel's HTTP API (code execution, no authentication) on every network interface. On Linux and macOS
+    # environment/jupyter/launch.sh moves the API onto a private Unix socket per kernel; Windows has no /bin/sh to
+    # run it, so here the same Kestrel setting moves it to a random port on 127.0.0.1: off the network, though other
+    # programs of this machine can still reach it. Kernelspecs of other names are left as they are.
+    $version = (& dotnet tool list --local) | Where-Object { $_ -match '^microsoft\.dotnet-interactive\s' } | ForEach-Object { ($_ -split '\s+')[1] }
+    $packages = ((& dotnet nuget locals global-packages --list) -replace '^global-packages:\s*', '').Trim()
+    $settings = Get-ChildItem (Join-Path $packages "microsoft.dotnet-interactive\$version\tools\*\any\DotnetToolSettings.xml") | Select-Object -First 1
+    $kernel = Join-Path $settings.DirectoryName ([xml](Get-Content $settings.FullName)).DotNetCliTool.Commands.Command.EntryPoint
+    $spec = New-Item -ItemType Directory -Path (Join-Path ([IO.Path]::GetTempPath()) ('research-kernelspec-' + [guid]::NewGuid()))
+    $json = @{
+        argv = @((Get-Command dotnet).Source, $kernel, 'jupyter', '--http-local-only', '--default-kernel', 'csharp', '{connection_file}')
+        env = @{ Kestrel__Endpoints__Private__Url = 'http://127.0.0.1:0'; DOTNET_INTERACTIVE_CLI_TELEMETRY_OPTOUT = '1'; DOTNET_CLI_TELEMETRY_OPTOUT = '1' }
+        display_name = "C# (research kit: pinned .NET Interactive $version)"
+        language = 'C#'
+    } | ConvertTo-Json
+    [IO.File]::WriteAllText((Join-Path $spec.FullName 'kernel.json'), $json)   # UTF-8 without a BOM, which Jupyter's JSON reader refuses
+    & jupyter kernelspec install --user --name .net-csharp-research $spec.FullName
+    $installed = $LASTEXITCODE
+    Remove-Item -Recurse -Force $spec
+    if ($installed -ne 0) { exit $installed }
+}
 & dotnet restore Research.sln "-p:ResearchBackend=$Backend"
 if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
 & dotnet build Research.sln --no-restore "-p:ResearchBackend=$Backend"

@@ -61,6 +61,21 @@ public sealed class KitNotebooksTests
     }
 
     [Fact]
+    public void Committed_notebooks_name_the_kits_kernelspec_and_stay_polyglot_csharp_notebooks()
+    {
+        foreach (var path in NotebookRunner.Expand([Path.Combine(TestPaths.RepoRoot, "notebooks")]))
+        {
+            var metadata = JsonNode.Parse(File.ReadAllText(path))!["metadata"]!;
+            // Jupyter starts the kernelspec named here: the kit's, which keeps the kernel's HTTP API off the network.
+            Assert.Equal(".net-csharp-research", (string?)metadata["kernelspec"]!["name"]);
+            // Polyglot takes an .ipynb for a .NET notebook when the name starts with ".net-", and its default
+            // language from polyglot_notebook (else from the name's tail, here "csharp-research").
+            Assert.StartsWith(".net-", (string?)metadata["kernelspec"]!["name"]);
+            Assert.Equal("csharp", (string?)metadata["polyglot_notebook"]!["kernelInfo"]!["defaultKernelName"]);
+        }
+    }
+
+    [Fact]
     public void Committed_notebooks_need_no_package_download()
     {
         // Charts come from the kit's own formatter; a workshop room without internet can still run every cell.
