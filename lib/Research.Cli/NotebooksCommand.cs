@@ -1,17 +1,22 @@
 using System.CommandLine;
+using Research.Charts;
 using Research.Interactive;
 using Research.Notebooks;
 using Research.Notebooks.Kernel;
 
 namespace Research.Cli;
 
-/// <summary><c>research notebooks run &lt;files|dirs&gt; [--write] [--html DIR]</c>.</summary>
+/// <summary><c>research notebooks run &lt;files|dirs&gt; [--write [--no-pictures]] [--html DIR] [--plotly-js embedded|cdn]</c>.</summary>
 public static class NotebooksCommand
 {
     public static Command Create(TextWriter stdout, TextWriter stderr)
     {
         var paths = new Argument<string[]>("paths") { Description = "Notebooks (.ipynb) or folders holding them.", Arity = ArgumentArity.OneOrMore };
-        var write = new Option<bool>("--write") { Description = "Store the outputs back into each .ipynb (only when every cell succeeded)." };
+        var write = new Option<bool>("--write")
+        {
+            Description = "Store the outputs back into each .ipynb (only when every cell succeeded), each chart with a static picture (image/png) for viewers without JavaScript.",
+        };
+        var noPictures = new Option<bool>("--no-pictures") { Description = "With --write: store charts without their static pictures (no headless Chromium needed)." };
         var html = new Option<string?>("--html") { Description = "Write one standalone offline page per notebook into this folder." };
         var plotly = new Option<string?>("--plotly-js")
         {
@@ -25,7 +30,7 @@ public static class NotebooksCommand
         });
         var run = new Command("run",
             "Run Polyglot notebooks in the .NET Interactive kernel (stdio, as VS Code does), one kernel per notebook; fails at the first failing cell.")
-        { paths, write, html, plotly };
+        { paths, write, noPictures, html, plotly };
         run.SetAction(async (parse, cancellation) =>
         {
             var notebooks = NotebookRunner.Expand(parse.GetValue(paths)!);
@@ -35,7 +40,11 @@ public static class NotebooksCommand
             var kernel = KernelTool.Find(notebooks.Select(n => Path.GetDirectoryName(Path.GetFullPath(n))!).ToArray());
             await kernel.EnsureRestoredAsync(cancellation);
             PlotlySource? source = PlotlySourceNames.TryParse(parse.GetValue(plotly), out var parsed) ? parsed : null;
-            var options = new NotebookRunOptions(parse.GetValue(write), htmlDir, kernel, source);
+            var pictures = parse.GetValue(write) && !parse.GetValue(noPictures);
+            if (pictures && ChartImages.FindChromium() is null)
+                throw new NotebookException($"--write draws a static picture of every chart in headless Chromium, and none was found: install it " +
+                                            $"(Debian/Ubuntu: apt-get install chromium), set {ChartImages.BrowserVariable} to its executable, or pass --no-pictures");
+            var options = new NotebookRunOptions(parse.GetValue(write), htmlDir, kernel, source, Pictures: pictures);
 
             int failed = 0, badInput = 0;
             foreach (var notebook in notebooks)

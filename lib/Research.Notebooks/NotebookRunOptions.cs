@@ -18,5 +18,10 @@ namespace Research.Notebooks;
 /// kit's default, the embedded copy.
 /// </param>
 /// <param name="Environment">More variables for the kernel's environment (e.g. a kit switch such as <c>RESEARCH_FSHARP_CORE_FIX</c>).</param>
+/// <param name="Pictures">
+/// Give every chart a static picture (<see cref="NotebookCharts.Pictures"/>): an <c>image/png</c> output and the same
+/// picture in its HTML, drawn in headless Chromium, so stored outputs show on GitHub and in exports without
+/// JavaScript. The CLI's <c>--write</c> turns it on.
+/// </param>
 public sealed record NotebookRunOptions(bool Write = false, string? HtmlDirectory = null, KernelTool? Kernel = null, PlotlySource? Plotly = null,
-    IReadOnlyDictionary<string, string>? Environment = null);
+    IReadOnlyDictionary<string, string>? Environment = null, bool Pictures = false);

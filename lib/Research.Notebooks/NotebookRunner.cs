@@ -21,7 +21,7 @@ public static partial class NotebookRunner
     private static readonly SemaphoreSlim OneAtATime = new(1, 1);
 
     // Reviewers open notebooks in diffs and on GitHub; past this size that becomes painful.
-    private const int LargeNotebook = 1_000_000;
+    private const int LargeNotebook = 1_500_000;
 
     /// <summary>The kernels a Polyglot notebook may name (their aliases as the kernel registers them).</summary>
     public static KernelInfoCollection KnownKernels()
@@ -125,6 +125,7 @@ public static partial class NotebookRunner
         {
             var environment = new Dictionary<string, string>(options.Environment ?? new Dictionary<string, string>());
             if (options.Plotly is { } plotly) environment[NotebookCharts.EnvironmentVariable] = PlotlySourceNames.Name(plotly);
+            if (options.Pictures) environment[NotebookCharts.PicturesVariable] = "png";
             await using var kernel = await StdioKernel.StartAsync(tool, folder, log, ct, environment).ConfigureAwait(false);
             log.WriteLine($"{path}: kernel ready after {Stopwatch.GetElapsedTime(started).TotalSeconds:F1} s");
             var executionOrder = 0;

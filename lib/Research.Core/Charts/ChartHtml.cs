@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using System.Text.Json;
 using Plotly.NET;
 
 namespace Research.Charts;
@@ -21,40 +22,66 @@ public static class ChartHtml
     /// <summary>
     /// A <c>div</c> and a script that draws <paramref name="chart"/> into it. Where plotly.js is already on the page
     /// (pages from <c>Page</c>) it draws at once; elsewhere <paramref name="loader"/> says where plotly.js comes from.
+    /// With <paramref name="picture"/> (a PNG of the chart, <see cref="ChartImages"/>) the <c>div</c> holds that picture
+    /// until the interactive chart replaces it, so a viewer that runs no JavaScript (GitHub, a sanitised export) shows
+    /// the picture, and one that cannot load plotly.js keeps it with a note.
     /// </summary>
-    public static string Fragment(GenericChart chart, string? id = null, PlotlyLoader loader = PlotlyLoader.Cdn)
+    public static string Fragment(GenericChart chart, string? id = null, PlotlyLoader loader = PlotlyLoader.Cdn, byte[]? picture = null)
     {
         id ??= "chart-" + Guid.NewGuid().ToString("N")[..12];
+        var json = GenericChart.toFigureJson(chart);
         // "</" inside a <script> ends it wherever it appears (a trace named "</script>" would); "<\/" is the same JSON.
-        var figure = GenericChart.toFigureJson(chart).Replace("</", "<\\/");
+        var figure = json.Replace("</", "<\\/");
         var prelude = loader == PlotlyLoader.Inline ? InlinePlotly() : "";
+        var still = picture is null ? "" : Picture(json, picture);
         var fallback = loader switch
         {
             PlotlyLoader.Cdn =>
                 $"var s = document.createElement('script'); s.src = 'https://cdn.plot.ly/plotly-{PlotlyVersion}.min.js'; " +
                 "s.onload = draw; " +
                 // Offline, a CDN chart would stay blank without a word; say why and how to get an offline one.
-                "s.onerror = function () { document.getElementById(id).textContent = " +
-                "'plotly.js could not be loaded from its CDN (offline?): use embedded plotly.js (research notebooks run --plotly-js embedded, " +
-                "or NotebookCharts.Source = PlotlySource.Embedded)'; }; " +
+                "s.onerror = function () { fail('plotly.js could not be loaded from its CDN (offline?): use embedded plotly.js (research notebooks run --plotly-js embedded, " +
+                "or NotebookCharts.Source = PlotlySource.Embedded)'); }; " +
                 "document.head.appendChild(s);",
             // An earlier output of the same page carries plotly.js; outputs can arrive before it has run.
             _ => "var tries = 0; var wait = setInterval(function () { if (typeof Plotly !== 'undefined') { clearInterval(wait); draw(); } " +
-                 "else if (++tries > 100) { clearInterval(wait); document.getElementById(id).textContent = " +
-                 "'plotly.js is not on this page: run the notebook from its first chart, or call NotebookCharts.ResendPlotly()'; } }, 100);",
+                 "else if (++tries > 100) { clearInterval(wait); " +
+                 "fail('plotly.js is not on this page: run the notebook from its first chart, or call NotebookCharts.ResendPlotly()'); } }, 100);",
         };
         return $$"""
-            {{prelude}}<div id="{{id}}" class="research-chart"></div>
+            {{prelude}}<div id="{{id}}" class="research-chart">{{still}}</div>
             <script type="text/javascript">
             (function () {
               var id = '{{id}}';
               var figure = {{figure}};
-              var draw = function () { Plotly.newPlot(id, figure.data, figure.layout, { responsive: true }); };
+              var draw = function () {
+                Plotly.newPlot(id, figure.data, figure.layout, { responsive: true }).then(function () {
+                  var still = document.getElementById(id).querySelector('.research-chart-picture');
+                  if (still) still.remove();
+                });
+              };
+              // Where the chart cannot be drawn, a picture stays with a note under it; without one the note is all.
+              var fail = function (message) {
+                var div = document.getElementById(id);
+                if (!div.querySelector('.research-chart-picture')) { div.textContent = message; return; }
+                var note = document.createElement('p'); note.textContent = message; div.appendChild(note);
+              };
               if (typeof Plotly !== 'undefined') { draw(); return; }
               {{fallback}}
             })();
             </script>
             """;
+    }
+
+    // The picture at the chart's own size, scaled down to fit narrower outputs; its title as the alternative text.
+    private static string Picture(string figureJson, byte[] png)
+    {
+        using var figure = JsonDocument.Parse(figureJson);
+        var title = figure.RootElement.TryGetProperty("layout", out var layout) && layout.TryGetProperty("title", out var t)
+            ? t.ValueKind == JsonValueKind.String ? t.GetString() : t.TryGetProperty("text", out var text) ? text.GetString() : null
+            : null;
+        return $"<img class=\"research-chart-picture\" src=\"data:image/png;base64,{Convert.ToBase64String(png)}\" " +
+               $"alt=\"{WebUtility.HtmlEncode(title ?? "chart")}\" style=\"max-width:100%;height:auto\">";
     }
 
     /// <summary>

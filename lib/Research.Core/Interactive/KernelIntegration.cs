@@ -41,6 +41,20 @@ public static class KernelIntegration
     {
         // Registered last, so it takes precedence over Plotly.NET.Interactive's CDN-only formatter if that was loaded first.
         Formatter.Register<GenericChart>((chart, writer) => writer.Write(NotebookCharts.Html(chart)), HtmlFormatter.MimeType);
-        Formatter.SetPreferredMimeTypesFor(typeof(GenericChart), HtmlFormatter.MimeType);
+        Formatter.Register<GenericChart>((chart, writer) => writer.Write(NotebookCharts.Png(chart)), PngMimeType);
+        SetMimeTypes();
     }
+
+    /// <summary>Applies a change of <see cref="NotebookCharts.Pictures"/> to the kernel's formatters (a no-op outside a kernel).</summary>
+    internal static void Refresh()
+    {
+        if (ChartFormatterRegistered) SetMimeTypes();
+    }
+
+    // The kernel formats a displayed value once per preferred MIME type: the picture is a second output of the chart.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void SetMimeTypes() =>
+        Formatter.SetPreferredMimeTypesFor(typeof(GenericChart), NotebookCharts.Pictures ? [HtmlFormatter.MimeType, PngMimeType] : [HtmlFormatter.MimeType]);
+
+    private const string PngMimeType = "image/png";
 }

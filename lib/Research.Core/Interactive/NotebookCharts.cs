@@ -48,9 +48,15 @@ public static class NotebookCharts
     /// <summary>The environment variable that sets the default <see cref="Source"/> in a fresh kernel.</summary>
     public const string EnvironmentVariable = "RESEARCH_PLOTLY_JS";
 
+    /// <summary>The environment variable that turns on <see cref="Pictures"/> in a fresh kernel (value <c>png</c>).</summary>
+    public const string PicturesVariable = "RESEARCH_CHART_PICTURES";
+
     private static readonly object Gate = new();
     private static bool plotlySent;
     private static PlotlySource source = FromEnvironment();
+    private static bool pictures = string.Equals(Environment.GetEnvironmentVariable(PicturesVariable), "png", StringComparison.OrdinalIgnoreCase);
+    private static ChartImages? renderer;
+    private static (GenericChart? Chart, byte[]? Picture) lastDrawn;
 
     /// <summary>
     /// Embedded (default) or Cdn; <c>RESEARCH_PLOTLY_JS=cdn</c> sets the default. Switching to Embedded sends
@@ -72,7 +78,26 @@ public static class NotebookCharts
     /// </summary>
     public static void ResendPlotly() { lock (Gate) plotlySent = false; }
 
-    /// <summary>The <c>text/html</c> the kernel shows for <paramref name="chart"/>.</summary>
+    /// <summary>
+    /// Whether each chart also carries a static picture: an <c>image/png</c> output beside its <c>text/html</c>, and
+    /// the same picture inside the HTML until the interactive chart replaces it. Viewers that run no JavaScript
+    /// (GitHub's notebook view, nbconvert's markdown and PDF exports, a sanitised page) then show the chart too.
+    /// Off by default: pictures are drawn by headless Chromium (<see cref="ChartImages"/>: about 3 s to start once,
+    /// then about 0.3 s a chart), which a live session need not pay. <c>research notebooks run --write</c> turns it on
+    /// (<c>RESEARCH_CHART_PICTURES=png</c> in the kernel's environment); set it in a cell before saving a notebook of
+    /// your own to get the same.
+    /// </summary>
+    public static bool Pictures
+    {
+        get { lock (Gate) return pictures; }
+        set
+        {
+            lock (Gate) pictures = value;
+            KernelIntegration.Refresh();
+        }
+    }
+
+    /// <summary>The <c>text/html</c> the kernel shows for <paramref name="chart"/> (with its picture when <see cref="Pictures"/>).</summary>
     public static string Html(GenericChart chart)
     {
         ArgumentNullException.ThrowIfNull(chart);
@@ -82,7 +107,43 @@ public static class NotebookCharts
             loader = source == PlotlySource.Cdn ? PlotlyLoader.Cdn : plotlySent ? PlotlyLoader.WaitForPage : PlotlyLoader.Inline;
             if (loader == PlotlyLoader.Inline) plotlySent = true;
         }
-        return ChartHtml.Fragment(chart, loader: loader);
+        byte[]? picture = null;
+        if (Pictures)
+        {
+            picture = Draw(chart);
+            lock (Gate) lastDrawn = (chart, picture);   // the image/png output of the same display reuses it
+        }
+        return ChartHtml.Fragment(chart, loader: loader, picture: picture);
+    }
+
+    /// <summary>The <c>image/png</c> output the kernel stores for <paramref name="chart"/>: its picture, base64.</summary>
+    public static string Png(GenericChart chart)
+    {
+        ArgumentNullException.ThrowIfNull(chart);
+        byte[]? picture = null;
+        lock (Gate)
+        {
+            if (ReferenceEquals(lastDrawn.Chart, chart)) picture = lastDrawn.Picture;
+            lastDrawn = default;
+        }
+        return Convert.ToBase64String(picture ?? Draw(chart));
+    }
+
+    // One browser per kernel, started at the first picture and closed when the kernel ends.
+    private static byte[] Draw(GenericChart chart)
+    {
+        ChartImages images;
+        lock (Gate)
+        {
+            if (renderer is null)
+            {
+                renderer = Task.Run(() => ChartImages.StartAsync()).GetAwaiter().GetResult();
+                AppDomain.CurrentDomain.ProcessExit += (_, _) => renderer.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
+            images = renderer;
+        }
+        // Formatters are synchronous; the browser's protocol is not. Off the caller's context, so nothing deadlocks.
+        return Task.Run(() => images.PngAsync(chart)).GetAwaiter().GetResult();
     }
 
     // Anything but a known name keeps the offline default: a typo must not blank every chart.

@@ -83,4 +83,53 @@ public sealed class ChartPageBrowserTests(SharedChromium chromium) : IClassFixtu
         Assert.Equal(1, report.ChartsDrawn);
         Assert.Empty(report.SevereLogs);
     }
+
+    // A real picture of the line chart, drawn once for the tests below (starting the drawing browser costs ~3 s).
+    private static readonly Lazy<byte[]> LinePicture = new(() => Task.Run(async () =>
+    {
+        await using var images = await ChartImages.StartAsync();
+        return await images.PngAsync(Line("loss", 1));
+    }).GetAwaiter().GetResult());
+
+    [Fact]
+    public void A_picture_shows_where_scripts_are_stripped_as_by_a_sanitiser()
+    {
+        // GitHub's notebook view and sanitised exports drop every script: the chart's picture is what remains.
+        var fragment = ChartHtml.Fragment(Line("loss", 1), picture: LinePicture.Value);
+        var stripped = System.Text.RegularExpressions.Regex.Replace(fragment, "<script[^>]*>.*?</script>", "", System.Text.RegularExpressions.RegexOptions.Singleline);
+        Assert.DoesNotContain("<script", stripped);
+        var file = Write($"<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body>{stripped}</body></html>");
+
+        var report = chromium.Browser.Open(file, TimeSpan.FromSeconds(3));
+
+        Assert.Equal(1, report.PicturesShown);
+        Assert.Equal(0, report.ChartsDrawn);
+        Assert.Empty(report.NetworkResources);
+    }
+
+    [Fact]
+    public void A_picture_stays_with_a_note_when_plotly_js_cannot_be_loaded()
+    {
+        var fragment = ChartHtml.Fragment(Line("loss", 1), picture: LinePicture.Value);
+        var cdn = $"https://cdn.plot.ly/plotly-{ChartHtml.PlotlyVersion}.min.js";
+        var file = Write($"<!DOCTYPE html><html><head><meta charset=\"utf-8\"></head><body>{fragment.Replace(cdn, "http://127.0.0.1:9/plotly.min.js", StringComparison.Ordinal)}</body></html>");
+
+        var report = chromium.Browser.Open(file, TimeSpan.FromSeconds(3));
+
+        Assert.Equal(0, report.ChartsDrawn);
+        Assert.Equal(1, report.PicturesShown);
+        Assert.Contains("plotly.js could not be loaded", Assert.Single(report.ChartTexts), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Where_plotly_js_draws_the_picture_gives_way_to_the_interactive_chart()
+    {
+        var file = Write(ChartHtml.Page("Pictured", [ChartHtml.Fragment(Line("loss", 1), picture: LinePicture.Value)]));
+
+        var report = chromium.Browser.Open(file);
+
+        Assert.Equal(1, report.ChartsDrawn);
+        Assert.Equal(0, report.PicturesShown);
+        Assert.Empty(report.SevereLogs);
+    }
 }

@@ -6,11 +6,12 @@ using Xunit;
 namespace Research.Tests.Browser;
 
 /// <summary>
-/// What a page did in the browser: charts found and drawn, console errors, resources it fetched, and the text each
-/// kit chart container shows (empty when drawn; a message when plotly.js could not be had).
+/// What a page did in the browser: charts found and drawn, console errors, resources it fetched, the text each
+/// kit chart container shows (empty when drawn; a message when plotly.js could not be had), and how many static chart
+/// pictures are on the page and decoded.
 /// </summary>
 public sealed record PageReport(int Charts, int ChartsDrawn, IReadOnlyList<string> SevereLogs, IReadOnlyList<string> Resources,
-    IReadOnlyList<string> ChartTexts)
+    IReadOnlyList<string> ChartTexts, int PicturesShown = 0)
 {
     /// <summary>Resources fetched over http(s); an offline page must have none.</summary>
     public IReadOnlyList<string> NetworkResources =>
@@ -59,6 +60,16 @@ public sealed class HeadlessChromium : IDisposable
         }
     }
 
+    /// <summary>Skips the calling test without Chromium (fails under CI, which installs it).</summary>
+    public static void RequireChromium()
+    {
+        if (Research.Charts.ChartImages.FindChromium() is not null) return;
+        const string Reason = "Chromium not found";
+        if (string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
+            Assert.Fail($"{Reason} (CI=true: .ci/run installs chromium)");
+        Assert.Skip($"{Reason}; install chromium (apt) or set RESEARCH_CHROMIUM");
+    }
+
     /// <summary>
     /// Starts the browser, or skips the calling test when Chromium or ChromeDriver is missing. Under CI
     /// (<c>CI=true</c>) a missing browser fails the test instead, since CI installs it (.ci/run).
@@ -78,12 +89,9 @@ public sealed class HeadlessChromium : IDisposable
     /// <summary>Chromium and ChromeDriver paths, or a reason why they were not found.</summary>
     public static (string? Browser, string? Driver, string? Reason) Locate()
     {
-        string[] installed = OperatingSystem.IsWindows()
-            ? [Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.ProgramFiles), @"Google\Chrome\Application\chrome.exe")]
-            : ["/usr/bin/chromium", "/usr/bin/chromium-browser",
-               "/Applications/Google Chrome.app/Contents/MacOS/Google Chrome", "/Applications/Chromium.app/Contents/MacOS/Chromium"];
-        var browser = Find("RESEARCH_CHROMIUM", installed, ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable"]);
-        var driver = Find("RESEARCH_CHROMEDRIVER", ["/usr/bin/chromedriver"], ["chromedriver"]);
+        // The browser the kit itself draws chart pictures with, found the same way.
+        var browser = Research.Charts.ChartImages.FindChromium();
+        var driver = Research.Platform.Executables.Find("RESEARCH_CHROMEDRIVER", ["/usr/bin/chromedriver"], ["chromedriver"]);
         string? reason = (browser, driver) switch
         {
             (null, null) => "Chromium and ChromeDriver not found",
@@ -127,11 +135,13 @@ public sealed class HeadlessChromium : IDisposable
                 "return performance.getEntriesByType('resource').map(e => e.name);")!)
             .Select(o => (string)o).ToList();
         var texts = ((IReadOnlyList<object>)_driver.ExecuteScript(
-                "return [...document.querySelectorAll('.research-chart')].map(e => e.querySelector('svg') ? '' : e.textContent);")!)
+                "return [...document.querySelectorAll('.research-chart')].map(e => e.querySelector('svg.main-svg') ? '' : e.textContent);")!)
             .Select(o => (string)o).ToList();
+        var pictures = (long)_driver.ExecuteScript(
+            "return [...document.querySelectorAll('.research-chart-picture')].filter(i => i.complete && i.naturalWidth > 0).length;")!;
         var severe = _driver.Manage().Logs.GetLog(LogType.Browser)
             .Where(e => e.Level == LogLevel.Severe).Select(e => e.Message).ToList();
-        return new PageReport((int)charts, (int)drawn, severe, resources, texts);
+        return new PageReport((int)charts, (int)drawn, severe, resources, texts, (int)pictures);
     }
 
     public void Dispose()
@@ -144,18 +154,6 @@ public sealed class HeadlessChromium : IDisposable
             _service.Dispose();
             TryDelete(_profile);
         }
-    }
-
-    private static string? Find(string envVar, string[] paths, string[] pathCommands)
-    {
-        // An explicit setting wins; if it points nowhere, report "not found" rather than silently using another browser.
-        var fromEnv = Environment.GetEnvironmentVariable(envVar);
-        if (!string.IsNullOrEmpty(fromEnv)) return File.Exists(fromEnv) ? fromEnv : null;
-        var existing = paths.FirstOrDefault(File.Exists);
-        if (existing is not null) return existing;
-        var suffix = OperatingSystem.IsWindows() ? ".exe" : "";
-        var dirs = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries);
-        return pathCommands.SelectMany(c => dirs.Select(d => Path.Combine(d, c + suffix))).FirstOrDefault(File.Exists);
     }
 
     private static void TryDelete(string dir)

@@ -1,3 +1,4 @@
+using Research.Charts;
 using Research.Cli;
 using Xunit;
 
@@ -108,5 +109,22 @@ public sealed class NotebooksCommandTests
         Assert.Equal(ExitCodes.BadInput, exit);
         Assert.Contains("same.html", error);
         Assert.False(File.Exists(Path.Combine(folder, "a", "ran-a")));
+    }
+
+    [Fact]
+    public void Write_without_a_browser_for_the_pictures_is_refused_before_running_naming_the_way_out()
+    {
+        var folder = TestPaths.TempFolder();
+        var path = Notebook(folder, "one.ipynb", "File.WriteAllText(\"ran\", \"\");");
+        var before = File.ReadAllBytes(path);
+        var setting = Environment.GetEnvironmentVariable(ChartImages.BrowserVariable);
+        Environment.SetEnvironmentVariable(ChartImages.BrowserVariable, "/nonexistent/chromium");
+        try
+        {
+            InProcessCli.AssertBadInput(Research("notebooks", "run", path, "--write"), "--no-pictures");
+        }
+        finally { Environment.SetEnvironmentVariable(ChartImages.BrowserVariable, setting); }
+        Assert.Equal(before, File.ReadAllBytes(path));
+        Assert.False(File.Exists(Path.Combine(folder, "ran")));
     }
 }

@@ -3,6 +3,7 @@ using System.Runtime.Loader;
 using Research.Charts;
 using Research.Interactive;
 using Research.Platform;
+using Research.Tests.Browser;
 using Xunit;
 
 namespace Research.Tests.Interactive;
@@ -11,7 +12,7 @@ public sealed class NotebookChartsTests : IDisposable
 {
     private readonly PlotlySource _before = NotebookCharts.Source;
 
-    public void Dispose() { NotebookCharts.Source = _before; NotebookCharts.ResendPlotly(); }
+    public void Dispose() { NotebookCharts.Source = _before; NotebookCharts.ResendPlotly(); NotebookCharts.Pictures = false; }
 
     private static Plotly.NET.GenericChart Line() =>
         Plotly.NET.CSharp.Chart.Line<double, double, string>(x: [0, 1, 2], y: [0, 1, 4], Name: "y");
@@ -35,6 +36,37 @@ public sealed class NotebookChartsTests : IDisposable
         Assert.Contains("cdn.plot.ly", cdn);
         Assert.DoesNotContain(ChartHtml.PlotlyJs[..2000], cdn);
         Assert.Contains(ChartHtml.PlotlyJs, again);
+    }
+
+    [Fact]
+    public void With_pictures_the_html_holds_the_same_picture_as_the_png_output()
+    {
+        HeadlessChromium.RequireChromium();
+        var chart = Line();
+
+        NotebookCharts.Pictures = true;
+        var html = NotebookCharts.Html(chart);
+        var png = NotebookCharts.Png(chart);
+        NotebookCharts.Pictures = false;
+        var plain = NotebookCharts.Html(chart);
+
+        Assert.Contains($"<img class=\"research-chart-picture\" src=\"data:image/png;base64,{png}\"", html);
+        var picture = Research.Tests.Charts.PngPixels.Decode(Convert.FromBase64String(png));
+        Assert.Equal(ChartImages.SizeOf(chart), (picture.Width, picture.Height));
+        Assert.DoesNotContain("<img", plain);
+    }
+
+    [Fact]
+    public void A_fragment_carries_the_given_picture_with_the_charts_title_as_its_text()
+    {
+        var chart = Line().WithTitle("loss <by> step");
+        byte[] png = [0x89, 0x50, 0x4E, 0x47, 1, 2, 3];
+
+        var fragment = ChartHtml.Fragment(chart, picture: png);
+
+        Assert.Contains($"src=\"data:image/png;base64,{Convert.ToBase64String(png)}\"", fragment);
+        Assert.Contains("alt=\"loss &lt;by&gt; step\"", fragment);
+        Assert.DoesNotContain("<img", ChartHtml.Fragment(chart));
     }
 
     [Fact]

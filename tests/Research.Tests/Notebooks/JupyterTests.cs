@@ -41,4 +41,33 @@ public sealed class JupyterTests(SharedChromium chromium) : IClassFixture<Shared
         Assert.DoesNotContain(report.NetworkResources, r => r.Contains("plot", StringComparison.OrdinalIgnoreCase));
         Assert.DoesNotContain(report.SevereLogs, l => !l.Contains("net::ERR_", StringComparison.Ordinal));
     }
+
+    [Theory]
+    [InlineData("00-welcome.ipynb")]
+    [InlineData("06-load-balancing.ipynb")]
+    public void A_stored_notebooks_charts_show_in_exports_that_run_no_javascript(string name)
+    {
+        JupyterCli.RequireKitKernelspec();
+        var source = Path.Combine(TestPaths.RepoRoot, "notebooks", name);
+        var charts = File.ReadAllText(source).Split("\"image/png\"").Length - 1;
+        Assert.True(charts > 0, $"{name} stores no chart picture");
+
+        // LaTeX, the road to PDF, takes the image/png output (markdown cells left out: they need pandoc, as PDF does).
+        var latex = JupyterCli.Run(["nbconvert", "--to", "latex", "--TemplateExporter.exclude_markdown=True", source, "--output-dir", _dir, "--output", "latex"]);
+        Assert.True(latex.Exit == 0, latex.Err);
+        var included = System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(Path.Combine(_dir, "latex.tex")), @"\\adjustimage\{.*\}\{([^{}]+\.png)\}")
+            .Select(m => m.Groups[1].Value).ToList();
+        Assert.Equal(charts, included.Count);
+        Assert.All(included, png => Assert.True(Research.Tests.Charts.PngPixels.Decode(File.ReadAllBytes(Path.Combine(_dir, png))).Width > 0));
+
+        // Markdown keeps the HTML output, whose picture is inline; a sanitised HTML page (no scripts) keeps it too.
+        var markdown = JupyterCli.Run(["nbconvert", "--to", "markdown", source, "--output-dir", _dir, "--output", "markdown"]);
+        Assert.True(markdown.Exit == 0, markdown.Err);
+        Assert.Equal(charts, File.ReadAllText(Path.Combine(_dir, "markdown.md")).Split("<img class=\"research-chart-picture\" src=\"data:image/png;base64,").Length - 1);
+        var sanitised = JupyterCli.Run(["nbconvert", "--to", "html", "--HTMLExporter.sanitize_html=True", source, "--output-dir", _dir, "--output", "sanitised"]);
+        Assert.True(sanitised.Exit == 0, sanitised.Err);
+        var report = chromium.Browser.Open(Path.Combine(_dir, "sanitised.html"), TimeSpan.FromSeconds(5));
+        Assert.Equal(0, report.ChartsDrawn);
+        Assert.Equal(charts, report.PicturesShown);
+    }
 }

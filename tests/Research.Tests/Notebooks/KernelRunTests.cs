@@ -51,6 +51,27 @@ public sealed class KernelRunTests : IDisposable
     }
 
     [Fact]
+    public async Task Pictures_give_each_chart_a_png_output_and_the_same_picture_in_its_html()
+    {
+        Research.Tests.Browser.HeadlessChromium.RequireChromium();
+        var path = _folder.Write("pictures.ipynb", Code(UserChart), Code("MatmulThroughputCharts.GflopsBySize(points)"), Code("6 * 7"));
+
+        var result = await NotebookRunner.RunAsync(path, new NotebookRunOptions(Write: true, Pictures: true), TextWriter.Null, TestContext.Current.CancellationToken);
+
+        Assert.True(result.Succeeded, result.Failure?.ToString());
+        foreach (var cell in new[] { 1, 2 })
+        {
+            var chart = Assert.Single(Outputs(path, cell), o => o!["data"]?["text/html"] is not null);
+            var png = Text(chart!["data"]!["image/png"]);
+            Assert.Contains($"src=\"data:image/png;base64,{png}\"", Text(chart["data"]!["text/html"]));
+            var picture = Research.Tests.Charts.PngPixels.Decode(Convert.FromBase64String(png));
+            Assert.Equal((720, 420), (picture.Width, picture.Height));   // MatmulThroughputCharts.GflopsBySize's size
+        }
+        // Only charts get pictures.
+        Assert.DoesNotContain(Outputs(path, 3), o => o!["data"]?["image/png"] is not null);
+    }
+
+    [Fact]
     public async Task A_failing_cell_names_its_cell_and_the_kernels_message_and_leaves_the_file_alone()
     {
         var path = _folder.Write("fails.ipynb",
