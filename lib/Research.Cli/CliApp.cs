@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Research.Charts;
 using Research.Experiments;
 using Research.Notebooks;
 
@@ -25,6 +26,7 @@ public static class CliApp
             ExperimentCommands.List(stdout),
             ExperimentCommands.Run(stdout, stderr),
             ExperimentCommands.Reproduce(stdout, stderr),
+            ExperimentCommands.Gallery(stdout),
             NotebooksCommand.Create(stdout, stderr),
             BenchCommand.Create(stdout, stderr),
             KvCacheCommand.Create(stdout),
@@ -43,7 +45,8 @@ public static class CliApp
         {
             return await parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false }, cancellation);
         }
-        catch (Exception e) when (e is ArgumentException or ConfigException or OutputException or NotebookException or FileNotFoundException or DirectoryNotFoundException)
+        catch (Exception e) when (e is ArgumentException or ConfigException or OutputException or NotebookException or ChartImageException
+                                      or FileNotFoundException or DirectoryNotFoundException)
         {
             await stderr.WriteLineAsync($"research: {e.Message}");
             return ExitCodes.BadInput;

@@ -13,24 +13,33 @@ public static class DoctorCommand
     {
         var json = new Option<bool>("--json") { Description = "Print the report as JSON." };
         var command = new Command("doctor",
-            "Check the installation: versions, backend, devices, the libstdc++ fix, numerical self-checks and the notebook kernel.") { json };
+            "Check the installation: versions, backend, devices, the libstdc++ fix, numerical self-checks, the notebook kernel and which routes to the notebooks work here.") { json };
         command.SetAction(async (parse, ct) =>
         {
             var report = Doctor.Run();
             var kernel = await KernelProbe.CheckAsync(ct);
+            var routes = await NotebookRoutes.CheckAsync(kernel, ct);
             if (parse.GetValue(json))
                 stdout.WriteLine(JsonSerializer.Serialize(new { report.Os, report.Architecture, report.DotNet, report.TorchSharp, report.LibTorch,
                     report.Backend, report.Devices, report.Threads, report.InteropThreads, report.CompatibilityFix, report.Checks,
-                    report.Healthy, Kernel = kernel }, ExperimentConfigs.Json));
+                    report.Healthy, Kernel = new { kernel.Version, kernel.PinnedVersion, kernel.Starts, kernel.Seconds, kernel.Detail, Deprecated = NotebookRoutes.Deprecation },
+                    NotebookRoutes = routes }, ExperimentConfigs.Json));
             else
-                Print(report, kernel, stdout);
+                Print(report, kernel, routes, stdout);
             // The kernel is for notebooks only: the library and the CLI work without it, so it does not make the kit unhealthy.
             return report.Healthy ? ExitCodes.Ok : ExitCodes.Failed;
         });
         return command;
     }
 
-    private static void Print(DoctorReport r, KernelReport k, TextWriter o)
+    private static readonly Dictionary<string, string> RouteNames = new()
+    {
+        ["polyglot"] = "VS Code Polyglot (deprecated)",
+        ["jupyter"] = "Jupyter",
+        ["app"] = "file-based apps",
+    };
+
+    private static void Print(DoctorReport r, KernelReport k, IReadOnlyList<NotebookRoute> routes, TextWriter o)
     {
         o.WriteLine($"OS            {r.Os} ({r.Architecture})");
         o.WriteLine($".NET          {r.DotNet}");
@@ -47,6 +56,9 @@ public static class DoctorCommand
         o.WriteLine(k.Version is null
             ? $"kernel        NOT FOUND: {k.Detail}"
             : $"kernel        .NET Interactive {k.Version} ({pin}); {(k.Starts ? $"starts: {k.Detail}, {k.Seconds:F1} s" : $"DOES NOT START: {k.Detail}")}");
+        o.WriteLine($"              {NotebookRoutes.Deprecation}");
+        foreach (var route in routes)
+            o.WriteLine($"{(route.Works ? "ok  " : "no  ")}          notebooks via {RouteNames[route.Name]}: {route.Detail}");
         o.WriteLine(r.Healthy ? "healthy: TorchSharp works on this machine." : "NOT healthy: see the failed checks above.");
     }
 }

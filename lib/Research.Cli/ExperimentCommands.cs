@@ -76,6 +76,23 @@ public static class ExperimentCommands
         return command;
     }
 
+    public static Command Gallery(TextWriter stdout)
+    {
+        var from = new Option<string>("--from") { Description = "A folder written by 'research reproduce' (or 'research run') holding the experiments' figures.", DefaultValueFactory = _ => DefaultOut };
+        var outDir = new Option<string>("--out") { Description = "Where to write the pictures (the README's are data/gallery).", DefaultValueFactory = _ => "gallery" };
+        var command = new Command("gallery", "Draw the README's gallery, one PNG per chart that tells the kit's story, from the figures a reproduction wrote.") { from, outDir };
+        command.SetAction(async (parse, ct) =>
+        {
+            var watch = Stopwatch.StartNew();
+            var files = await Research.Experiments.Gallery.WriteAsync(parse.GetValue(from)!, parse.GetValue(outDir)!, ct);
+            foreach (var (picture, file) in Research.Experiments.Gallery.Pictures.Zip(files))
+                stdout.WriteLine($"{file}  ({picture.Experiment}: {picture.Chart})");
+            stdout.WriteLine($"drew {files.Count} pictures in {watch.Elapsed.TotalSeconds:F1} s");
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
     private static Option<bool> WorkshopOption() => new("--workshop")
     {
         Description = "Workshop sizes (data/configs/workshop/) for the experiments that have them: what the notebooks run live, in minutes instead of the full ablation.",

@@ -70,10 +70,17 @@ public sealed class ChartImages : IAsyncDisposable
     }
 
     /// <summary>The chart as a PNG at its own size (its layout's width and height; Plotly's 700 × 450 where unset).</summary>
-    public async Task<byte[]> PngAsync(GenericChart chart, CancellationToken ct = default)
+    public Task<byte[]> PngAsync(GenericChart chart, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(chart);
-        using var figure = JsonDocument.Parse(GenericChart.toFigureJson(chart));
+        return PngAsync(GenericChart.toFigureJson(chart), ct);
+    }
+
+    /// <summary>A figure (plotly.js's <c>data</c> and <c>layout</c> as JSON, as Plotly.NET writes it) as a PNG at its own size.</summary>
+    public async Task<byte[]> PngAsync(string figureJson, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(figureJson);
+        using var figure = JsonDocument.Parse(figureJson);
         var (width, height) = SizeOf(figure.RootElement);
         await oneAtATime.WaitAsync(ct).ConfigureAwait(false);
         try

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.Json;
+using Plotly.NET;
 using Research.Charts;
 
 namespace Research.Experiments;
@@ -14,8 +15,8 @@ public sealed record ExperimentDocument(
 public sealed class OutputException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>
-/// Writes a run into <c>&lt;out&gt;/&lt;id&gt;/</c>: result.json, one CSV per table and index.html with the charts
-/// (plotly.js inline, so the folder works offline). The folder is built beside its final place and renamed into
+/// Writes a run into <c>&lt;out&gt;/&lt;id&gt;/</c>: result.json, one CSV per table, index.html with the charts
+/// (plotly.js inline, so the folder works offline) and each chart's figure in charts/&lt;name&gt;.json. The folder is built beside its final place and renamed into
 /// it, so a failed run never leaves half-written output and a previous run stays intact until replaced.
 /// </summary>
 public static class ExperimentWriter
@@ -32,6 +33,10 @@ public static class ExperimentWriter
             File.WriteAllText(Path.Combine(partial, "result.json"), ToJson(document));
             foreach (var table in output.Tables)
                 File.WriteAllText(Path.Combine(partial, table.Name + ".csv"), ToCsv(table));
+            // Each chart's figure (plotly.js's data and layout) as JSON, for pictures made later from this run (research gallery).
+            Directory.CreateDirectory(Path.Combine(partial, ChartsFolder));
+            foreach (var chart in output.Charts)
+                File.WriteAllText(FigurePath(partial, chart.Name), GenericChart.toFigureJson(chart.Chart));
             File.WriteAllText(Path.Combine(partial, "index.html"), Page(definition, output, document));
             Replace(final, partial);
             return final;
@@ -44,6 +49,12 @@ public static class ExperimentWriter
             throw;
         }
     }
+
+    /// <summary>The folder of an experiment's output that holds its charts' figures.</summary>
+    public const string ChartsFolder = "charts";
+
+    /// <summary>Where the figure JSON of chart <paramref name="chartName"/> is in the experiment folder <paramref name="experimentFolder"/>.</summary>
+    public static string FigurePath(string experimentFolder, string chartName) => Path.Combine(experimentFolder, ChartsFolder, chartName + ".json");
 
     /// <summary>Creates <paramref name="outDir"/> if needed and checks it can be written; returns its full path.</summary>
     public static string PrepareFolder(string outDir)

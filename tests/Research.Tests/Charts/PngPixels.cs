@@ -36,6 +36,10 @@ internal sealed class PngPixels
         return matches / (double)(Width * Height);
     }
 
+    /// <summary>The share of pixels that have the picture's most common colour (1 for a blank picture).</summary>
+    public double DominantShare() =>
+        Enumerable.Range(0, Width * Height).GroupBy(p => BitConverter.ToInt32(rgba, p * 4)).Max(g => g.Count()) / (double)(Width * Height);
+
     public static PngPixels Decode(byte[] png)
     {
         if (!png.AsSpan(0, 8).SequenceEqual(Signature)) throw new InvalidDataException("not a PNG (signature)");

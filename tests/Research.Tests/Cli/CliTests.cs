@@ -37,6 +37,16 @@ public sealed class CliTests
         var pinned = kernel.GetProperty("pinnedVersion").GetString();
         Assert.Equal(PinnedKernelVersion(), pinned);
         Assert.StartsWith(pinned + "+", kernel.GetProperty("version").GetString());
+        Assert.Contains("2026-04-24", kernel.GetProperty("deprecated").GetString());
+        Assert.Contains("dotnet/interactive/issues/4163", kernel.GetProperty("deprecated").GetString());
+        // The three routes to the notebooks: Polyglot works when the stdio kernel does; this machine has .NET 10 for
+        // file-based apps; Jupyter with the kit's kernelspec where .ci/run installed it.
+        var routes = report.GetProperty("notebookRoutes").EnumerateArray().ToDictionary(r => r.GetProperty("name").GetString()!, r => r);
+        Assert.Equal(["polyglot", "jupyter", "app"], routes.Keys);
+        Assert.True(routes["polyglot"].GetProperty("works").GetBoolean());
+        Assert.True(routes["app"].GetProperty("works").GetBoolean(), routes["app"].GetProperty("detail").GetString());
+        if (string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase))
+            Assert.True(routes["jupyter"].GetProperty("works").GetBoolean(), routes["jupyter"].GetProperty("detail").GetString());
     }
 
     // Read from the manifest itself, so the test follows a deliberate bump of the pin.
@@ -98,6 +108,29 @@ public sealed class CliTests
             var ran = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, experiment.Id, "result.json"))).RootElement.GetProperty("config");
             AssertSameJson(JsonDocument.Parse(expected).RootElement, ran, experiment.Id);
         }
+
+        // The README's gallery is drawn from these outputs' figures (here the workshop sizes'), one PNG per picture.
+        global::Research.Tests.Browser.HeadlessChromium.RequireChromium();
+        var gallery = Path.Combine(folder, "gallery");
+        var drawn = Research("gallery", "--from", folder, "--out", gallery);
+        Assert.True(drawn.Exit == ExitCodes.Ok, drawn.Err);
+        foreach (var picture in global::Research.Experiments.Gallery.Pictures)
+        {
+            var figure = JsonDocument.Parse(File.ReadAllText(Path.Combine(folder, picture.Experiment, "charts", picture.Chart + ".json"))).RootElement;
+            var png = global::Research.Tests.Charts.PngPixels.Decode(File.ReadAllBytes(Path.Combine(gallery, picture.File)));
+            // Drawn at the size the chart builder gave the figure, and not blank.
+            Assert.Equal((figure.GetProperty("layout").GetProperty("width").GetInt32(), figure.GetProperty("layout").GetProperty("height").GetInt32()), (png.Width, png.Height));
+            Assert.True(png.DominantShare() < 0.95, $"{picture.File} is nearly one colour");
+        }
+    }
+
+    [Fact]
+    public void Gallery_without_a_reproduction_is_bad_input_naming_the_command_that_makes_one()
+    {
+        var folder = TestPaths.TempFolder();
+
+        InProcessCli.AssertBadInput(Research("gallery", "--from", folder, "--out", Path.Combine(folder, "pictures")), "research reproduce");
+        Assert.False(Directory.Exists(Path.Combine(folder, "pictures")));
     }
 
     // Same values, ignoring property-name case and order; the stored config also holds fields a file may leave at

@@ -1,0 +1,64 @@
+using Research.Charts;
+
+namespace Research.Experiments;
+
+/// <summary>One picture of the README's gallery: chart <paramref name="Chart"/> of experiment <paramref name="Experiment"/>.</summary>
+/// <param name="File">The picture's file name in the gallery folder.</param>
+/// <param name="Caption">What the picture shows, for the README.</param>
+public sealed record GalleryPicture(string Experiment, string Chart, string File, string Caption);
+
+/// <summary>
+/// The pictures that tell the kit's story, drawn (<see cref="ChartImages"/>) from the figures a run of the experiments
+/// wrote (<c>&lt;out&gt;/&lt;id&gt;/charts/&lt;name&gt;.json</c>): the experiments' own results, not charts made by hand.
+/// <c>research gallery --from out --out data/gallery</c> after <c>research reproduce --out out</c> remakes the README's.
+/// </summary>
+public static class Gallery
+{
+    /// <summary>Every picture, in the README's order.</summary>
+    public static IReadOnlyList<GalleryPicture> Pictures { get; } =
+    [
+        new("fp8-scaling", "error-vs-gain", "fp8-tile-scaling.png",
+            "Quantization error of ordinary values as outlier channels grow: one scale per tensor against V3's 1×128 tiles and 128×128 blocks"),
+        new("fp8-accumulation", "error-vs-k", "fp8-accumulation.png",
+            "Relative error of an FP8 GEMM against K with a limited-precision accumulator, without and with promotion to FP32 every 128"),
+        new("fp8-training", "validation-loss", "fp8-training.png",
+            "A small classifier trained in FP32, FP8 per-tensor and FP8 fine-grained: validation loss by step"),
+        new("moe-balance", "expert-load", "moe-expert-load.png",
+            "Expert load by training step, per layer and balancing strategy"),
+        new("moe-balance", "max-vio", "moe-max-vio.png",
+            "MaxVio of each batch during training: auxiliary-loss-free bias against the auxiliary losses"),
+        new("mla-cache", "bytes-per-token", "kv-cache-bytes.png",
+            "KV-cache bytes per token of published models, MLA against MHA and GQA"),
+        new("r1-zero", "pass-at-1", "grpo-pass-at-1.png",
+            "R1-Zero in miniature: held-out pass@1 during GRPO, Dr. GRPO, distillation and a cold start"),
+        new("mtp", "acceptance-by-domain", "mtp-acceptance.png",
+            "Multi-token prediction: how many depth-1 drafts are accepted, by domain"),
+        new("v3-mini", "loss-vs-flops", "v3-mini-loss-vs-flops.png",
+            "DeepSeek-V3 in miniature: validation loss against training FLOPs per token, with one technique swapped out per run"),
+    ];
+
+    /// <summary>
+    /// Draws every picture from the figures under <paramref name="results"/> and writes them into <paramref name="outDir"/>;
+    /// returns their paths. Nothing is written until every picture is drawn.
+    /// </summary>
+    /// <exception cref="ArgumentException">A figure is missing from <paramref name="results"/>; the message names each
+    /// and the command that makes it.</exception>
+    /// <exception cref="OutputException"><paramref name="outDir"/> cannot be written.</exception>
+    /// <exception cref="ChartImageException">No browser to draw with.</exception>
+    public static async Task<IReadOnlyList<string>> WriteAsync(string results, string outDir, CancellationToken ct = default)
+    {
+        var figures = Pictures.Select(p => (Picture: p, Path: ExperimentWriter.FigurePath(Path.Combine(results, p.Experiment), p.Chart))).ToList();
+        var missing = figures.Where(f => !File.Exists(f.Path)).Select(f => $"{f.Picture.Experiment}/{ExperimentWriter.ChartsFolder}/{f.Picture.Chart}.json").ToList();
+        if (missing.Count > 0)
+            throw new ArgumentException($"--from {results}: no figure {string.Join(", ", missing)}; make them with `research reproduce --out {results}` " +
+                                        $"(or `research run <id> --out {results}` for each experiment named)");
+        var root = ExperimentWriter.PrepareFolder(outDir);
+        var drawn = new List<(string Path, byte[] Png)>();
+        await using (var images = await ChartImages.StartAsync(ct).ConfigureAwait(false))
+            foreach (var (picture, figure) in figures)
+                drawn.Add((Path.Combine(root, picture.File), await images.PngAsync(await File.ReadAllTextAsync(figure, ct).ConfigureAwait(false), ct).ConfigureAwait(false)));
+        foreach (var (path, png) in drawn)
+            AtomicFile.Write(path, partial => File.WriteAllBytes(partial, png));
+        return drawn.Select(d => d.Path).ToList();
+    }
+}
