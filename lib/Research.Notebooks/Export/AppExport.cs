@@ -77,7 +77,7 @@ public static class AppExport
             if (kernel?.Name != "csharp")
                 throw new NotebookException($"{where}: a cell in {kernel?.LanguageName ?? cell.KernelName} ({cell.KernelName}): an app runs C# cells only");
 
-            var code = ScriptCell.Read(cell.Contents, where);
+            var code = ScriptCell.Read(cell.Contents.ReplaceLineEndings("\n"), where);
             directives.AddRange(code.References.Select(r => Directive(r, where, notebookFolder, appFolder)));
             usings.AddRange(code.Usings);
             foreach (var declared in code.Declared)
