@@ -74,11 +74,10 @@ internal sealed record ScriptCell(
             switch (member)
             {
                 case BaseTypeDeclarationSyntax or DelegateDeclarationSyntax:
-                    var type = (MemberDeclarationSyntax)member;
-                    var name = type is BaseTypeDeclarationSyntax t ? t.Identifier.ValueText : ((DelegateDeclarationSyntax)type).Identifier.ValueText;
+                    var name = member is BaseTypeDeclarationSyntax t ? t.Identifier.ValueText : ((DelegateDeclarationSyntax)member).Identifier.ValueText;
                     declared.Add(new CellName(name, line));
-                    types.Add(type.ToFullString().Trim('\r', '\n').TrimEnd());
-                    changes.Add(new TextChange(type.FullSpan, $"// {Keyword(type)} {name}: declared at the end of the file, after the statements, as a program must\n"));
+                    types.Add(member.ToFullString().Trim('\n').TrimEnd());   // with its comments above
+                    changes.Add(new TextChange(member.FullSpan, $"// {Keyword(member)} {name}: declared at the end of the file, after the statements, as a program must\n"));
                     break;
                 case MethodDeclarationSyntax method:   // a script's method reads as a local function
                     declared.Add(new CellName(method.Identifier.ValueText, line));
