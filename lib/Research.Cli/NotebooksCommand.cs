@@ -2,11 +2,15 @@ using System.CommandLine;
 using Research.Charts;
 using Research.Interactive;
 using Research.Notebooks;
+using Research.Notebooks.Export;
 using Research.Notebooks.Kernel;
 
 namespace Research.Cli;
 
-/// <summary><c>research notebooks run &lt;files|dirs&gt; [--write [--no-pictures]] [--html DIR] [--plotly-js embedded|cdn]</c>.</summary>
+/// <summary>
+/// <c>research notebooks run &lt;files|dirs&gt; [--write [--no-pictures]] [--html DIR] [--plotly-js embedded|cdn]</c> and
+/// <c>research notebooks export &lt;files|dirs&gt; --to app [--out DIR]</c>.
+/// </summary>
 public static class NotebooksCommand
 {
     public static Command Create(TextWriter stdout, TextWriter stderr)
@@ -73,7 +77,32 @@ public static class NotebooksCommand
             }
             return badInput > 0 ? ExitCodes.BadInput : failed > 0 ? ExitCodes.Failed : ExitCodes.Ok;
         });
-        return new Command("notebooks", "Work with the Polyglot notebooks.") { run };
+        return new Command("notebooks", "Work with the Polyglot notebooks.") { run, Export(stdout) };
+    }
+
+    private static Command Export(TextWriter stdout)
+    {
+        var paths = new Argument<string[]>("paths") { Description = "Notebooks (.ipynb) or folders holding them.", Arity = ArgumentArity.OneOrMore };
+        var to = new Option<string>("--to") { Description = "What to write: app (a C# file-based app per notebook, for dotnet run).", Required = true };
+        to.Validators.Add(result =>
+        {
+            if (result.Tokens is [{ Value: var value }] && !AppExport.Formats.Contains(value))
+                result.AddError($"--to: unknown value '{value}'; allowed: {string.Join(", ", AppExport.Formats)}");
+        });
+        var output = new Option<string>("--out") { Description = "Folder for the apps (default: apps in the current folder).", DefaultValueFactory = _ => "apps" };
+        var export = new Command("export",
+            "Write each notebook as a C# file-based app (<out>/<name>.cs) that runs its cells without the kernel: dotnet run <out>/<name>.cs. " +
+            "Writes nothing if any notebook has a cell an app cannot hold.")
+        { paths, to, output };
+        export.SetAction(parse =>
+        {
+            var notebooks = NotebookRunner.Expand(parse.GetValue(paths)!);
+            var apps = AppExport.Export(notebooks, parse.GetValue(output)!);
+            foreach (var (notebook, app) in notebooks.Zip(apps)) stdout.WriteLine($"app  {notebook} -> {app}");
+            if (apps.Count > 0) stdout.WriteLine($"run one with: dotnet run {apps[0]}");
+            return ExitCodes.Ok;
+        });
+        return export;
     }
 
     // Pages are named after the notebook file; two notebooks called x.ipynb would overwrite each other's page.

@@ -1,19 +1,14 @@
-using System.Net;
-using Markdig;
 using Microsoft.DotNet.Interactive.Documents;
-using Research.Charts;
+using Research.Interactive;
 
 namespace Research.Notebooks.Html;
 
 /// <summary>
-/// A notebook as one standalone page: markdown as HTML (Markdig, with the extensions GitHub and VS Code render:
-/// tables, task lists, autolinks), code as <c>pre</c> blocks, each followed by the outputs the kernel produced.
-/// plotly.js is inline in the head (<see cref="ChartHtml.Page(string, IEnumerable{string})"/>), so charts work offline.
+/// A notebook run in the kernel as one standalone page (<see cref="NotebookHtml"/>): markdown, each code cell and
+/// the outputs the kernel produced for it.
 /// </summary>
 internal static class NotebookPage
 {
-    private static readonly MarkdownPipeline Markdown = new MarkdownPipelineBuilder().UseAdvancedExtensions().Build();
-
     public static string Render(string title, InteractiveDocument document)
     {
         var parts = new List<string>();
@@ -21,29 +16,27 @@ internal static class NotebookPage
         {
             if (cell.KernelName is "markdown" or "md")
             {
-                parts.Add($"<section class=\"markdown\">\n{Markdig.Markdown.ToHtml(cell.Contents, Markdown)}</section>");
+                parts.Add(NotebookHtml.Markdown(cell.Contents));
                 continue;
             }
             if (!NotebookRunner.IsCode(cell)) continue;   // raw cells hold text for other converters, not for a page
-            parts.Add($"<pre class=\"code\"><code class=\"language-{Escape(cell.KernelName!)}\">{Escape(cell.Contents)}</code></pre>");
+            parts.Add(NotebookHtml.Code(cell.Contents, cell.KernelName!));
             parts.AddRange(cell.Outputs.Select(Output));
         }
-        return ChartHtml.Page(title, parts);
+        return NotebookHtml.Page(title, parts);
     }
 
     private static string Output(InteractiveDocumentOutputElement output) => output switch
     {
-        TextElement text => $"<pre class=\"output {Escape(text.Name)}\">{Escape(text.Text)}</pre>",
-        DisplayElement display => Rich(display.Data),
-        ReturnValueElement value => Rich(value.Data),
+        TextElement text => NotebookHtml.Stream(text.Text, text.Name),
+        DisplayElement display => Richest(display.Data),
+        ReturnValueElement value => Richest(value.Data),
         _ => "",
     };
 
-    // The richest form the kernel gave: its HTML as is, else its plain text.
-    private static string Rich(IDictionary<string, object> data) =>
-        data.TryGetValue("text/html", out var html) ? $"<div class=\"output\">\n{html}\n</div>"
-        : data.TryGetValue("text/plain", out var text) ? $"<pre class=\"output\">{Escape(text.ToString() ?? "")}</pre>"
+    // The kernel stores a value in several forms; the page shows its HTML where it has one, else its plain text.
+    private static string Richest(IDictionary<string, object> data) =>
+        data.TryGetValue("text/html", out var html) ? NotebookHtml.Displayed("text/html", html.ToString() ?? "")
+        : data.TryGetValue("text/plain", out var text) ? NotebookHtml.Displayed("text/plain", text.ToString() ?? "")
         : "";
-
-    private static string Escape(string text) => WebUtility.HtmlEncode(text);
 }
