@@ -2,10 +2,9 @@ using Research.Charts;
 
 namespace Research.Experiments;
 
-/// <summary>One picture of the README's gallery: chart <paramref name="Chart"/> of experiment <paramref name="Experiment"/>.</summary>
-/// <param name="File">The picture's file name in the gallery folder.</param>
-/// <param name="Caption">What the picture shows, for the README.</param>
-public sealed record GalleryPicture(string Experiment, string Chart, string File, string Caption);
+/// <summary>One picture of the README's gallery: chart <paramref name="Chart"/> of experiment <paramref name="Experiment"/>,
+/// written as <paramref name="File"/> (the README's captions say what each shows).</summary>
+public sealed record GalleryPicture(string Experiment, string Chart, string File);
 
 /// <summary>
 /// The pictures that tell the kit's story, drawn (<see cref="ChartImages"/>) from the figures a run of the experiments
@@ -17,24 +16,15 @@ public static class Gallery
     /// <summary>Every picture, in the README's order.</summary>
     public static IReadOnlyList<GalleryPicture> Pictures { get; } =
     [
-        new("fp8-scaling", "error-vs-gain", "fp8-tile-scaling.png",
-            "Quantization error of ordinary values as outlier channels grow: one scale per tensor against V3's 1×128 tiles and 128×128 blocks"),
-        new("fp8-accumulation", "error-vs-k", "fp8-accumulation.png",
-            "Relative error of an FP8 GEMM against K with a limited-precision accumulator, without and with promotion to FP32 every 128"),
-        new("fp8-training", "validation-loss", "fp8-training.png",
-            "A small classifier trained in FP32, FP8 per-tensor and FP8 fine-grained: validation loss by step"),
-        new("moe-balance", "expert-load", "moe-expert-load.png",
-            "Expert load by training step, per layer and balancing strategy"),
-        new("moe-balance", "max-vio", "moe-max-vio.png",
-            "MaxVio of each batch during training: auxiliary-loss-free bias against the auxiliary losses"),
-        new("mla-cache", "bytes-per-token", "kv-cache-bytes.png",
-            "KV-cache bytes per token of published models, MLA against MHA and GQA"),
-        new("r1-zero", "pass-at-1", "grpo-pass-at-1.png",
-            "R1-Zero in miniature: held-out pass@1 during GRPO, Dr. GRPO, distillation and a cold start"),
-        new("mtp", "acceptance-by-domain", "mtp-acceptance.png",
-            "Multi-token prediction: how many depth-1 drafts are accepted, by domain"),
-        new("v3-mini", "loss-vs-flops", "v3-mini-loss-vs-flops.png",
-            "DeepSeek-V3 in miniature: validation loss against training FLOPs per token, with one technique swapped out per run"),
+        new("fp8-scaling", "error-vs-gain", "fp8-tile-scaling.png"),
+        new("fp8-accumulation", "error-vs-k", "fp8-accumulation.png"),
+        new("fp8-training", "validation-loss", "fp8-training.png"),
+        new("moe-balance", "expert-load", "moe-expert-load.png"),
+        new("moe-balance", "max-vio", "moe-max-vio.png"),
+        new("mla-cache", "bytes-per-token", "kv-cache-bytes.png"),
+        new("r1-zero", "pass-at-1", "grpo-pass-at-1.png"),
+        new("mtp", "acceptance-by-domain", "mtp-acceptance.png"),
+        new("v3-mini", "loss-vs-flops", "v3-mini-loss-vs-flops.png"),
     ];
 
     /// <summary>

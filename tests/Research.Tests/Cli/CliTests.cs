@@ -133,6 +133,18 @@ public sealed class CliTests
         Assert.False(Directory.Exists(Path.Combine(folder, "pictures")));
     }
 
+    [Fact]
+    public void The_readme_shows_every_gallery_picture_and_each_is_committed()
+    {
+        var readme = File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "README.md"));
+        foreach (var picture in global::Research.Experiments.Gallery.Pictures)
+        {
+            Assert.Contains($"(data/gallery/{picture.File})", readme);
+            var png = global::Research.Tests.Charts.PngPixels.Decode(File.ReadAllBytes(Path.Combine(TestPaths.RepoRoot, "data", "gallery", picture.File)));
+            Assert.True(png.Width >= 400, picture.File);
+        }
+    }
+
     // Same values, ignoring property-name case and order; the stored config also holds fields a file may leave at
     // their default, so only the file's own fields are compared.
     private static void AssertSameJson(JsonElement expected, JsonElement actual, string where)
