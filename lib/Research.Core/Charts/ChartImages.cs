@@ -26,6 +26,9 @@ public sealed class ChartImages : IAsyncDisposable
     // Plotly's own default figure size, for charts that set none.
     private const int DefaultWidth = 700, DefaultHeight = 450;
 
+    private static readonly Lock SharedGate = new();
+    private static ChartImages? shared;
+
     private readonly IBrowser browser;
     private readonly IPage page;
     private readonly SemaphoreSlim oneAtATime = new(1, 1);
@@ -66,6 +69,29 @@ public sealed class ChartImages : IAsyncDisposable
         {
             if (started is not null) await started.DisposeAsync().ConfigureAwait(false);
             throw new ChartImageException($"Chromium ({executable}) did not start for static chart pictures: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// One renderer for the whole process, started at first use (blocking, about 3 s) and closed when the process ends:
+    /// for callers that draw now and then (the kernel's chart formatter, one picture per displayed chart).
+    /// </summary>
+    /// <exception cref="ChartImageException">As <see cref="StartAsync"/>; the next call tries again.</exception>
+    public static ChartImages Shared
+    {
+        get
+        {
+            lock (SharedGate)
+            {
+                if (shared is null)
+                {
+                    // Off the caller's context: a formatter runs synchronously on the kernel's thread.
+                    shared = Task.Run(() => StartAsync()).GetAwaiter().GetResult();
+                    var closing = shared;
+                    AppDomain.CurrentDomain.ProcessExit += (_, _) => closing.DisposeAsync().AsTask().GetAwaiter().GetResult();
+                }
+                return shared;
+            }
         }
     }
 

@@ -55,7 +55,6 @@ public static class NotebookCharts
     private static bool plotlySent;
     private static PlotlySource source = FromEnvironment();
     private static bool pictures = string.Equals(Environment.GetEnvironmentVariable(PicturesVariable), "png", StringComparison.OrdinalIgnoreCase);
-    private static ChartImages? renderer;
     private static (GenericChart? Chart, byte[]? Picture) lastDrawn;
 
     /// <summary>
@@ -129,22 +128,9 @@ public static class NotebookCharts
         return Convert.ToBase64String(picture ?? Draw(chart));
     }
 
-    // One browser per kernel, started at the first picture and closed when the kernel ends.
-    private static byte[] Draw(GenericChart chart)
-    {
-        ChartImages images;
-        lock (Gate)
-        {
-            if (renderer is null)
-            {
-                renderer = Task.Run(() => ChartImages.StartAsync()).GetAwaiter().GetResult();
-                AppDomain.CurrentDomain.ProcessExit += (_, _) => renderer.DisposeAsync().AsTask().GetAwaiter().GetResult();
-            }
-            images = renderer;
-        }
-        // Formatters are synchronous; the browser's protocol is not. Off the caller's context, so nothing deadlocks.
-        return Task.Run(() => images.PngAsync(chart)).GetAwaiter().GetResult();
-    }
+    // One browser per kernel, started at the first picture and closed when the kernel ends. Formatters are
+    // synchronous; the browser's protocol is not: waited for off the caller's context, so nothing deadlocks.
+    private static byte[] Draw(GenericChart chart) => Task.Run(() => ChartImages.Shared.PngAsync(chart)).GetAwaiter().GetResult();
 
     // Anything but a known name keeps the offline default: a typo must not blank every chart.
     private static PlotlySource FromEnvironment() =>

@@ -84,12 +84,8 @@ public sealed class ChartPageBrowserTests(SharedChromium chromium) : IClassFixtu
         Assert.Empty(report.SevereLogs);
     }
 
-    // A real picture of the line chart, drawn once for the tests below (starting the drawing browser costs ~3 s).
-    private static readonly Lazy<byte[]> LinePicture = new(() => Task.Run(async () =>
-    {
-        await using var images = await ChartImages.StartAsync();
-        return await images.PngAsync(Line("loss", 1));
-    }).GetAwaiter().GetResult());
+    // A real picture of the line chart, drawn once for the tests below by the process's one drawing browser.
+    private static readonly Lazy<byte[]> LinePicture = new(() => ChartImages.Shared.PngAsync(Line("loss", 1)).GetAwaiter().GetResult());
 
     [Fact]
     public void A_picture_shows_where_scripts_are_stripped_as_by_a_sanitiser()

@@ -21,7 +21,7 @@ public sealed class ChartImagesTests
     public async Task A_picture_has_the_charts_size_and_shows_its_trace_in_its_colour()
     {
         HeadlessChromium.RequireChromium();
-        await using var images = await ChartImages.StartAsync(TestContext.Current.CancellationToken);
+        var images = ChartImages.Shared;   // the process's one drawing browser, as the kernel's formatter uses it
 
         var red = PngPixels.Decode(await images.PngAsync(Bar("#FF0000"), TestContext.Current.CancellationToken));
         var blue = PngPixels.Decode(await images.PngAsync(Bar("#0000FF"), TestContext.Current.CancellationToken));
