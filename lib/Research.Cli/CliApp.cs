@@ -28,6 +28,7 @@ public static class CliApp
             ExperimentCommands.Reproduce(stdout, stderr),
             ExperimentCommands.Gallery(stdout),
             NotebooksCommand.Create(stdout, stderr),
+            SweepCommand.Create(stdout, stderr),
             BenchCommand.Create(stdout, stderr),
             KvCacheCommand.Create(stdout),
             AccountingCommands.ModelSizeCommand(stdout),
@@ -45,7 +46,7 @@ public static class CliApp
         {
             return await parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false }, cancellation);
         }
-        catch (Exception e) when (e is ArgumentException or ConfigException or OutputException or NotebookException or ChartImageException
+        catch (Exception e) when (e is ArgumentException or ConfigException or OutputException or NotebookException or ChartImageException or Sweeps.SlurmException or Sweeps.MetricException
                                       or FileNotFoundException or DirectoryNotFoundException)
         {
             await stderr.WriteLineAsync($"research: {e.Message}");

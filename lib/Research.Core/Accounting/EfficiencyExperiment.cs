@@ -163,7 +163,10 @@ public static class EfficiencyExperiment
         "Parameters total and activated by part, FLOPs per token, training GPU-hours and the utilisation published hours imply, " +
         "and the decoding bound from memory, from the published configs of DeepSeek-V3, V2, V2-Lite and dense GQA models; reproduces " +
         "V3's 671B / 37B, HW25 Table 2 (155 and 250 GFLOPs per token) and V3 Table 1 ($5.576M).",
-        request => Output(ExperimentConfigs.Load<EfficiencyConfig>(Id, request.ConfigPath, request.Workshop).Validated()));
+        request => Output(ExperimentConfigs.Load<EfficiencyConfig>(Id, request.ConfigPath, request.Workshop).Validated()))
+    {
+        Schema = ExperimentSchema.Of<EfficiencyConfig, EfficiencyResult>(c => c.Validated()),
+    };
 
     public static ExperimentOutput Output(EfficiencyConfig config) => Output(config, Run(config));
 

@@ -295,7 +295,10 @@ public static class DistillExperiment
             if (request.Seed is int seed) config = config with { Seed = seed };
             var result = Run(config.Validated(), request.Device, request.CacheFolder, request.Progress, request.Cancellation);
             return Output(config, result);
-        });
+        })
+    {
+        Schema = ExperimentSchema.Of<DistillConfig, DistillResult>(c => c.Validated()),
+    };
 
     /// <summary>Summary lines, tables and charts of a run.</summary>
     public static ExperimentOutput Output(DistillConfig config, DistillResult result)

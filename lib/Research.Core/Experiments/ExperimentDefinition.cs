@@ -44,4 +44,18 @@ public sealed record ExperimentOutput(
 /// <summary>An experiment the CLI, <c>reproduce</c> and notebooks can run by id.</summary>
 /// <param name="Id">Kebab-case id used on the command line and as the output folder name.</param>
 /// <param name="Run">Runs the experiment: config, runner and chart builders, nothing else.</param>
-public sealed record ExperimentDefinition(string Id, string Title, string Description, Func<ExperimentRequest, ExperimentOutput> Run);
+public sealed record ExperimentDefinition(string Id, string Title, string Description, Func<ExperimentRequest, ExperimentOutput> Run)
+{
+    /// <summary>The types of its config and result: what <c>research sweep</c> checks patches and metric paths against.</summary>
+    public ExperimentSchema? Schema { get; init; }
+}
+
+/// <summary>
+/// An experiment's config and result types, and its config check. Sweeps resolve configs as JSON; this lets them refuse a
+/// patch naming a field the config does not have, or a metric the result cannot hold, before anything runs.
+/// </summary>
+public sealed record ExperimentSchema(Type ConfigType, Type ResultType, Func<object, object> Validate)
+{
+    public static ExperimentSchema Of<TConfig, TResult>(Func<TConfig, TConfig> validate) where TConfig : notnull =>
+        new(typeof(TConfig), typeof(TResult), config => validate((TConfig)config));
+}

@@ -107,5 +107,8 @@ public static class MatmulThroughput
             summary.AddRange(result.Points.Select(p => $"{p.Size,5} {p.MedianMilliseconds,11:F3} {p.MedianGflops,18:F1} {p.BestGflops,16:F1}"));
             return new ExperimentOutput(config, config.Seed, result, summary, [table],
                 [new NamedChart("gflops-by-size", "Matmul GFLOP/s by matrix size", MatmulThroughputCharts.GflopsBySize(result))]);
-        });
+        })
+    {
+        Schema = ExperimentSchema.Of<MatmulThroughputConfig, MatmulThroughputResult>(c => c.Validated()),
+    };
 }

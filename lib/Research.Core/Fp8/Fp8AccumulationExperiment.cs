@@ -130,5 +130,8 @@ public static class Fp8AccumulationExperiment
                 result.Points.Select(p => (IReadOnlyList<object>)[p.K, p.Promotion, p.MaxRelativeError, p.MeanRelativeError]).ToList());
             return new ExperimentOutput(config, config.Seed, result, summary, [table],
                 [new NamedChart("error-vs-k", "Relative error of an FP8 GEMM by K, with and without promotion", Fp8Charts.AccumulationError(result))]);
-        });
+        })
+    {
+        Schema = ExperimentSchema.Of<Fp8AccumulationConfig, Fp8AccumulationResult>(c => c.Validated()),
+    };
 }

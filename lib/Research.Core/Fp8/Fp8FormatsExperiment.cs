@@ -134,5 +134,8 @@ public static class Fp8FormatsExperiment
                 new NamedChart("relative-error", "Relative rounding error by magnitude", Fp8Charts.RoundingError(result)),
                 new NamedChart("grid", "Representable positive values", Fp8Charts.Grid(result)),
             ]);
-        });
+        })
+    {
+        Schema = ExperimentSchema.Of<Fp8FormatsConfig, Fp8FormatsResult>(c => c.Validated()),
+    };
 }

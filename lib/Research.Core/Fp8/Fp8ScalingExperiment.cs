@@ -135,5 +135,8 @@ public static class Fp8ScalingExperiment
                 new NamedChart("error-vs-gain", "Error of ordinary values as outliers grow", Fp8Charts.ScalingError(result)),
                 new NamedChart("error-distribution", "Distribution of relative errors at the largest outlier gain", Fp8Charts.ScalingDistribution(result)),
             ]);
-        });
+        })
+    {
+        Schema = ExperimentSchema.Of<Fp8ScalingConfig, Fp8ScalingResult>(c => c.Validated()),
+    };
 }

@@ -301,5 +301,8 @@ public static class Fp8TrainingExperiment
                 new NamedChart("training-loss", "Training loss by step", Fp8TrainingCharts.TrainingLoss(result)),
                 new NamedChart("validation-loss", "Validation loss by step", Fp8TrainingCharts.ValidationLoss(result)),
             ]);
-        });
+        })
+    {
+        Schema = ExperimentSchema.Of<Fp8TrainingConfig, Fp8TrainingResult>(c => c.Validated()),
+    };
 }

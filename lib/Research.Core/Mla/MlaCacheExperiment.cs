@@ -89,7 +89,10 @@ public static class MlaCacheExperiment
         "KV-cache bytes per token and in total against context length (DeepSeek-V2 Table 1 formulas) for DeepSeek-V3, V2, " +
         "V2-Lite, DeepSeek 67B, Qwen2.5-72B, Llama 3.1 405B/70B/8B and Mistral 7B, and for MHA, GQA, MQA and MLA at DeepSeek-V2's " +
         "dims; reproduces HW25 Table 1 and the 93.3% saving of the V2 abstract.",
-        request => Output(ExperimentConfigs.Load<MlaCacheConfig>(Id, request.ConfigPath, request.Workshop).Validated()));
+        request => Output(ExperimentConfigs.Load<MlaCacheConfig>(Id, request.ConfigPath, request.Workshop).Validated()))
+    {
+        Schema = ExperimentSchema.Of<MlaCacheConfig, MlaCacheResult>(c => c.Validated()),
+    };
 
     public static ExperimentOutput Output(MlaCacheConfig config) => Output(config, Run(config));
 

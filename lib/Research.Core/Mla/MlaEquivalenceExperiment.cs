@@ -172,7 +172,10 @@ public static class MlaEquivalenceExperiment
             if (request.Seed is int seed) config = config with { Seed = seed };
             var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
             return Output(config, result);
-        });
+        })
+    {
+        Schema = ExperimentSchema.Of<MlaEquivalenceConfig, MlaEquivalenceResult>(c => c.Validated()),
+    };
 
     /// <summary>Summary lines, the comparison table and the chart of a run.</summary>
     public static ExperimentOutput Output(MlaEquivalenceConfig config, MlaEquivalenceResult result)

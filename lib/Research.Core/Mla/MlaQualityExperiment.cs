@@ -236,7 +236,10 @@ public static class MlaQualityExperiment
             if (request.Seed is int seed) config = config with { Seed = seed };
             var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
             return Output(config, result);
-        });
+        })
+    {
+        Schema = ExperimentSchema.Of<MlaQualityConfig, MlaQualityResult>(c => c.Validated()),
+    };
 
     /// <summary>Summary lines, tables and charts of a run.</summary>
     public static ExperimentOutput Output(MlaQualityConfig config, MlaQualityResult result)

@@ -196,7 +196,10 @@ public static class MoeBalanceExperiment
             if (request.Seed is int seed) config = config with { Seed = seed };
             var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
             return Output(config, result);
-        });
+        })
+    {
+        Schema = ExperimentSchema.Of<MoeBalanceConfig, MoeBalanceResult>(c => c.Validated()),
+    };
 
     /// <summary>Summary lines, tables and charts of a run.</summary>
     public static ExperimentOutput Output(MoeBalanceConfig config, MoeBalanceResult result)

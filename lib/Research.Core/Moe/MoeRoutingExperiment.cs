@@ -119,7 +119,10 @@ public static class MoeRoutingExperiment
             var config = ExperimentConfigs.Load<MoeRoutingConfig>(Id, request.ConfigPath, request.Workshop);
             if (request.Seed is int seed) config = config with { Seed = seed };
             return Output(config, Run(config.Validated(), request.Device));
-        });
+        })
+    {
+        Schema = ExperimentSchema.Of<MoeRoutingConfig, MoeRoutingResult>(c => c.Validated()),
+    };
 
     public static ExperimentOutput Output(MoeRoutingConfig config, MoeRoutingResult r)
     {

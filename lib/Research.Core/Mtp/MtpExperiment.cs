@@ -351,5 +351,8 @@ public static class MtpExperiment
             if (request.Seed is int seed) config = config with { Seed = seed, NoiseSeeds = [.. config.NoiseSeeds.Where(s => s != seed)] };
             var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
             return MtpOutput.Of(config, result);
-        });
+        })
+    {
+        Schema = ExperimentSchema.Of<MtpExperimentConfig, MtpResult>(c => c.Validated()),
+    };
 }

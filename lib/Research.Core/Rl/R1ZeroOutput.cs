@@ -18,7 +18,10 @@ public static partial class R1ZeroExperiment
             if (request.Seed is int seed) config = config with { Seed = seed };
             var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
             return Output(config, result);
-        });
+        })
+    {
+        Schema = ExperimentSchema.Of<R1ZeroConfig, R1ZeroResult>(c => c.Validated()),
+    };
 
     /// <summary>Summary lines, tables and charts of a run.</summary>
     public static ExperimentOutput Output(R1ZeroConfig config, R1ZeroResult result)

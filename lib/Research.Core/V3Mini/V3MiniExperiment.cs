@@ -74,6 +74,7 @@ public static class V3MiniExperiment
                 runs.Add(RunOne(config, name, seed, corpus, validation, device, stage, cancellation));
             }
             var fulls = runs.Where(r => r.Name == V3MiniAblations.FullName).Select(r => r.ValidationLoss).ToList();
+            if (fulls.Count == 0) return new V3MiniResult(runs, [], [config.Seed], watch.Elapsed.TotalSeconds);   // one ablation alone: nothing to compare within
             double noise = fulls.Max() - fulls.Min();
             double reference = runs.First(r => r.Name == V3MiniAblations.FullName && r.Seed == config.Seed).ValidationLoss;
             var comparisons = runs.Where(r => r.Name != V3MiniAblations.FullName && r.Seed == config.Seed).Select(r =>
@@ -210,5 +211,8 @@ public static class V3MiniExperiment
             if (request.Seed is int seed) config = config with { Seed = seed, NoiseSeeds = [.. config.NoiseSeeds.Where(s => s != seed)] };
             var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
             return V3MiniOutput.Of(config, result);
-        });
+        })
+    {
+        Schema = ExperimentSchema.Of<V3MiniExperimentConfig, V3MiniResult>(c => c.Validated()),
+    };
 }

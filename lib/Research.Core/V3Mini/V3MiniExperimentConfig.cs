@@ -70,8 +70,11 @@ public sealed record V3MiniExperimentConfig
             throw new ConfigException($"{me}.Model must be V3-shaped: kv_lora_rank and n_routed_experts set (the ablations take MLA and MoE away)");
         if (Model.NumNextnPredictLayers < 1)
             throw new ConfigException($"{me}.Model.NumNextnPredictLayers must be ≥ 1 (the no-mtp ablation takes it away) (got {Model.NumNextnPredictLayers})");
-        if (Runs is null || !Runs.Contains(V3MiniAblations.FullName))
-            throw new ConfigException($"{me}.Runs must list \"{V3MiniAblations.FullName}\", the reference; allowed {string.Join(", ", V3MiniAblations.Names)}");
+        if (Runs is null || Runs.Count == 0)
+            throw new ConfigException($"{me}.Runs must list at least one run; allowed {string.Join(", ", V3MiniAblations.Names)}");
+        // One run alone is what a sweep arm runs (the sweep compares arms); comparisons within a run need the reference.
+        if ((Runs.Count > 1 || NoiseSeeds is { Count: > 0 }) && !Runs.Contains(V3MiniAblations.FullName))
+            throw new ConfigException($"{me}.Runs must list \"{V3MiniAblations.FullName}\", the reference, when it lists several runs or NoiseSeeds; allowed {string.Join(", ", V3MiniAblations.Names)}");
         foreach (var run in Runs)
             if (!V3MiniAblations.Names.Contains(run))
                 throw new ConfigException($"{me}.Runs: unknown run '{run}'; allowed {string.Join(", ", V3MiniAblations.Names)}");

@@ -1,0 +1,144 @@
+using System.Globalization;
+using System.Text.Json;
+using Research.Experiments;
+using Research.Statistics;
+
+namespace Research.Sweeps;
+
+/// <summary>One seed's value of one metric in one arm.</summary>
+public sealed record SeedValue(int Seed, double Value);
+
+/// <summary>One arm on one metric: its finished seeds, their summary (null without any), and what is missing.</summary>
+/// <param name="NonFinite">Seeds whose value is NaN or infinite (a diverged run): left out of every statistic.</param>
+public sealed record ArmReport(string Arm, Summary? Summary, IReadOnlyList<SeedValue> Values, int Missing, IReadOnlyList<int> NonFinite);
+
+/// <summary>One metric across the arms, and each arm against the baseline over the seeds both finished.</summary>
+public sealed record MetricReport(string Name, string Path, Direction Direction, double? Margin, IReadOnlyList<ArmReport> Arms,
+    IReadOnlyList<PairedDifference> Comparisons);
+
+/// <summary>
+/// What <c>research sweep report</c> computes from the finished cells. Per arm: n, mean, SD and a Student-t interval.
+/// Per arm against the baseline: the paired differences over shared seeds, their mean with a t interval and a
+/// percentile-bootstrap interval, a p-value adjusted by Holm across the arms of the metric, and the verdict.
+/// </summary>
+public sealed record SweepReport(
+    string Name, string Experiment, string Baseline, IReadOnlyList<string> Arms, IReadOnlyList<int> Seeds,
+    int Cells, int Done, int Failed, int Pending, double Alpha, int BootstrapResamples, int BootstrapSeed,
+    string Method, IReadOnlyList<MetricReport> Metrics, DateTime CreatedUtc)
+{
+    public const double DefaultAlpha = 0.05;
+    public const int DefaultResamples = 10_000, DefaultBootstrapSeed = 0;
+
+    /// <summary>Builds the report of the sweep in <paramref name="directory"/> from whatever cells have finished.</summary>
+    public static SweepReport Build(string directory, double alpha = DefaultAlpha)
+    {
+        var plan = SweepPlan.Read(directory);
+        var experiment = ExperimentCatalog.Find(plan.Experiment);
+        var metrics = plan.ResolvedMetrics(experiment);
+        var states = plan.Cells.ToDictionary(c => c, c => SweepCells.StateOf(directory, c));
+        var results = plan.Cells.Where(c => states[c] == CellState.Done).ToDictionary(c => c, c => SweepCells.ResultOf(directory, c));
+
+        var reports = new List<MetricReport>();
+        foreach (var metric in metrics)
+        {
+            // values[arm][seed]; a path the result does not hold is an error naming it (MetricException).
+            var values = plan.Arms.ToDictionary(a => a, _ => new SortedDictionary<int, double>());
+            foreach (var (cell, result) in results)
+            {
+                try { values[cell.Arm][cell.Seed] = metric.Path.Evaluate(result); }
+                catch (MetricException e) { throw new MetricException($"metric '{metric.Name}': {e.Message} (in {cell.Folder}/{SweepPlan.ResultFile})"); }
+            }
+            var arms = plan.Arms.Select(arm =>
+            {
+                var finite = values[arm].Where(kv => double.IsFinite(kv.Value)).Select(kv => new SeedValue(kv.Key, kv.Value)).ToList();
+                var nonFinite = values[arm].Where(kv => !double.IsFinite(kv.Value)).Select(kv => kv.Key).ToList();
+                return new ArmReport(arm, finite.Count == 0 ? null : Describe.Of(finite.Select(v => v.Value).ToList(), 1 - alpha),
+                    finite, plan.Seeds.Count - values[arm].Count, nonFinite);
+            }).ToList();
+
+            var baseline = values[plan.Baseline];
+            var pairs = plan.Arms.Where(a => a != plan.Baseline).Select(arm =>
+            {
+                var shared = values[arm].Keys.Where(s => baseline.ContainsKey(s) && double.IsFinite(baseline[s]) && double.IsFinite(values[arm][s])).Order();
+                return (arm, (IReadOnlyList<double>)shared.Select(s => values[arm][s] - baseline[s]).ToList());
+            }).ToList();
+            var comparisons = pairs.Count == 0 ? [] : PairedComparisons.Compare(pairs, metric.Direction, metric.Margin, alpha, DefaultResamples, DefaultBootstrapSeed);
+            reports.Add(new MetricReport(metric.Name, metric.Path.Text, metric.Direction, metric.Margin, arms, comparisons));
+        }
+
+        int compared = plan.Arms.Count - 1;
+        var method = $"Paired over shared seeds: Δ = arm − {plan.Baseline} per seed. {100 * (1 - alpha):0.#} % intervals: Student t on the mean " +
+                     $"(and on each arm's mean), and percentile bootstrap of the mean Δ ({DefaultResamples} resamples, seed {DefaultBootstrapSeed}). " +
+                     $"p-values from the paired t-test, adjusted by Holm's method across the {compared} arm{(compared == 1 ? "" : "s")} compared on each metric. " +
+                     "Verdict: better or worse when the adjusted p < α; equivalent when both one-sided tests (TOST) against the metric's margin " +
+                     "reject after the same adjustment; otherwise inconclusive; fewer than 3 shared seeds is always inconclusive. " +
+                     "NaN or infinite values (diverged runs) are left out and listed.";
+        return new SweepReport(plan.Name, plan.Experiment, plan.Baseline, plan.Arms, plan.Seeds, plan.Cells.Count,
+            states.Values.Count(s => s == CellState.Done), states.Values.Count(s => s == CellState.Failed),
+            states.Values.Count(s => s is CellState.Pending or CellState.Running), alpha, DefaultResamples, DefaultBootstrapSeed,
+            method, reports, DateTime.UtcNow);
+    }
+
+    /// <summary>Per metric and arm: n, mean, SD, the t interval.</summary>
+    public ResultTable SummaryTable() => new("summary",
+        ["metric", "arm", "n", "mean", "sd", "low", "high", "missing", "non_finite"],
+        Metrics.SelectMany(m => m.Arms.Select(a => (IReadOnlyList<object>)
+        [
+            m.Name, a.Arm, a.Summary?.N ?? 0, a.Summary?.Mean ?? double.NaN, a.Summary?.StandardDeviation ?? double.NaN,
+            a.Summary?.Low ?? double.NaN, a.Summary?.High ?? double.NaN, a.Missing, a.NonFinite.Count,
+        ])).ToList());
+
+    /// <summary>Per metric and arm against the baseline: the paired differences and the verdict.</summary>
+    public ResultTable DifferencesTable() => new("differences",
+        ["metric", "arm", "baseline", "n", "mean_diff", "sd_diff", "t_low", "t_high", "bootstrap_low", "bootstrap_high",
+         "p", "p_holm", "margin", "p_equivalence_holm", "verdict"],
+        Metrics.SelectMany(m => m.Comparisons.Select(c => (IReadOnlyList<object>)
+        [
+            m.Name, c.Arm, Baseline, c.N, c.Mean, c.StandardDeviation, c.Low, c.High, c.BootstrapLow, c.BootstrapHigh,
+            c.PValue, c.AdjustedPValue, (object?)m.Margin ?? "", (object?)c.AdjustedEquivalencePValue ?? "", Verdicts.Name(c.Verdict),
+        ])).ToList());
+
+    /// <summary>
+    /// Writes <c>report/</c> in the sweep directory: summary.csv, differences.csv, report.json and, with
+    /// <paramref name="html"/>, index.html. The folder is built beside its place and renamed in, whole or not at all.
+    /// </summary>
+    public string Write(string directory, bool html)
+    {
+        var final = Path.Combine(directory, "report");
+        var partial = Path.Combine(directory, $".report.partial-{Guid.NewGuid():N}");
+        try
+        {
+            Directory.CreateDirectory(partial);
+            foreach (var table in new[] { SummaryTable(), DifferencesTable() })
+                File.WriteAllText(Path.Combine(partial, table.Name + ".csv"), ExperimentWriter.ToCsv(table));
+            File.WriteAllText(Path.Combine(partial, "report.json"), ToJson());
+            if (html) File.WriteAllText(Path.Combine(partial, "index.html"), SweepCharts.Page(this));
+            if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
+            Directory.Move(partial, final);
+            return final;
+        }
+        finally
+        {
+            if (Directory.Exists(partial)) Directory.Delete(partial, recursive: true);
+        }
+    }
+
+    /// <summary>The report as JSON (what <c>--json</c> prints and <c>report/report.json</c> holds).</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, ExperimentConfigs.Json);
+}
+
+/// <summary>How verdicts read in tables.</summary>
+public static class Verdicts
+{
+    public static string Name(Verdict verdict) => verdict switch
+    {
+        Verdict.Better => "better",
+        Verdict.Worse => "worse",
+        Verdict.Equivalent => "equivalent",
+        _ => "inconclusive",
+    };
+
+    /// <summary>A number for a table: four significant digits, invariant culture, "–" for NaN.</summary>
+    public static string Number(double value) =>
+        double.IsNaN(value) ? "–" : value.ToString("G4", CultureInfo.InvariantCulture);
+}
