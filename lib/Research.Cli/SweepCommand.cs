@@ -75,14 +75,14 @@ public static class SweepCommand
                 if (job is null) { stdout.WriteLine($"all {plan.Cells.Count} cells are finished; nothing to submit"); return ExitCodes.Ok; }
                 stdout.WriteLine($"submitted job array {job.JobId}: {job.Cells.Count} cells ({job.Script})");
                 if (!parse.GetValue(wait)) { stdout.WriteLine($"follow it with research sweep status {directory}"); return ExitCodes.Ok; }
-                await SlurmExecutor.WaitAsync(directory, job, TimeSpan.FromSeconds(parse.GetValue(poll)), new ProgressLines(stderr), ct);
+                await WithProgress(stderr, progress => SlurmExecutor.WaitAsync(directory, job, TimeSpan.FromSeconds(parse.GetValue(poll)), progress, ct));
                 return Finish(directory, stdout);
             }
             int n = parse.GetValue(parallel);
             if (n < 1) throw new ArgumentException($"--parallel must be ≥ 1 (got {n})");
             int perCell = parse.GetValue(threads) ?? Math.Max(1, Environment.ProcessorCount / n);
             if (perCell < 1) throw new ArgumentException($"--threads must be ≥ 1 (got {perCell})");
-            var summary = await LocalExecutor.RunAsync(directory, Self(), n, perCell, new ProgressLines(stderr), ct);
+            var summary = await WithProgress(stderr, progress => LocalExecutor.RunAsync(directory, Self(), n, perCell, progress, ct));
             stdout.WriteLine($"ran {summary.Ran + summary.Failed} cells in {summary.Elapsed.TotalSeconds:F1} s ({summary.AlreadyDone} already finished)");
             return Finish(directory, stdout);
         });
@@ -230,6 +230,33 @@ public static class SweepCommand
         return new CellCommand(dotnet, [dll]);
     }
 
+    /// <summary>
+    /// A live bar (cells done, failed, time left) when stderr is a terminal; one log line per finished cell otherwise (CI
+    /// logs, pipes, the tests). Progress goes to stderr so stdout keeps the summary.
+    /// </summary>
+    private static async Task<T> WithProgress<T>(TextWriter stderr, Func<IProgress<SweepProgress>, Task<T>> work)
+    {
+        if (!ReferenceEquals(stderr, Console.Error) || Console.IsErrorRedirected) return await work(new ProgressLines(stderr));
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        T result = default!;
+        await console.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+            .StartAsync(async ctx =>
+            {
+                var task = ctx.AddTask("cells", maxValue: 1);
+                result = await work(new Progress<SweepProgress>(p =>
+                {
+                    task.MaxValue = Math.Max(1, p.Total);
+                    task.Value = p.Done + p.Failed;
+                    task.Description = Markup.Escape($"{p.Done}/{p.Total} done, {p.Failed} failed" + (p.Remaining is { } r ? $", about {ProgressLines.Format(r)} left" : ""));
+                }));
+            });
+        return result;
+    }
+
+    private static Task<bool> WithProgress(TextWriter stderr, Func<IProgress<SweepProgress>, Task> work) =>
+        WithProgress(stderr, async progress => { await work(progress); return true; });
+
     // Sweep progress as log lines on stderr: one per finished cell, with the count, failures and time left.
     private sealed class ProgressLines(TextWriter stderr) : IProgress<SweepProgress>
     {
@@ -244,6 +271,6 @@ public static class SweepCommand
             stderr.WriteLine(line);
         }
 
-        private static string Format(TimeSpan t) => t.TotalHours >= 1 ? $"{t.TotalHours:F1} h" : t.TotalMinutes >= 1 ? $"{t.TotalMinutes:F0} min" : $"{t.TotalSeconds:F0} s";
+        public static string Format(TimeSpan t) => t.TotalHours >= 1 ? $"{t.TotalHours:F1} h" : t.TotalMinutes >= 1 ? $"{t.TotalMinutes:F0} min" : $"{t.TotalSeconds:F0} s";
     }
 }
