@@ -209,9 +209,15 @@ public static class SweepCommand
                 }.Select(Markup.Escape).ToArray());
             }
             console.Write(table);
+            // The sentence a paper would print: effect, interval, n and method, then the verdict.
+            foreach (var c in metric.Comparisons)
+                console.WriteLine($"{c.Arm} vs {report.Baseline}: Δ {metric.Name} {Signed(c.Mean)} [{Signed(c.Low)}, {Signed(c.High)}], n = {c.N} seeds, " +
+                                  $"paired t {100 * (1 - report.Alpha):0.#} %, Holm over {metric.Comparisons.Count}: {Verdicts.Name(c.Verdict)}");
         }
         console.WriteLine(report.Method);
     }
+
+    private static string Signed(double v) => double.IsNaN(v) ? "–" : (v >= 0 ? "+" : "") + Verdicts.Number(v);
 
     private static string N(double? v) => v is double d ? Verdicts.Number(d) : "–";
 
