@@ -30,8 +30,25 @@ public static class SweepCells
         if (Read<CellDone>(Path.Combine(folder, SweepPlan.DoneFile)) is { } done && done.Hash == cell.Hash
             && File.Exists(Path.Combine(folder, SweepPlan.ResultFile))) return CellState.Done;
         if (Read<CellFailure>(Path.Combine(folder, SweepPlan.FailedFile)) is { } failed && failed.Hash == cell.Hash) return CellState.Failed;
-        if (Read<CellStarted>(Path.Combine(folder, SweepPlan.StartedFile)) is { } started && started.Hash == cell.Hash) return CellState.Running;
+        if (Read<CellStarted>(Path.Combine(folder, SweepPlan.StartedFile)) is { } started && started.Hash == cell.Hash && !Orphaned(started))
+            return CellState.Running;
         return CellState.Pending;
+    }
+
+    // A cell started on this machine by a process that no longer exists was killed: it is pending again. (On another
+    // node, a Slurm task, only the scheduler knows; status asks squeue for those.)
+    private static bool Orphaned(CellStarted started)
+    {
+        if (started.Host != Environment.MachineName) return false;
+        try
+        {
+            using var process = Process.GetProcessById(started.Pid);
+            return process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return true;   // no such process
+        }
     }
 
     public static CellFailure? FailureOf(string directory, SweepCell cell) =>

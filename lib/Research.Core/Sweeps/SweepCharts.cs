@@ -24,7 +24,8 @@ public static class SweepCharts
         return Chart.Combine([seeds, means])
             .WithXAxisStyle<double, double, string>(TitleText: "arm")
             .WithYAxisStyle<double, double, string>(TitleText: $"{metric.Name} ({(metric.Direction == Statistics.Direction.Lower ? "lower" : "higher")} is better)")
-            .WithTitle($"{metric.Name}: every seed, and each arm's mean with its interval");
+            .WithTitle($"{metric.Name}: every seed, and each arm's mean with its interval")
+            .WithSize(Math.Max(640, 110 * arms.Count + 240), 440);
     }
 
     /// <summary>The mean paired difference of each arm from the baseline with its t interval; zero and the margin drawn.</summary>
@@ -43,7 +44,8 @@ public static class SweepCharts
         return Chart.Combine(lines)
             .WithXAxisStyle<double, double, string>(TitleText: $"Δ {metric.Name} = arm − {baseline}")
             .WithYAxisStyle<double, double, string>(TitleText: "arm")
-            .WithTitle($"{metric.Name}: paired differences from {baseline}");
+            .WithTitle($"{metric.Name}: paired differences from {baseline}")
+            .WithSize(860, Math.Max(320, 60 * rows.Count + 180));
     }
 
     /// <summary>The report as an offline page: what was compared and how, the tables, the charts (plotly.js inline).</summary>

@@ -68,7 +68,7 @@ public sealed record SweepReport(
 
         int compared = plan.Arms.Count - 1;
         var method = $"Paired over shared seeds: Δ = arm − {plan.Baseline} per seed. {100 * (1 - alpha):0.#} % intervals, each comparison's own (not widened for the family, " +
-                     "so one can exclude 0 while Holm's verdict stays inconclusive): Student t on the mean (and on each arm's mean), and percentile bootstrap of the mean Δ ({DefaultResamples} resamples, seed {DefaultBootstrapSeed}). " +
+                     $"so one can exclude 0 while Holm's verdict stays inconclusive): Student t on the mean (and on each arm's mean), and percentile bootstrap of the mean Δ ({DefaultResamples} resamples, seed {DefaultBootstrapSeed}). " +
                      $"p-values from the paired t-test, adjusted by Holm's method across the {compared} arm{(compared == 1 ? "" : "s")} compared on each metric. " +
                      "Verdict: better or worse when the adjusted p < α; equivalent when both one-sided tests (TOST) against the metric's margin " +
                      "reject after the same adjustment; otherwise inconclusive; fewer than 3 shared seeds is always inconclusive. " +

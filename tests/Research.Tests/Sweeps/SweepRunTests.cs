@@ -16,7 +16,8 @@ public static class SmallSweep
 {
     public static string File => Path.Combine(TestPaths.RepoRoot, "data", "sweeps", "small-moe-balance.json");
 
-    public sealed record Run(string Directory, int FinishedBeforeKill, IReadOnlyDictionary<string, string> ResultsBeforeKill, int ResumeExit, string ResumeOut);
+    public sealed record Run(string Directory, int FinishedBeforeKill, IReadOnlyDictionary<string, string> ResultsBeforeKill,
+        string StatusAfterKill, int ResumeExit, string ResumeOut);
 
     private static readonly Lazy<Run> Shared = new(Start);
 
@@ -43,8 +44,9 @@ public static class SmallSweep
             process.WaitForExit();
         }
         var before = Done(dir).ToDictionary(f => f, f => System.IO.File.ReadAllText(Path.Combine(f, SweepPlan.ResultFile)));
+        var status = InProcessCli.Run("sweep", "status", dir).Out;
         var (resumeExit, resumeOut, resumeErr) = InProcessCli.Run("sweep", "run", dir, "--threads", "1");
-        return new Run(dir, before.Count, before, resumeExit, resumeOut + resumeErr);
+        return new Run(dir, before.Count, before, status, resumeExit, resumeOut + resumeErr);
     }
 
     /// <summary>The folders of the cells with a done marker.</summary>
@@ -68,6 +70,8 @@ public sealed class SweepRunTests
     {
         var run = SmallSweep.Local;
         Assert.True(run.FinishedBeforeKill >= 2, $"{run.FinishedBeforeKill} cells finished before the kill");
+        // The cell that was running when the process died is pending again, not "running" forever.
+        Assert.Contains($"{10 - run.FinishedBeforeKill} pending, 0 running, {run.FinishedBeforeKill} done, 0 failed", run.StatusAfterKill);
         Assert.True(run.ResumeExit == 0, run.ResumeOut);
         Assert.Contains($"ran {10 - run.FinishedBeforeKill} cells", run.ResumeOut);
         Assert.Contains($"({run.FinishedBeforeKill} already finished)", run.ResumeOut);
