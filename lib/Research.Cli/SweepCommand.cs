@@ -93,10 +93,11 @@ public static class SweepCommand
     private static int Finish(string directory, TextWriter stdout)
     {
         var plan = SweepPlan.Read(directory);
-        var failed = plan.Cells.Where(c => SweepCells.StateOf(directory, c) == CellState.Failed).ToList();
+        var states = plan.Cells.Select(c => (Cell: c, State: SweepCells.StateOf(directory, c))).ToList();
+        var failed = states.Where(s => s.State == CellState.Failed).Select(s => s.Cell).ToList();
         foreach (var cell in failed)
             stdout.WriteLine($"FAILED cell {cell.Index} ({cell.Arm}, seed {cell.Seed}): {SweepCells.FailureOf(directory, cell)?.Error}");
-        int done = plan.Cells.Count(c => SweepCells.StateOf(directory, c) == CellState.Done);
+        int done = states.Count(s => s.State == CellState.Done);
         stdout.WriteLine($"{done} of {plan.Cells.Count} cells finished, {failed.Count} failed; report with research sweep report {directory}");
         return failed.Count == 0 && done == plan.Cells.Count ? ExitCodes.Ok : ExitCodes.Failed;
     }

@@ -22,3 +22,45 @@ public static class AtomicFile
         }
     }
 }
+
+/// <summary>Folders that appear whole or not at all.</summary>
+public static class AtomicFolder
+{
+    /// <summary>
+    /// Calls <paramref name="fill"/> with a new folder beside <paramref name="final"/>, then renames it into place; a
+    /// previous folder stays intact until it is replaced, and a failure leaves it (or nothing), never a half-written one.
+    /// </summary>
+    public static void Write(string final, Action<string> fill)
+    {
+        var partial = Path.Combine(Path.GetDirectoryName(final)!, $".{Path.GetFileName(final)}.partial-{Guid.NewGuid():N}");
+        try
+        {
+            Directory.CreateDirectory(partial);
+            fill(partial);
+            Replace(final, partial);
+        }
+        catch
+        {
+            TryDelete(partial);
+            throw;
+        }
+    }
+
+    private static void Replace(string final, string partial)
+    {
+        string? old = null;
+        if (Directory.Exists(final))
+        {
+            old = final + $".old-{Guid.NewGuid():N}";
+            Directory.Move(final, old);
+        }
+        Directory.Move(partial, final);
+        if (old is not null) TryDelete(old);
+    }
+
+    private static void TryDelete(string dir)
+    {
+        try { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* best effort: a stale temp folder is harmless */ }
+    }
+}

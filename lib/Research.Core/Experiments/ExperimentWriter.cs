@@ -26,27 +26,24 @@ public static class ExperimentWriter
     {
         var root = PrepareFolder(outDir);
         var final = Path.Combine(root, definition.Id);
-        var partial = Path.Combine(root, $".{definition.Id}.partial-{Guid.NewGuid():N}");
         try
         {
-            Directory.CreateDirectory(partial);
-            File.WriteAllText(Path.Combine(partial, "result.json"), ToJson(document));
-            foreach (var table in output.Tables)
-                File.WriteAllText(Path.Combine(partial, table.Name + ".csv"), ToCsv(table));
-            // Each chart's figure (plotly.js's data and layout) as JSON, for pictures made later from this run (research gallery).
-            Directory.CreateDirectory(Path.Combine(partial, ChartsFolder));
-            foreach (var chart in output.Charts)
-                File.WriteAllText(FigurePath(partial, chart.Name), GenericChart.toFigureJson(chart.Chart));
-            File.WriteAllText(Path.Combine(partial, "index.html"), Page(definition, output, document));
-            Replace(final, partial);
+            AtomicFolder.Write(final, partial =>
+            {
+                File.WriteAllText(Path.Combine(partial, "result.json"), ToJson(document));
+                foreach (var table in output.Tables)
+                    File.WriteAllText(Path.Combine(partial, table.Name + ".csv"), ToCsv(table));
+                // Each chart's figure (plotly.js's data and layout) as JSON, for pictures made later from this run (research gallery).
+                Directory.CreateDirectory(Path.Combine(partial, ChartsFolder));
+                foreach (var chart in output.Charts)
+                    File.WriteAllText(FigurePath(partial, chart.Name), GenericChart.toFigureJson(chart.Chart));
+                File.WriteAllText(Path.Combine(partial, "index.html"), Page(definition, output, document));
+            });
             return final;
         }
-        catch (Exception e)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            TryDelete(partial);
-            if (e is IOException or UnauthorizedAccessException)
-                throw new OutputException($"cannot write results to '{final}': {e.Message}", e);
-            throw;
+            throw new OutputException($"cannot write results to '{final}': {e.Message}", e);
         }
     }
 
@@ -120,22 +117,4 @@ public static class ExperimentWriter
     }
 
     private static string Html(string s) => WebUtility.HtmlEncode(s);
-
-    private static void Replace(string final, string partial)
-    {
-        string? old = null;
-        if (Directory.Exists(final))
-        {
-            old = final + $".old-{Guid.NewGuid():N}";
-            Directory.Move(final, old);
-        }
-        Directory.Move(partial, final);
-        if (old is not null) TryDelete(old);
-    }
-
-    private static void TryDelete(string dir)
-    {
-        try { if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* best effort: a stale temp folder is harmless */ }
-    }
 }

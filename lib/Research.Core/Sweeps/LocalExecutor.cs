@@ -36,9 +36,12 @@ public static class LocalExecutor
         var plan = SweepPlan.Read(directory);
         var todo = plan.Cells.Where(c => SweepCells.StateOf(directory, c) != CellState.Done).ToList();
         int alreadyDone = plan.Cells.Count - todo.Count, ran = 0, failed = 0;
-        var metrics = plan.ResolvedMetrics(Experiments.ExperimentCatalog.Find(plan.Experiment));
-        bool metricsChecked = plan.Cells.Any(c => SweepCells.StateOf(directory, c) == CellState.Done) && CheckMetrics(directory, plan, metrics) is null;
-        string? metricError = null;
+        var metrics = plan.ResolvedMetrics();
+        // A metric path the results do not hold is a mistake in the sweep file: the first finished cell tells, so with
+        // one already there nothing runs, and otherwise the sweep stops after its first result.
+        bool metricsChecked = alreadyDone > 0;
+        string? metricError = metricsChecked ? CheckMetrics(directory, plan, metrics) : null;
+        if (metricError is not null) throw new Experiments.ConfigException(metricError);
         var watch = Stopwatch.StartNew();
         var cellSeconds = new List<double>();
         var queue = new Queue<SweepCell>(todo);
@@ -70,7 +73,6 @@ public static class LocalExecutor
             {
                 ran++;
                 lock (gate) cellSeconds.Add(seconds);
-                // A metric path the result does not hold is a mistake in the sweep file: stop after the first result says so.
                 if (!metricsChecked) { metricError = CheckMetrics(directory, plan, metrics); metricsChecked = true; }
             }
             else failed++;

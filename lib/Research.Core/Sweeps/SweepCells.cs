@@ -54,9 +54,6 @@ public static class SweepCells
     public static CellFailure? FailureOf(string directory, SweepCell cell) =>
         Read<CellFailure>(Path.Combine(directory, cell.Folder, SweepPlan.FailedFile)) is { } f && f.Hash == cell.Hash ? f : null;
 
-    public static CellDone? DoneOf(string directory, SweepCell cell) =>
-        StateOf(directory, cell) == CellState.Done ? Read<CellDone>(Path.Combine(directory, cell.Folder, SweepPlan.DoneFile)) : null;
-
     /// <summary>The result (the <c>result</c> of the experiment's JSON document) of a finished cell.</summary>
     public static JsonNode? ResultOf(string directory, SweepCell cell) =>
         JsonNode.Parse(File.ReadAllText(Path.Combine(directory, cell.Folder, SweepPlan.ResultFile)))?["result"];

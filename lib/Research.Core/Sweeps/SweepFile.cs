@@ -29,7 +29,21 @@ public sealed record SweepMetricSpec(string? Name, string? Path, Direction? Dire
 public sealed record SweepArm(string Name, JsonObject Patch);
 
 /// <summary>A metric resolved.</summary>
-public sealed record SweepMetric(string Name, MetricPath Path, Direction Direction, double? Margin);
+public sealed record SweepMetric(string Name, MetricPath Path, Direction Direction, double? Margin)
+{
+    /// <summary>
+    /// The metric a spec names (its name defaults to its path); <paramref name="where"/> names the spec in errors.
+    /// Checks the form only; <see cref="MetricPath.CheckAgainst"/> checks the path against a result type.
+    /// </summary>
+    public static SweepMetric From(SweepMetricSpec spec, string where)
+    {
+        if (string.IsNullOrWhiteSpace(spec.Path)) throw new ConfigException($"{where}.path is required: a path into the result, e.g. runs[name=full].validationLoss");
+        if (spec.Direction is not { } direction) throw new ConfigException($"{where}.direction is required; allowed values: lower, higher (which is better)");
+        if (spec.Margin is { } m && !(m > 0 && double.IsFinite(m))) throw new ConfigException($"{where}.margin must be a positive number (got {m.ToString(CultureInfo.InvariantCulture)})");
+        var path = MetricPath.Parse(spec.Path, $"{where}.path");
+        return new SweepMetric(string.IsNullOrWhiteSpace(spec.Name) ? spec.Path : spec.Name.Trim(), path, direction, spec.Margin);
+    }
+}
 
 /// <summary>A sweep file checked against its experiment: every field named, every patch and metric path valid.</summary>
 public sealed record SweepDefinition(
@@ -264,14 +278,10 @@ public static class SweepFiles
         {
             var spec = specs[i];
             string where = $"{source}: metrics[{i}]";
-            if (string.IsNullOrWhiteSpace(spec.Path)) throw new ConfigException($"{where}.path is required: a path into the result, e.g. runs[name=full].validationLoss");
-            if (spec.Direction is not { } direction) throw new ConfigException($"{where}.direction is required; allowed values: lower, higher (which is better)");
-            if (spec.Margin is { } m && !(m > 0 && double.IsFinite(m))) throw new ConfigException($"{where}.margin must be a positive number (got {m.ToString(CultureInfo.InvariantCulture)})");
-            var path = MetricPath.Parse(spec.Path, $"{where}.path");
-            path.CheckAgainst(resultType, $"{where}.path");
-            string name = string.IsNullOrWhiteSpace(spec.Name) ? spec.Path : spec.Name.Trim();
-            if (metrics.Any(x => x.Name == name)) throw new ConfigException($"{where}.name: the metric '{name}' is named twice");
-            metrics.Add(new SweepMetric(name, path, direction, spec.Margin));
+            var metric = SweepMetric.From(spec, where);
+            metric.Path.CheckAgainst(resultType, $"{where}.path");
+            if (metrics.Any(x => x.Name == metric.Name)) throw new ConfigException($"{where}.name: the metric '{metric.Name}' is named twice");
+            metrics.Add(metric);
         }
         return metrics;
     }

@@ -62,13 +62,9 @@ public sealed record SweepPlan(
         }
     }
 
-    /// <summary>The metrics of the plan, checked again (the plan keeps them as written).</summary>
-    public IReadOnlyList<SweepMetric> ResolvedMetrics(ExperimentDefinition experiment) =>
-        Metrics.Select((m, i) =>
-        {
-            var path = MetricPath.Parse(m.Path!, $"{PlanFile}: metrics[{i}].path");
-            return new SweepMetric(string.IsNullOrWhiteSpace(m.Name) ? m.Path! : m.Name, path, m.Direction!.Value, m.Margin);
-        }).ToList();
+    /// <summary>The metrics of the plan, parsed again (the plan keeps them as written).</summary>
+    public IReadOnlyList<SweepMetric> ResolvedMetrics() =>
+        Metrics.Select((m, i) => SweepMetric.From(m, $"{PlanFile}: metrics[{i}]")).ToList();
 
     /// <summary>The cell with <paramref name="index"/>; an index outside the plan is an error giving the range.</summary>
     public SweepCell Cell(int index) =>

@@ -33,8 +33,7 @@ public sealed record SweepReport(
     public static SweepReport Build(string directory, double alpha = DefaultAlpha)
     {
         var plan = SweepPlan.Read(directory);
-        var experiment = ExperimentCatalog.Find(plan.Experiment);
-        var metrics = plan.ResolvedMetrics(experiment);
+        var metrics = plan.ResolvedMetrics();
         var states = plan.Cells.ToDictionary(c => c, c => SweepCells.StateOf(directory, c));
         var results = plan.Cells.Where(c => states[c] == CellState.Done).ToDictionary(c => c, c => SweepCells.ResultOf(directory, c));
 
@@ -100,27 +99,19 @@ public sealed record SweepReport(
 
     /// <summary>
     /// Writes <c>report/</c> in the sweep directory: summary.csv, differences.csv, report.json and, with
-    /// <paramref name="html"/>, index.html. The folder is built beside its place and renamed in, whole or not at all.
+    /// <paramref name="html"/>, index.html, whole or not at all (<see cref="AtomicFolder"/>).
     /// </summary>
     public string Write(string directory, bool html)
     {
         var final = Path.Combine(directory, "report");
-        var partial = Path.Combine(directory, $".report.partial-{Guid.NewGuid():N}");
-        try
+        AtomicFolder.Write(final, partial =>
         {
-            Directory.CreateDirectory(partial);
             foreach (var table in new[] { SummaryTable(), DifferencesTable() })
                 File.WriteAllText(Path.Combine(partial, table.Name + ".csv"), ExperimentWriter.ToCsv(table));
             File.WriteAllText(Path.Combine(partial, "report.json"), ToJson());
             if (html) File.WriteAllText(Path.Combine(partial, "index.html"), SweepCharts.Page(this));
-            if (Directory.Exists(final)) Directory.Delete(final, recursive: true);
-            Directory.Move(partial, final);
-            return final;
-        }
-        finally
-        {
-            if (Directory.Exists(partial)) Directory.Delete(partial, recursive: true);
-        }
+        });
+        return final;
     }
 
     /// <summary>The report as JSON (what <c>--json</c> prints and <c>report/report.json</c> holds).</summary>
