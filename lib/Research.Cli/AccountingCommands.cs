@@ -1,3 +1,4 @@
+using Research.Models;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;

@@ -1,3 +1,4 @@
+using Research.Models;
 using Research.Experiments;
 using Research.Mla;
 

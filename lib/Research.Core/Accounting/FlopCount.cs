@@ -1,3 +1,5 @@
+using Research.Models;
+
 namespace Research.Accounting;
 
 /// <summary>FLOPs one token costs at a sequence length, split into the two places they come from.</summary>

@@ -1,3 +1,4 @@
+using Research.Models;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Research.Experiments;

@@ -1,3 +1,5 @@
+using Research.Models;
+
 namespace Research.Accounting;
 
 /// <summary>Where a parameter sits in the checkpoint (HF key in brackets for DeepSeek-V3).</summary>

@@ -47,7 +47,7 @@ public static class GrpoBenchmark
         var experiment = ExperimentConfigs.Load<R1ZeroConfig>(R1ZeroExperiment.Id).Validated();
         var grpo = experiment.Grpo with { PromptsPerStep = config.Prompts, GroupSize = config.GroupSize };
         var task = new ReasoningTask(experiment.Task);
-        using var model = new Research.Models.TinyLm(experiment.Small, device, new Generator((ulong)config.Seed, device));
+        using var model = new Research.Models.LanguageModel(experiment.Small, device, new Generator((ulong)config.Seed, device));
         if (config.PretrainSteps > 0)
             R1ZeroExperiment.Pretrain(model, experiment.Pretraining with { Training = experiment.Pretraining.Training with
                 { Steps = config.PretrainSteps, WarmupSteps = Math.Min(experiment.Pretraining.Training.WarmupSteps, config.PretrainSteps), LogEvery = config.PretrainSteps } },

@@ -59,7 +59,7 @@ public static class LmBenchmark
         var distill = new DistillConfig();
         var task = new ArithmeticTask(distill.Task);
         var modelConfig = config.Model == "teacher" ? distill.Teacher : distill.Student;
-        using var model = new TinyLm(modelConfig, device, new Generator((ulong)config.Seed, device));
+        using var model = new LanguageModel(modelConfig, device, new Generator((ulong)config.Seed, device));
         var training = distill.StudentTraining with { Steps = config.Steps, WarmupSteps = Math.Min(distill.StudentTraining.WarmupSteps, config.Steps), LogEvery = config.Steps };
         using var trainer = new Trainer(model, training);
         var step = DistillExperiment.FreshProblems(task, model, config.BatchSize, new Generator((ulong)config.Seed + 1), device);

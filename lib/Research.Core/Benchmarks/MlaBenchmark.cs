@@ -10,9 +10,9 @@ namespace Research.Benchmarks;
 /// <summary>The attention decodings <see cref="MlaBenchmark"/> times. In JSON (kebab-case): "mha", "gqa", "mla-naive", "mla-absorbed".</summary>
 public enum DecodeVariant
 {
-    /// <summary><see cref="CausalSelfAttention"/> with n_g = n_h: caches 2·n_h·d_h elements per token.</summary>
+    /// <summary><see cref="Attention"/> with n_g = n_h: caches 2·n_h·d_h elements per token.</summary>
     Mha,
-    /// <summary><see cref="CausalSelfAttention"/> with n_g &lt; n_h key/value heads: caches 2·n_g·d_h.</summary>
+    /// <summary><see cref="Attention"/> with n_g &lt; n_h key/value heads: caches 2·n_g·d_h.</summary>
     Gqa,
     /// <summary><see cref="MultiHeadLatentAttention"/> decompressing every cached latent into keys and values each step.</summary>
     MlaNaive,
@@ -75,10 +75,13 @@ public sealed record MlaBenchmarkConfig(int Dim = 2048, int Heads = 32, int GqaK
     }
 
     /// <summary>The MHA and GQA layers' dimensions, covering the longest context.</summary>
-    public TinyLmConfig Lm => new(Dim: Dim, Heads: Heads, MaxSequence: Contexts.Max());
+    public ModelConfig Lm => new(Name: "bench-attention", HiddenSize: Dim, NumAttentionHeads: Heads, MaxPositionEmbeddings: Contexts.Max());
 
     /// <summary>The MLA layer's dimensions: content and value heads of width d_h, as MHA's.</summary>
-    public MlaConfig Mla => new(Dim, Heads, HeadDim, HeadDim, KvLatentDim, QueryLatentDim, RopeHeadDim, Contexts.Max());
+    public ModelConfig Mla => Lm with
+    {
+        KvLoraRank = KvLatentDim, QLoraRank = QueryLatentDim == 0 ? null : QueryLatentDim, QkNopeHeadDim = HeadDim, VHeadDim = HeadDim, QkRopeHeadDim = RopeHeadDim,
+    };
 }
 
 /// <summary>One variant at one context and batch.</summary>
@@ -115,8 +118,8 @@ public static class MlaBenchmark
         TorchRuntime.EnsureLoaded();
         using var noGrad = no_grad();
         manual_seed(config.Seed);   // the modules draw their initial weights from the global generator
-        using var mha = new CausalSelfAttention(config.Lm, device);
-        using var gqa = new CausalSelfAttention(config.Lm, device, config.GqaKvHeads);
+        using var mha = new Attention(config.Lm, device);
+        using var gqa = new Attention(config.Lm with { NumKeyValueHeads = config.GqaKvHeads }, device);
         using var mla = new MultiHeadLatentAttention(config.Mla, device);
         var generator = new Generator((ulong)config.Seed + 1);
         long mhaElements = mha.CacheElementsPerToken;

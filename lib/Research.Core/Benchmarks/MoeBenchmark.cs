@@ -23,11 +23,11 @@ public sealed record MoeBenchmarkConfig(int Tokens = 4096, int Dim = 256, int Ex
         if (Repetitions is < 1 or > 1000) throw new ConfigException($"MoeBenchmarkConfig.Repetitions must be in 1..1000 (got {Repetitions})");
         if (Warmup is < 0 or > 100) throw new ConfigException($"MoeBenchmarkConfig.Warmup must be in 0..100 (got {Warmup})");
         if (NaiveTokens < 1 || NaiveTokens > Tokens) throw new ConfigException($"MoeBenchmarkConfig.NaiveTokens must be in 1..Tokens ({Tokens}) (got {NaiveTokens})");
-        Layer.Validated();
+        Layer.Buildable();
         return this;
     }
 
-    public MoeConfig Layer => new(new RouterConfig(Experts, TopK), ExpertHidden, SharedExperts);
+    public ModelConfig Layer => new(Name: "bench-moe", HiddenSize: Dim, NRoutedExperts: Experts, NumExpertsPerTok: TopK, MoeIntermediateSize: ExpertHidden, NSharedExperts: SharedExperts);
 }
 
 /// <param name="Ratio">MoE forward+backward time over the dense SwiGLU's (goal ≤ 1.5).</param>
@@ -50,9 +50,8 @@ public static class MoeBenchmark
     {
         config.Validated();
         TorchRuntime.EnsureLoaded();
-        var layerConfig = config.Layer;
-        int denseHidden = layerConfig.ActiveHidden;
-        using var moe = new MoeLayer(config.Dim, layerConfig, device, new Generator((ulong)config.Seed, device));
+        using var moe = new MoeLayer(config.Layer, device, new Generator((ulong)config.Seed, device));
+        int denseHidden = moe.ActiveHidden;
         using var dense = new SwiGlu(config.Dim, denseHidden, device);
         using var x = randn([config.Tokens, config.Dim], generator: new Generator((ulong)config.Seed + 1)).to(device);
 

@@ -38,7 +38,7 @@ public sealed record MtpBenchmarkConfig(int Layers = 8, int Steps = 300, int Dep
         var defaults = ExperimentConfigs.Load<MtpExperimentConfig>(MtpExperiment.Id);
         return (defaults with
         {
-            CorpusModel = defaults.CorpusModel with { Layers = Layers },
+            CorpusModel = defaults.CorpusModel with { NumHiddenLayers = Layers },
             CorpusTraining = defaults.CorpusTraining with { Steps = Steps, WarmupSteps = Math.Min(defaults.CorpusTraining.WarmupSteps, Steps), LogEvery = Steps },
             Addition = null,
             Depths = [Depth],
@@ -70,7 +70,7 @@ public static class MtpBenchmark
         var experiment = config.Validated().Experiment();
         var run = MtpExperiment.Run(experiment, device, progress).Runs.Single();
         var d = run.Decoding!;
-        return new MtpBenchmarkResult(config.Layers, experiment.CorpusModel.Dim, config.Depth, config.DraftDepth, run.Parameters, run.MtpParameters,
+        return new MtpBenchmarkResult(config.Layers, experiment.CorpusModel.HiddenSize, config.Depth, config.DraftDepth, run.Parameters, run.MtpParameters,
             config.Steps, run.ValidationLoss, d.Prompts, d.TokensPerPrompt, d.PlainTokensPerSecond, d.SpeculativeTokensPerSecond, d.Speedup, d.PredictedSpeedup,
             d.AcceptanceRate, d.TokensPerForward, d.Identical, config.Repetitions, MtpExperiment.DecodeThreads, device.ToString());
     }

@@ -1,3 +1,4 @@
+using Research.Models;
 using System.Diagnostics;
 using Research.Data;
 using Research.Experiments;
@@ -47,10 +48,10 @@ public static class V3MiniBenchmark
         var models = V3MiniBenchmarkConfig.Variants.Select(name =>
         {
             var c = name == V3MiniBenchmarkConfig.Baseline
-                ? V3MiniAblations.Of("dense-ffn", experiment with { Model = V3MiniAblations.Of("mha", experiment).Model }) with { Fp8 = false }
+                ? V3MiniAblations.Of("dense-ffn", experiment with { Model = V3MiniAblations.Of("mha", experiment) with { Fp8 = null } }) with { Fp8 = null }
                 : V3MiniAblations.Of(name, experiment);
-            var mini = new DeepSeekMini(c.Validated(), device, new TorchSharp.torch.Generator((ulong)config.Seed, device));
-            return (Name: name, Mini: mini, Optimizer: optim.AdamW(mini.Model.parameters(), 1e-3));
+            var mini = new LanguageModel(c, device, new TorchSharp.torch.Generator((ulong)config.Seed, device));
+            return (Name: name, Mini: mini, Optimizer: optim.AdamW(mini.parameters(), 1e-3));
         }).ToList();
         var times = models.Select(_ => new List<double>()).ToList();
         var losses = models.Select(_ => 0.0).ToArray();
@@ -66,7 +67,7 @@ public static class V3MiniBenchmark
                     using var scope = NewDisposeScope();
                     using var batch = MtpExperiment.CorpusBatch(corpus, config.BatchSize, rng, device);
                     long start = Stopwatch.GetTimestamp();
-                    mini.Model.train();
+                    mini.train();
                     optimizer.zero_grad();
                     var loss = mini.Losses(batch.Sequences, experiment.Lambda, batch.Mask).Total;
                     loss.backward();
@@ -82,7 +83,7 @@ public static class V3MiniBenchmark
             double baseline = Median(times[^1]);
             var variants = models.Select((m, i) =>
             {
-                var count = Accounting.ParameterCounting.Count(m.Mini.Config.Model);
+                var count = Accounting.ParameterCounting.Count(m.Mini.Config);
                 return new V3MiniBenchmarkVariant(m.Name, count.Total, count.Activated, Median(times[i]), Median(times[i]) / baseline, losses[i]);
             }).ToList();
             return new V3MiniBenchmarkResult(variants, variants[0].RatioToBaseline, finite, config.Repetitions, config.BatchSize,

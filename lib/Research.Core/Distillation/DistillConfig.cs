@@ -67,13 +67,13 @@ public sealed record DistillConfig
     public ArithmeticTaskConfig Task { get; init; } = new(MaxDigits: 3);
 
     /// <summary>The teacher: about 6× the student's parameters, trained twice as long.</summary>
-    public TinyLmConfig Teacher { get; init; } = new(Vocabulary: ArithmeticVocabulary.Size, Dim: 128, Layers: 3, Heads: 4, FfnHidden: 344, MaxSequence: 32);
+    public ModelConfig Teacher { get; init; } = new(VocabSize: ArithmeticVocabulary.Size, HiddenSize: 128, NumHiddenLayers: 3, NumAttentionHeads: 4, IntermediateSize: 344, MaxPositionEmbeddings: 32);
 
     /// <summary>The teacher's optimisation; it sees a fresh batch of problems every step.</summary>
     public TrainerConfig TeacherTraining { get; init; } = new(Steps: 3000, LearningRate: 3e-3, WarmupSteps: 50, LogEvery: 200);
 
     /// <summary>Every student's model.</summary>
-    public TinyLmConfig Student { get; init; } = new(Vocabulary: ArithmeticVocabulary.Size, Dim: 64, Layers: 2, Heads: 4, FfnHidden: 172, MaxSequence: 32);
+    public ModelConfig Student { get; init; } = new(VocabSize: ArithmeticVocabulary.Size, HiddenSize: 64, NumHiddenLayers: 2, NumAttentionHeads: 4, IntermediateSize: 172, MaxPositionEmbeddings: 32);
 
     /// <summary>Every student's optimisation: the same steps, batch and schedule for all methods.</summary>
     public TrainerConfig StudentTraining { get; init; } = new(Steps: 1500, LearningRate: 3e-3, WarmupSteps: 30, LogEvery: 100);
@@ -111,12 +111,12 @@ public sealed record DistillConfig
         var task = new ArithmeticTask(Task);
         foreach (var (model, name) in new[] { (Teacher, nameof(Teacher)), (Student, nameof(Student)) })
         {
-            try { model.Validated(); }
+            try { model.Buildable(); }
             catch (ConfigException e) { throw new ConfigException($"DistillConfig.{name}: {e.Message}", e); }
-            if (model.Vocabulary != ArithmeticVocabulary.Size)
-                throw new ConfigException($"DistillConfig.{name}.Vocabulary must be {ArithmeticVocabulary.Size} (the task's vocabulary) (got {model.Vocabulary})");
-            if (model.MaxSequence < task.SequenceLength - 1)
-                throw new ConfigException($"DistillConfig.{name}.MaxSequence must be ≥ {task.SequenceLength - 1} (the inputs of the task's sequences) (got {model.MaxSequence})");
+            if (model.VocabSize != ArithmeticVocabulary.Size)
+                throw new ConfigException($"DistillConfig.{name}.VocabSize must be {ArithmeticVocabulary.Size} (the task's vocabulary) (got {model.VocabSize})");
+            if (model.MaxPositionEmbeddings < task.SequenceLength - 1)
+                throw new ConfigException($"DistillConfig.{name}.MaxPositionEmbeddings must be ≥ {task.SequenceLength - 1} (the inputs of the task's sequences) (got {model.MaxPositionEmbeddings})");
         }
         foreach (var (training, name) in new[] { (TeacherTraining, nameof(TeacherTraining)), (StudentTraining, nameof(StudentTraining)) })
         {

@@ -75,7 +75,7 @@ public static class DistillExperiment
         var teacherPath = cacheFolder is null ? null : Path.Combine(cacheFolder, $"distill-teacher-{TeacherKey(config)}");
         bool cached = teacherPath is not null && File.Exists(teacherPath + ".bin");
         int total = (cached ? 0 : config.TeacherTraining.Steps) + plan.Count * config.StudentTraining.Steps;
-        using var teacher = new TinyLm(config.Teacher, device, DeviceStream(config, TeacherInitStream, device));
+        using var teacher = new LanguageModel(config.Teacher, device, DeviceStream(config, TeacherInitStream, device));
         var (teacherCurve, teacherSeconds) = cached
             ? LoadTeacher(teacher, teacherPath!)
             : TrainTeacher(config, task, teacher, validation, device, teacherPath, ShiftedProgress.Create(progress, "teacher", 0, total), cancellation);
@@ -94,7 +94,7 @@ public static class DistillExperiment
         int done = cached ? 0 : config.TeacherTraining.Steps;
         foreach (var method in plan)
         {
-            using var student = new TinyLm(config.Student, device, DeviceStream(config, StudentInitStream, device));
+            using var student = new LanguageModel(config.Student, device, DeviceStream(config, StudentInitStream, device));
             studentParameters = student.ParameterCount;
             using var trainer = new Trainer(student, config.StudentTraining);
             var lossAt = StudentLoss(config, task, method, student, teacher, pool, device);
@@ -148,8 +148,8 @@ public static class DistillExperiment
     /// The loss of one student step. Labelled methods draw a batch from the pool (the same indices for every method);
     /// sequence-level ones draw fresh prompts and label them with the teacher's greedy answers.
     /// </summary>
-    public static Func<int, StepLoss> StudentLoss(DistillConfig config, ArithmeticTask task, DistillMethod method, TinyLm student,
-        TinyLm teacher, LmBatch pool, Device device)
+    public static Func<int, StepLoss> StudentLoss(DistillConfig config, ArithmeticTask task, DistillMethod method, LanguageModel student,
+        LanguageModel teacher, LmBatch pool, Device device)
     {
         var batches = Stream(config, StudentBatchStream);
         var prompts = Stream(config, PromptStream);
@@ -168,7 +168,7 @@ public static class DistillExperiment
                 batch = task.ToBatch(questions, Generation.Greedy(teacher, questions, task.AnswerLength));
             }
             var logits = student.forward(batch.Inputs);                                  // [B, S, V]
-            var hard = Losses.CrossEntropy(logits, batch.Targets, batch.LossMask);      // logits are reused by the soft loss
+            var hard = LanguageModel.CrossEntropy(logits, batch.Targets, batch.LossMask);      // logits are reused by the soft loss
             Tensor loss = hard;
             if (method.Objective is not (DistillObjective.CrossEntropy or DistillObjective.SequenceLevel))
             {
@@ -188,7 +188,7 @@ public static class DistillExperiment
         };
     }
 
-    private static (IReadOnlyList<LogPoint> Curve, double Seconds) TrainTeacher(DistillConfig config, ArithmeticTask task, TinyLm teacher,
+    private static (IReadOnlyList<LogPoint> Curve, double Seconds) TrainTeacher(DistillConfig config, ArithmeticTask task, LanguageModel teacher,
         LmBatch validation, Device device, string? cachePath, IProgress<ExperimentProgress>? progress, CancellationToken cancellation)
     {
         using var trainer = new Trainer(teacher, config.TeacherTraining);
@@ -208,7 +208,7 @@ public static class DistillExperiment
 
     private sealed record TeacherCache(double Seconds, IReadOnlyList<LogPoint> Curve);
 
-    private static (IReadOnlyList<LogPoint>, double) LoadTeacher(TinyLm teacher, string cachePath)
+    private static (IReadOnlyList<LogPoint>, double) LoadTeacher(LanguageModel teacher, string cachePath)
     {
         teacher.load(cachePath + ".bin");
         var cache = File.Exists(cachePath + ".json")
@@ -218,12 +218,12 @@ public static class DistillExperiment
     }
 
     /// <summary>Cross-entropy of the batch's masked targets (the answer tokens) under <paramref name="model"/>.</summary>
-    public static Tensor AnswerLoss(TinyLm model, LmBatch batch) =>
-        Losses.CrossEntropy(model.forward(batch.Inputs), batch.Targets, batch.LossMask);
+    public static Tensor AnswerLoss(LanguageModel model, LmBatch batch) =>
+        LanguageModel.CrossEntropy(model.forward(batch.Inputs), batch.Targets, batch.LossMask);
 
     /// <summary>Steps on a fresh batch of labelled problems from <paramref name="data"/>: how the teacher trains (and
     /// what <c>bench lm</c> times).</summary>
-    public static Func<int, StepLoss> FreshProblems(ArithmeticTask task, TinyLm model, int batchSize, Generator data, Device device) => _ =>
+    public static Func<int, StepLoss> FreshProblems(ArithmeticTask task, LanguageModel model, int batchSize, Generator data, Device device) => _ =>
     {
         var batch = task.ToBatch(task.Sample(batchSize, data), device);
         return new StepLoss(AnswerLoss(model, batch), batch.Inputs.numel());
@@ -240,13 +240,13 @@ public static class DistillExperiment
     private readonly record struct Scores(double Accuracy, double ValidationLoss, double TeacherKl);
 
     // teacherLogits: the teacher's [N, S, V] on the validation inputs (for the teacher itself its KL is 0).
-    private static Scores Score(ArithmeticTask task, TinyLm model, Tensor teacherLogits, IReadOnlyList<ArithmeticProblem> problems,
+    private static Scores Score(ArithmeticTask task, LanguageModel model, Tensor teacherLogits, IReadOnlyList<ArithmeticProblem> problems,
         LmBatch validation, Tensor prompts)
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
         var logits = model.forward(validation.Inputs);
-        double loss = Losses.CrossEntropy(logits, validation.Targets, validation.LossMask).item<float>();
+        double loss = LanguageModel.CrossEntropy(logits, validation.Targets, validation.LossMask).item<float>();
         double kl = Losses.ForwardKl(logits, teacherLogits, 1, validation.LossMask).item<float>();
         double accuracy = task.ExactMatch(problems, Generation.Greedy(model, prompts, task.AnswerLength));
         return new Scores(accuracy, loss, kl);
@@ -266,7 +266,7 @@ public static class DistillExperiment
         return (best / columns, best % columns);
     }
 
-    private static double[] Probabilities(TinyLm model, LmBatch validation, (int Row, int Column) at)
+    private static double[] Probabilities(LanguageModel model, LmBatch validation, (int Row, int Column) at)
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();

@@ -110,19 +110,6 @@ public static class Losses
         return (MaskedMean(perToken, mask) * (temperature * temperature)).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Hard-label cross-entropy: the mean over unmasked tokens of −log softmax(student)[label]. No temperature.
-    /// Labels at masked positions are ignored (they may hold any value, e.g. −100).</summary>
-    /// <param name="labels">int64 token ids [batch, seq], each in 0..vocab−1 where the mask keeps the token.</param>
-    public static Tensor CrossEntropy(Tensor student, Tensor labels, Tensor? mask = null)
-    {
-        using var scope = NewDisposeScope();
-        Validate(nameof(CrossEntropy), student, teacher: null, temperature: null, mask, labels: labels);
-        var ids = Usable(labels, mask);                                              // [B, S]
-        // CE = −log q_y
-        var perToken = -student.log_softmax(-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1);   // [B, S]
-        return MaskedMean(perToken, mask).MoveToOuterDisposeScope();
-    }
-
     /// <summary>α · hard + (1 − α) · soft, where α = <paramref name="hardLabelWeight"/> in [0, 1] is the weight of
     /// the hard-label cross-entropy and 1 − α that of the soft (teacher) loss. Hinton et al. found a low α best.</summary>
     public static Tensor Mix(Tensor hardLoss, Tensor softLoss, double hardLabelWeight)
@@ -155,23 +142,12 @@ public static class Losses
         return where(a == 0, zeros_like(terms), terms).sum(-1);
     }
 
-    // Mean of [B, S] over the kept tokens. `where`, not a multiply by the mask, so a NaN or Inf at a masked position
-    // cannot leak into the sum, and a masked token contributes exactly +0 whatever its logits.
-    private static Tensor MaskedMean(Tensor perToken, Tensor? mask)
-    {
-        if (mask is null) return perToken.mean();
-        var keep = mask.to(perToken.device);
-        var count = keep.sum().to_type(perToken.dtype);
-        return where(keep, perToken, zeros_like(perToken)).sum() / count;
-    }
+    private static Tensor MaskedMean(Tensor perToken, Tensor? mask) => Models.LanguageModel.MaskedMean(perToken, mask);
 
-    // Labels with masked positions replaced by 0, so gather never sees an ignore value such as −100.
-    private static Tensor Usable(Tensor labels, Tensor? mask) =>
-        mask is null ? labels : labels.masked_fill(mask.logical_not(), 0);
 
     // The one place inputs are checked; every public loss calls it first. Messages name the argument and what is allowed.
     private static void Validate(string fn, Tensor student, Tensor? teacher, double? temperature, Tensor? mask,
-        double? beta = null, int? k = null, TopKTail? tail = null, Tensor? labels = null)
+        double? beta = null, int? k = null, TopKTail? tail = null)
     {
         string who = $"Losses.{fn}";
         if (student.dim() != 3)
@@ -220,15 +196,6 @@ public static class Losses
                 throw new ArgumentException($"{who}: mask selects no token, so the mean over unmasked tokens is undefined", nameof(mask));
         }
 
-        if (labels is not null)
-        {
-            if (labels.dtype != ScalarType.Int64 || labels.dim() != 2 || labels.shape[0] != batch || labels.shape[1] != seq)
-                throw new ArgumentException($"{who}: labels must be int64 with shape [{batch}, {seq}] (batch, seq) of the logits, got {labels.dtype} {Shape(labels)}", nameof(labels));
-            var ids = Usable(labels, mask);
-            long min = ids.min().item<long>(), max = ids.max().item<long>();
-            if (min < 0 || max >= vocab)
-                throw new ArgumentOutOfRangeException(nameof(labels), $"{who}: labels must be in 0..{vocab - 1} (vocabulary {vocab}) at unmasked positions, got values from {min} to {max}");
-        }
     }
 
     private static string Shape(Tensor t) => $"[{string.Join(", ", t.shape)}]";

@@ -102,21 +102,16 @@ public sealed record Fp8TrainingResult(double BayesLoss, IReadOnlyList<TrainingR
 /// <summary>The classifier trained by <c>fp8-training</c>: two FP8 hidden layers and an FP32 head.</summary>
 public sealed class Fp8Mlp : nn.Module<Tensor, Tensor>
 {
-    private readonly Fp8Linear fc1;   // [d_in → hidden], FP8
-    private readonly Fp8Linear fc2;   // [hidden → hidden], FP8
-    private readonly Linear head;     // [hidden → classes], FP32 as V3's output head
+    private readonly Models.Linear fc1;    // [d_in → hidden], FP8
+    private readonly Models.Linear fc2;    // [hidden → hidden], FP8
+    private readonly Models.Linear head;   // [hidden → classes], FP32 as V3's output head
 
     public Fp8Mlp(int inputs, int hidden, int classes, Fp8TrainingRecipe recipe, Device device, Generator generator) : base(nameof(Fp8Mlp))
     {
-        fc1 = new Fp8Linear(inputs, hidden, recipe, device: device, generator: generator);
-        fc2 = new Fp8Linear(hidden, hidden, recipe, device: device, generator: generator);
-        head = nn.Linear(hidden, classes, device: device);
-        using (no_grad())
-        {
-            var bound = 1.0 / Math.Sqrt(hidden);   // nn.Linear's init, but drawn from the run's generator
-            head.weight!.copy_(rand(head.weight.shape, generator: generator, device: device) * (2 * bound) - bound);
-            head.bias!.copy_(rand(head.bias.shape, generator: generator, device: device) * (2 * bound) - bound);
-        }
+        // Every weight and bias uniform in ±1/√in (nn.Linear's bounds), drawn from the run's generator in this order.
+        fc1 = new Models.Linear(inputs, hidden, device, recipe, hasBias: true, generator);
+        fc2 = new Models.Linear(hidden, hidden, device, recipe, hasBias: true, generator);
+        head = new Models.Linear(hidden, classes, device, hasBias: true, generator: generator);
         RegisterComponents();
     }
 

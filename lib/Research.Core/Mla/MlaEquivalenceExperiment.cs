@@ -17,27 +17,32 @@ namespace Research.Mla;
 /// <param name="Prefill">Tokens of the prefill route's first call (the rest go one at a time).</param>
 public sealed record MlaEquivalenceConfig(int GqaKvHeads = 2, int Sequence = 96, int Batch = 2, int Prefill = 32, int Seed = 0)
 {
-    /// <summary>The MLA layer (the tiny default: V3's ratios scaled down); MHA, GQA and MQA get the same d, n_h and d_h = Dim / Heads.</summary>
-    public MlaConfig Attention { get; init; } = new(MaxSequence: 128);
+    /// <summary>The MLA layer (the tiny default: V3's ratios scaled down); MHA, GQA and MQA get the same d, n_h and
+    /// d_h = hidden_size / num_attention_heads.</summary>
+    public ModelConfig Attention { get; init; } = new(Name: "mla-layer", KvLoraRank: 32, QLoraRank: 48, MaxPositionEmbeddings: 128);
 
     /// <summary>The issue's bound on |decoded − training forward| in float32.</summary>
     public const double Float32Tolerance = 1e-4;
 
     public MlaEquivalenceConfig Validated()
     {
-        Attention.Validated();
-        if (Attention.Dim % Attention.Heads != 0 || Attention.Dim / Attention.Heads % 2 != 0)
-            throw new ConfigException($"MlaEquivalenceConfig.Attention: Heads ({Attention.Heads}) must divide Dim ({Attention.Dim}) into even head widths, since the MHA/GQA/MQA layers compared use d_h = Dim / Heads with RoPE");
-        if (GqaKvHeads < 1 || Attention.Heads % GqaKvHeads != 0)
-            throw new ConfigException($"MlaEquivalenceConfig.GqaKvHeads (n_g) must divide Attention.Heads ({Attention.Heads}) (got {GqaKvHeads})");
-        if (Sequence < 2 || Sequence > Attention.MaxSequence)
-            throw new ConfigException($"MlaEquivalenceConfig.Sequence must be in 2..Attention.MaxSequence ({Attention.MaxSequence}) (got {Sequence})");
+        if (Attention is null) throw new ConfigException("MlaEquivalenceConfig.Attention must be a model config with kv_lora_rank set");
+        if (!Attention.IsMla) throw new ConfigException("MlaEquivalenceConfig.Attention.KvLoraRank (d_c) must be set: the layer compared is MLA");
+        Attention.Buildable();
+        Dense(1).Buildable();
+        if (GqaKvHeads < 1 || Attention.NumAttentionHeads % GqaKvHeads != 0)
+            throw new ConfigException($"MlaEquivalenceConfig.GqaKvHeads (n_g) must divide Attention.NumAttentionHeads ({Attention.NumAttentionHeads}) (got {GqaKvHeads})");
+        if (Sequence < 2 || Sequence > Attention.MaxPositionEmbeddings)
+            throw new ConfigException($"MlaEquivalenceConfig.Sequence must be in 2..Attention.MaxPositionEmbeddings ({Attention.MaxPositionEmbeddings}) (got {Sequence})");
         if (Batch is < 1 or > 64)
             throw new ConfigException($"MlaEquivalenceConfig.Batch must be in 1..64 (got {Batch})");
         if (Prefill < 1 || Prefill >= Sequence)
             throw new ConfigException($"MlaEquivalenceConfig.Prefill must be in 1..Sequence−1 ({Sequence - 1}) (got {Prefill})");
         return this;
     }
+
+    /// <summary>The dense layer compared: the MLA layer's d and n_h with <paramref name="kvHeads"/> key/value heads.</summary>
+    public ModelConfig Dense(int kvHeads) => Attention with { KvLoraRank = null, QLoraRank = null, NumKeyValueHeads = kvHeads };
 }
 
 /// <summary>One attention variant decoded in one precision.</summary>
@@ -107,7 +112,7 @@ public static class MlaEquivalenceExperiment
         // In float64: float32 rounding would lift the singular values that are exactly 0 above float64's rank tolerance.
         using (var scope = NewDisposeScope())
         using (var mla = (MultiHeadLatentAttention)Build(config, "mla-naive", device, ScalarType.Float64))
-        using (var mha = (CausalSelfAttention)Build(config, "mha", device, ScalarType.Float64))
+        using (var mha = (Attention)Build(config, "mha", device, ScalarType.Float64))
         using (no_grad())
         {
             var x = Input(config, device, ScalarType.Float64);
@@ -126,19 +131,18 @@ public static class MlaEquivalenceExperiment
     private static string Name(ScalarType dtype) => dtype == ScalarType.Float64 ? "float64" : "float32";
 
     private static Tensor Input(MlaEquivalenceConfig config, Device device, ScalarType dtype) =>
-        randn([config.Batch, config.Sequence, config.Attention.Dim], generator: new Generator((ulong)config.Seed + 1)).to(dtype).to(device);
+        randn([config.Batch, config.Sequence, config.Attention.HiddenSize], generator: new Generator((ulong)config.Seed + 1)).to(dtype).to(device);
 
     /// <summary>A variant's layer with weights drawn from the config's seed (each variant its own draw).</summary>
     public static nn.Module<Tensor, Tensor> Build(MlaEquivalenceConfig config, string variant, Device device, ScalarType dtype)
     {
         var a = config.Attention;
-        var lm = new TinyLmConfig(Dim: a.Dim, Heads: a.Heads, MaxSequence: a.MaxSequence, RopeTheta: a.RopeTheta, NormEpsilon: a.NormEpsilon);
-        manual_seed(config.Seed);   // nn.Linear draws its init from the global generator
+        manual_seed(config.Seed);   // Linear draws its init from the global generator
         nn.Module<Tensor, Tensor> layer = variant switch
         {
-            "mha" => new CausalSelfAttention(lm, device),
-            "gqa" => new CausalSelfAttention(lm, device, config.GqaKvHeads),
-            "mqa" => new CausalSelfAttention(lm, device, 1),
+            "mha" => new Attention(config.Dense(a.NumAttentionHeads), device),
+            "gqa" => new Attention(config.Dense(config.GqaKvHeads), device),
+            "mqa" => new Attention(config.Dense(1), device),
             "mla-naive" => new MultiHeadLatentAttention(a, device) { Inference = MlaInference.Naive },
             "mla-absorbed" => new MultiHeadLatentAttention(a, device) { Inference = MlaInference.Absorbed },
             _ => throw new ArgumentException($"unknown variant '{variant}'; known: {string.Join(", ", Variants)}", nameof(variant)),
@@ -183,14 +187,14 @@ public static class MlaEquivalenceExperiment
         var a = config.Attention;
         var summary = new List<string>
         {
-            $"MLA layer: d {a.Dim}, n_h {a.Heads}, d_h {a.HeadDim}, d_v {a.ValueHeadDim}, d_c {a.KvLatentDim}, d'_c {a.QueryLatentDim}, d_h^R {a.RopeHeadDim}; " +
+            $"MLA layer: d {a.HiddenSize}, n_h {a.NumAttentionHeads}, d_h {a.QkNopeHeadDim}, d_v {a.VHeadDim}, d_c {a.KvLoraRank}, d'_c {a.QLoraRank}, d_h^R {a.QkRopeHeadDim}; " +
             $"{config.Batch} sequences of {config.Sequence} tokens; MHA/GQA (n_g {config.GqaKvHeads})/MQA with the same d and n_h",
             "variant        dtype     route            cache/token   max |decoded − forward|   relative",
         };
         summary.AddRange(result.Comparisons.Select(c =>
             $"{c.Variant,-14} {c.Dtype,-9} {c.Route,-16} {c.CacheElementsPerToken,11} {c.MaxAbsDifference,25:E2} {c.RelativeDifference,10:E2}"));
         summary.Add($"naive vs absorbed MLA, every float32 decode step: max |Δ| {result.NaiveVsAbsorbed:E2}");
-        summary.Add($"rank of the {config.Sequence} tokens' keys over all heads: MLA {result.LatentKeyRank} (≤ d_c = {a.KvLatentDim}), MHA {result.MhaKeyRank}");
+        summary.Add($"rank of the {config.Sequence} tokens' keys over all heads: MLA {result.LatentKeyRank} (≤ d_c = {a.KvLoraRank}), MHA {result.MhaKeyRank}");
         summary.Add($"float32 within {MlaEquivalenceConfig.Float32Tolerance:G}: {(result.WithinTolerance ? "yes" : "NO")}");
         var table = new ResultTable("comparisons", ["variant", "dtype", "route", "cache_elements_per_token", "max_abs_difference", "relative_difference"],
             [.. result.Comparisons.Select(c => (IReadOnlyList<object>)[c.Variant, c.Dtype, c.Route, c.CacheElementsPerToken, c.MaxAbsDifference, c.RelativeDifference])]);

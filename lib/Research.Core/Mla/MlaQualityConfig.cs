@@ -27,7 +27,7 @@ public sealed record MlaQualityVariant(string Name, AttentionKind Kind, int KvHe
     };
 
     /// <summary>This variant, or a <see cref="ConfigException"/> naming <paramref name="where"/> and the field.</summary>
-    public MlaQualityVariant Validated(string where, TinyLmConfig model)
+    public MlaQualityVariant Validated(string where, ModelConfig model)
     {
         if (string.IsNullOrWhiteSpace(Name)) throw new ConfigException($"{where}.Name must be a non-empty name");
         if (!Enum.IsDefined(Kind)) throw new ConfigException($"{where}.Kind must be mha, gqa, mqa or mla (got {Kind})");
@@ -38,13 +38,13 @@ public sealed record MlaQualityVariant(string Name, AttentionKind Kind, int KvHe
         switch (Kind)
         {
             case AttentionKind.Mha or AttentionKind.Mqa:
-                int own = Kind == AttentionKind.Mha ? model.Heads : 1;
+                int own = Kind == AttentionKind.Mha ? model.NumAttentionHeads : 1;
                 if (KvHeads != 0 && KvHeads != own)
                     throw new ConfigException($"{where}.KvHeads (n_g) of kind {Kind.ToString().ToLowerInvariant()} is {own}; leave it 0 (got {KvHeads})");
                 break;
             case AttentionKind.Gqa:
-                if (KvHeads < 1 || KvHeads > model.Heads || model.Heads % KvHeads != 0)
-                    throw new ConfigException($"{where}.KvHeads (n_g) must divide Model.Heads (n_h = {model.Heads}) (got {KvHeads})");
+                if (KvHeads < 1 || KvHeads > model.NumAttentionHeads || model.NumAttentionHeads % KvHeads != 0)
+                    throw new ConfigException($"{where}.KvHeads (n_g) must divide Model.Heads (n_h = {model.NumAttentionHeads}) (got {KvHeads})");
                 break;
         }
         if (Kind == AttentionKind.Mla)
@@ -69,7 +69,7 @@ public sealed record MlaQualityVariant(string Name, AttentionKind Kind, int KvHe
 /// Config of <c>mla-quality</c>: the kit's tiny LM trained on the multi-domain corpus once per attention variant, with
 /// the same seed, batches and steps and (nearly) the same number of parameters, as DeepSeek-V2 App. D compares MHA,
 /// GQA, MQA and MLA at equal architecture. Every variant's feed-forward width is set so its total parameter count
-/// matches the MHA model with <see cref="TinyLmConfig.FfnHidden"/> of <see cref="Model"/> (see
+/// matches the MHA model with <see cref="ModelConfig.IntermediateSize"/> of <see cref="Model"/> (see
 /// <see cref="MlaQualityExperiment.MatchedFfnHidden"/>).
 /// </summary>
 public sealed record MlaQualityConfig
@@ -78,7 +78,7 @@ public sealed record MlaQualityConfig
 
     /// <summary>The LM every variant shares: d = 64, 2 layers, n_h = 4 heads of d_h = 16. Its FfnHidden sets the
     /// parameter budget (the MHA model's count); each variant gets its own matched width.</summary>
-    public TinyLmConfig Model { get; init; } = new(MultiDomainCorpus.VocabularySize, Dim: 64, Layers: 2, Heads: 4, FfnHidden: 172, MaxSequence: 64);
+    public ModelConfig Model { get; init; } = new(VocabSize: MultiDomainCorpus.VocabularySize, HiddenSize: 64, NumHiddenLayers: 2, NumAttentionHeads: 4, IntermediateSize: 172, MaxPositionEmbeddings: 64);
 
     public TrainerConfig Training { get; init; } = new(Steps: 400, LearningRate: 3e-3, WarmupSteps: 30, LogEvery: 25);
 
@@ -111,7 +111,7 @@ public sealed record MlaQualityConfig
     /// <summary>Tokens of each decoding prompt (taken from the start of a validation sequence).</summary>
     public int DecodePromptLength { get; init; } = 16;
 
-    /// <summary>Tokens generated per prompt; prompt + new tokens must fit <see cref="TinyLmConfig.MaxSequence"/>.</summary>
+    /// <summary>Tokens generated per prompt; prompt + new tokens must fit <see cref="ModelConfig.MaxPositionEmbeddings"/>.</summary>
     public int DecodeTokens { get; init; } = 24;
 
     public int Seed { get; init; }
@@ -125,12 +125,12 @@ public sealed record MlaQualityConfig
     public MlaQualityConfig Validated()
     {
         Corpus.Validated();
-        Model.Validated();
+        Model.Buildable();
         Training.Validated();
-        if (Model.Vocabulary != MultiDomainCorpus.VocabularySize)
-            throw new ConfigException($"MlaQualityConfig.Model.Vocabulary must be the corpus vocabulary size {MultiDomainCorpus.VocabularySize} (got {Model.Vocabulary})");
-        if (Model.MaxSequence < Corpus.SequenceLength)
-            throw new ConfigException($"MlaQualityConfig.Model.MaxSequence ({Model.MaxSequence}) must be ≥ Corpus.SequenceLength ({Corpus.SequenceLength})");
+        if (Model.VocabSize != MultiDomainCorpus.VocabularySize)
+            throw new ConfigException($"MlaQualityConfig.Model.VocabSize must be the corpus vocabulary size {MultiDomainCorpus.VocabularySize} (got {Model.VocabSize})");
+        if (Model.MaxPositionEmbeddings < Corpus.SequenceLength)
+            throw new ConfigException($"MlaQualityConfig.Model.MaxPositionEmbeddings ({Model.MaxPositionEmbeddings}) must be ≥ Corpus.SequenceLength ({Corpus.SequenceLength})");
         if (BatchSize is < 1 or > 4096) throw new ConfigException($"MlaQualityConfig.BatchSize must be in 1..4096 (got {BatchSize})");
         if (ValidationBatches is < 1 or > 1000) throw new ConfigException($"MlaQualityConfig.ValidationBatches must be in 1..1000 (got {ValidationBatches})");
         if (Variants is null || Variants.Count == 0) throw new ConfigException("MlaQualityConfig.Variants must list at least one variant");
@@ -144,8 +144,8 @@ public sealed record MlaQualityConfig
             throw new ConfigException($"MlaQualityConfig.DecodePrompts ({DecodePrompts}) must be ≤ ValidationBatches × BatchSize ({ValidationBatches * BatchSize}), the validation sequences");
         if (DecodePromptLength < 1 || DecodePromptLength > Corpus.SequenceLength)
             throw new ConfigException($"MlaQualityConfig.DecodePromptLength must be in 1..Corpus.SequenceLength ({Corpus.SequenceLength}) (got {DecodePromptLength})");
-        if (DecodeTokens < 1 || DecodePromptLength + DecodeTokens > Model.MaxSequence)
-            throw new ConfigException($"MlaQualityConfig.DecodeTokens must be in 1..{Model.MaxSequence - DecodePromptLength} (Model.MaxSequence − DecodePromptLength) (got {DecodeTokens})");
+        if (DecodeTokens < 1 || DecodePromptLength + DecodeTokens > Model.MaxPositionEmbeddings)
+            throw new ConfigException($"MlaQualityConfig.DecodeTokens must be in 1..{Model.MaxPositionEmbeddings - DecodePromptLength} (Model.MaxSequence − DecodePromptLength) (got {DecodeTokens})");
         ExperimentConfigs.CheckSeeds(nameof(MlaQualityConfig), Seed, NoiseSeeds);
         return this;
     }

@@ -36,7 +36,7 @@ public sealed record MlaQualityVariantResult(
 /// <summary>The first variant trained again with another seed (initial weights and batches; same validation set).</summary>
 public sealed record MlaQualitySeedRun(int Seed, double ValidationLoss);
 
-/// <param name="ParameterBudget">Parameters of the tiny LM with MHA at the config's FfnHidden: every variant is matched to it.</param>
+/// <param name="ParameterBudget">Parameters of the tiny LM with MHA at the config's IntermediateSize: every variant is matched to it.</param>
 /// <param name="NoiseRuns">The first variant under <see cref="MlaQualityConfig.NoiseSeeds"/>.</param>
 /// <param name="SeedNoise">Largest minus smallest validation loss of the first variant over its seeds (the main one and
 /// the noise seeds); 0 without noise seeds. Differences between variants below it are not resolved by this run.</param>
@@ -91,7 +91,7 @@ public static class MlaQualityExperiment
             double[] firstLosses = [results[0].ValidationLoss, .. noise.Select(r => r.ValidationLoss)];
             long tokens = (long)steps * config.BatchSize * config.Corpus.SequenceLength;
             return new MlaQualityResult(results, noise, firstLosses.Max() - firstLosses.Min(), budget, config.ParameterTolerance,
-                config.Model.Layers, config.Model.Dim, config.Model.Heads, config.Model.HeadDim, steps, tokens, watch.Elapsed.TotalSeconds);
+                config.Model.NumHiddenLayers, config.Model.HiddenSize, config.Model.NumAttentionHeads, config.Model.DenseHeadDim, steps, tokens, watch.Elapsed.TotalSeconds);
         }
         finally
         {
@@ -99,29 +99,35 @@ public static class MlaQualityExperiment
         }
     }
 
-    /// <summary>Every block's attention for <paramref name="variant"/>; the feed-forward stays SwiGLU.</summary>
-    public static TinyLmParts Parts(MlaQualityVariant variant) => TinyLmParts.Standard with
+    /// <summary>The model of <paramref name="variant"/>: the shared LM with the variant's attention in every block
+    /// (MLA with d_h = d_v = hidden_size / num_attention_heads, or MHA/GQA/MQA) and feed-forward width <paramref name="ffnHidden"/>.</summary>
+    public static ModelConfig Of(ModelConfig model, MlaQualityVariant variant, int? ffnHidden = null)
     {
-        Attention = (config, _, device) => variant.Kind == AttentionKind.Mla
-            ? new MultiHeadLatentAttention(MlaConfig.ForTinyLm(config, variant.KvLatentDim, variant.RopeHeadDim, variant.QueryLatentDim), device)
-            : new CausalSelfAttention(config, device, variant.KeyValueHeads(config.Heads)),
-    };
+        var m = model with { IntermediateSize = ffnHidden ?? model.IntermediateSize };
+        return variant.Kind == AttentionKind.Mla
+            ? m with
+            {
+                KvLoraRank = variant.KvLatentDim, QkRopeHeadDim = variant.RopeHeadDim, QLoraRank = variant.QueryLatentDim == 0 ? null : variant.QueryLatentDim,
+                QkNopeHeadDim = m.DenseHeadDim, VHeadDim = m.DenseHeadDim,
+            }
+            : m with { NumKeyValueHeads = variant.KeyValueHeads(m.NumAttentionHeads) };
+    }
 
     /// <summary>The variant's model with feed-forward width <paramref name="ffnHidden"/>, initialised from the run's seed.</summary>
-    public static TinyLm Model(MlaQualityConfig config, MlaQualityVariant variant, int ffnHidden, Device device) =>
-        new(config.Model with { FfnHidden = ffnHidden }, device, new Generator((ulong)config.Seed, device), Parts(variant));
+    public static LanguageModel Model(MlaQualityConfig config, MlaQualityVariant variant, int ffnHidden, Device device) =>
+        new(Of(config.Model, variant, ffnHidden), device, new Generator((ulong)config.Seed, device));
 
     /// <summary>Parameters of one block's attention under <paramref name="variant"/> (counted on a built module).</summary>
-    public static long AttentionParameters(TinyLmConfig model, MlaQualityVariant variant)
+    public static long AttentionParameters(ModelConfig model, MlaQualityVariant variant)
     {
-        using var attention = Parts(variant).Attention(model, 0, CPU);
-        return attention.parameters().Sum(p => p.numel());
+        using var block = new Block(Of(model, variant), 0, CPU);
+        return block.Attention.parameters().Sum(p => p.numel());
     }
 
     /// <summary>The budget: parameters of the tiny LM with multi-head attention at the config's FfnHidden.</summary>
     public static long ParameterBudget(MlaQualityConfig config)
     {
-        using var reference = Model(config, new MlaQualityVariant("mha", AttentionKind.Mha), config.Model.FfnHidden, CPU);
+        using var reference = Model(config, new MlaQualityVariant("mha", AttentionKind.Mha), config.Model.IntermediateSize, CPU);
         return reference.ParameterCount;
     }
 
@@ -130,19 +136,15 @@ public static class MlaQualityExperiment
     /// round(ΔA / (3·d)) more SwiGLU hidden units per block (ΔA &lt; 0 gives fewer), since each unit holds 3·d
     /// parameters. Every block changes alike, so the total misses the budget by at most 1.5·d·L parameters.
     /// </summary>
-    public static int MatchedFfnHidden(TinyLmConfig model, MlaQualityVariant variant)
+    public static int MatchedFfnHidden(ModelConfig model, MlaQualityVariant variant)
     {
         long saved = AttentionParameters(model, new MlaQualityVariant("mha", AttentionKind.Mha)) - AttentionParameters(model, variant);
-        return model.FfnHidden + (int)Math.Round((double)saved / (SwiGluMatricesPerHiddenUnit * model.Dim), MidpointRounding.AwayFromZero);
+        return model.IntermediateSize + (int)Math.Round((double)saved / (SwiGluMatricesPerHiddenUnit * model.HiddenSize), MidpointRounding.AwayFromZero);
     }
 
-    private static Tensor CrossEntropy(TinyLm model, LmBatch batch)
-    {
-        var logits = model.forward(batch.Inputs);   // [B, T, V]
-        return nn.functional.cross_entropy(logits.flatten(0, 1), batch.Targets.flatten());
-    }
+    private static Tensor CrossEntropy(LanguageModel model, LmBatch batch) => LanguageModel.CrossEntropy(model.forward(batch.Inputs), batch.Targets);
 
-    private static double Evaluate(TinyLm model, IReadOnlyList<DomainBatch> batches)
+    private static double Evaluate(LanguageModel model, IReadOnlyList<DomainBatch> batches)
     {
         using var noGrad = no_grad();
         double total = 0;
@@ -160,7 +162,7 @@ public static class MlaQualityExperiment
     {
         int ffnHidden = MatchedFfnHidden(config.Model, variant);
         if (ffnHidden < 1)
-            throw new ConfigException($"{where}: its attention has more parameters than MHA's plus the whole feed-forward (Model.FfnHidden = {config.Model.FfnHidden}); the parameter count cannot be matched");
+            throw new ConfigException($"{where}: its attention has more parameters than MHA's plus the whole feed-forward (Model.FfnHidden = {config.Model.IntermediateSize}); the parameter count cannot be matched");
         using var model = Model(config, variant, ffnHidden, device);
         double gap = (double)(model.ParameterCount - budget) / budget;
         if (Math.Abs(gap) > config.ParameterTolerance)
@@ -168,10 +170,10 @@ public static class MlaQualityExperiment
         long perLayer, bytesFloat32;
         using (var cache = model.NewCache(1, 1))
         {
-            perLayer = cache.ElementsPerToken / config.Model.Layers;
+            perLayer = cache.ElementsPerToken / config.Model.NumHiddenLayers;
             bytesFloat32 = cache.Layers.Sum(l => l.AllocatedBytes) / (cache.Layers[0].Batch * cache.Layers[0].Capacity);
         }
-        long elements = perLayer * config.Model.Layers;
+        long elements = perLayer * config.Model.NumHiddenLayers;
 
         model.eval();
         double initial = Evaluate(model, validation);
@@ -192,7 +194,7 @@ public static class MlaQualityExperiment
         model.eval();
         double validationLoss = curve[^1].ValidationLoss ?? Evaluate(model, validation);
         var (matches, logitError) = CheckDecoding(model, config, validation);
-        return new MlaQualityVariantResult(variant.Name, variant.Kind, variant.KeyValueHeads(config.Model.Heads), variant.KvLatentDim,
+        return new MlaQualityVariantResult(variant.Name, variant.Kind, variant.KeyValueHeads(config.Model.NumAttentionHeads), variant.KvLatentDim,
             variant.RopeHeadDim, variant.QueryLatentDim, ffnHidden, perLayer, elements, bytesFloat32, elements * Bf16Bytes,
             model.ParameterCount, AttentionParameters(config.Model, variant), gap, initial, recent.Average(), validationLoss, seconds,
             matches, logitError, curve);
@@ -203,7 +205,7 @@ public static class MlaQualityExperiment
     /// re-running the full forward (<see cref="Generation.Greedy"/>): (same tokens?, largest logit difference of cached
     /// decoding over prompt and generated tokens against the full forward).
     /// </summary>
-    public static (bool Matches, double MaxLogitError) CheckDecoding(TinyLm model, MlaQualityConfig config, IReadOnlyList<DomainBatch> validation)
+    public static (bool Matches, double MaxLogitError) CheckDecoding(LanguageModel model, MlaQualityConfig config, IReadOnlyList<DomainBatch> validation)
     {
         using var noGrad = no_grad();
         using var scope = NewDisposeScope();
@@ -247,7 +249,7 @@ public static class MlaQualityExperiment
         var summary = new List<string>
         {
             $"tiny LM: {result.Layers} layers, d = {result.Dim}, n_h = {result.Heads} heads of d_h = {result.HeadDim}; " +
-            $"parameter budget {result.ParameterBudget:N0} (MHA at FfnHidden {config.Model.FfnHidden}), matched within ±{result.ParameterTolerance:P1} " +
+            $"parameter budget {result.ParameterBudget:N0} (MHA at FfnHidden {config.Model.IntermediateSize}), matched within ±{result.ParameterTolerance:P1} " +
             $"through the feed-forward width; {result.Steps} steps, {result.TrainingTokens:N0} tokens per variant, {result.Seconds:F0} s in all",
             "variant   kind  n_g  d_c  d_h^R  ffn   parameters    gap   cache/token/layer  cache/token  bf16 bytes  init loss  train loss  val loss  decode=full  seconds",
         };

@@ -30,7 +30,7 @@ public static class Generation
     /// cache. Same tokens as <see cref="Greedy"/> (up to ties broken by rounding), at a cost per step that does not grow
     /// with a re-run prefix. Returns only the new tokens [B, newTokens].
     /// </summary>
-    public static Tensor GreedyCached(TinyLm model, Tensor prompts, int newTokens)
+    public static Tensor GreedyCached(LanguageModel model, Tensor prompts, int newTokens)
     {
         if (prompts.dim() != 2) throw new ArgumentException($"Generation.GreedyCached: prompts must be [batch, seq], got [{string.Join(", ", prompts.shape)}]", nameof(prompts));
         if (newTokens < 1) throw new ArgumentOutOfRangeException(nameof(newTokens), newTokens, "Generation.GreedyCached: newTokens must be ≥ 1");

@@ -135,3 +135,26 @@ public static class CachedAttention
         return attended.view(b, g, r, t, -1).MoveToOuterDisposeScope();
     }
 }
+
+/// <summary>The KV caches of every block of a <see cref="LanguageModel"/>, decoded in step.</summary>
+public sealed class LmCache(IReadOnlyList<KvCache> layers) : IDisposable
+{
+    public IReadOnlyList<KvCache> Layers { get; } = layers;
+
+    /// <summary>Tokens cached so far.</summary>
+    public int Length => Layers[0].Length;
+
+    /// <summary>Elements one token adds over all layers: DeepSeek-V2 Table 1's per-token cache.</summary>
+    public long ElementsPerToken => Layers.Sum(l => l.ElementsPerToken);
+
+    /// <summary>Rolls every layer back to <paramref name="length"/> tokens (a rejected speculative token).</summary>
+    public void Truncate(int length)
+    {
+        foreach (var layer in Layers) layer.Truncate(length);
+    }
+
+    public void Dispose()
+    {
+        foreach (var layer in Layers) layer.Dispose();
+    }
+}

@@ -27,8 +27,8 @@ public sealed record MoeBalanceConfig
 {
     public MultiDomainCorpusConfig Corpus { get; init; } = new();
 
-    /// <summary>The LM around the MoE layers (<see cref="TinyLmConfig.FfnHidden"/> is unused: every block's FFN is an MoE layer).</summary>
-    public TinyLmConfig Model { get; init; } = new(MultiDomainCorpus.VocabularySize, Dim: 64, Layers: 2, Heads: 4, FfnHidden: 96, MaxSequence: 64);
+    /// <summary>The LM around the MoE layers (<see cref="ModelConfig.IntermediateSize"/> is unused: every block's FFN is an MoE layer).</summary>
+    public ModelConfig Model { get; init; } = new(VocabSize: MultiDomainCorpus.VocabularySize, HiddenSize: 64, NumHiddenLayers: 2, NumAttentionHeads: 4, IntermediateSize: 96, MaxPositionEmbeddings: 64);
 
     /// <summary>The gate: 16 routed experts, 2 per token, sigmoid, normalised (the V3 gate at toy scale).</summary>
     public RouterConfig Router { get; init; } = new(16, 2);
@@ -57,14 +57,13 @@ public sealed record MoeBalanceConfig
     public MoeBalanceConfig Validated()
     {
         Corpus.Validated();
-        Model.Validated();
+        Model.Buildable();
         Router.Validated();
         Training.Validated();
-        new MoeConfig(Router, ExpertHidden, SharedExperts).Validated();
-        if (Model.Vocabulary != MultiDomainCorpus.VocabularySize)
-            throw new ConfigException($"MoeBalanceConfig.Model.Vocabulary must be the corpus vocabulary size {MultiDomainCorpus.VocabularySize} (got {Model.Vocabulary})");
-        if (Model.MaxSequence < Corpus.SequenceLength)
-            throw new ConfigException($"MoeBalanceConfig.Model.MaxSequence ({Model.MaxSequence}) must be ≥ Corpus.SequenceLength ({Corpus.SequenceLength})");
+        if (Model.VocabSize != MultiDomainCorpus.VocabularySize)
+            throw new ConfigException($"MoeBalanceConfig.Model.VocabSize must be the corpus vocabulary size {MultiDomainCorpus.VocabularySize} (got {Model.VocabSize})");
+        if (Model.MaxPositionEmbeddings < Corpus.SequenceLength)
+            throw new ConfigException($"MoeBalanceConfig.Model.MaxPositionEmbeddings ({Model.MaxPositionEmbeddings}) must be ≥ Corpus.SequenceLength ({Corpus.SequenceLength})");
         if (BatchSize is < 1 or > 4096) throw new ConfigException($"MoeBalanceConfig.BatchSize must be in 1..4096 (got {BatchSize})");
         if (ValidationBatches is < 1 or > 1000) throw new ConfigException($"MoeBalanceConfig.ValidationBatches must be in 1..1000 (got {ValidationBatches})");
         if (Strategies is null || Strategies.Count == 0) throw new ConfigException("MoeBalanceConfig.Strategies must list at least one strategy");
@@ -72,9 +71,14 @@ public sealed record MoeBalanceConfig
         var duplicate = Strategies.GroupBy(s => s.Name).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null) throw new ConfigException($"MoeBalanceConfig.Strategies: the name '{duplicate.Key}' is used twice");
         if (Seed < 0) throw new ConfigException($"MoeBalanceConfig.Seed must be ≥ 0 (got {Seed})");
+        foreach (var strategy in Strategies) Layer(strategy).Buildable();
         return this;
     }
 
     /// <summary>The MoE layer of every block under <paramref name="strategy"/>.</summary>
-    public MoeConfig Layer(MoeBalanceStrategy strategy) => new(Router, ExpertHidden, SharedExperts, strategy.Balancing);
+    public ModelConfig Layer(MoeBalanceStrategy strategy) => Model.WithGate(Router) with
+    {
+        MoeIntermediateSize = ExpertHidden, NSharedExperts = SharedExperts, FirstKDenseReplace = 0,
+        TopkMethod = ModelConfig.AuxLossFreeTopk, Balancing = strategy.Balancing,   // every kit gate keeps its bias as a buffer
+    };
 }

@@ -61,7 +61,7 @@ public static class MoeBalanceExperiment
             }
             progress?.Report(new ExperimentProgress("done", config.Strategies.Count * config.Training.Steps, config.Strategies.Count * config.Training.Steps));
             long tokens = (long)config.Training.Steps * config.BatchSize * config.Corpus.SequenceLength;
-            return new MoeBalanceResult(results, [.. Enum.GetValues<Domain>().Select(MultiDomainCorpus.Name)], config.Model.Layers,
+            return new MoeBalanceResult(results, [.. Enum.GetValues<Domain>().Select(MultiDomainCorpus.Name)], config.Model.NumHiddenLayers,
                 config.Router.Experts, config.Router.TopK, parameters, active, config.Training.Steps, tokens);
         }
         finally
@@ -71,19 +71,18 @@ public static class MoeBalanceExperiment
     }
 
     /// <summary>The tiny LM of the config with an MoE feed-forward layer in every block.</summary>
-    public static TinyLm Model(MoeBalanceConfig config, MoeBalanceStrategy strategy, Device device) =>
-        new(config.Model, device, new Generator((ulong)config.Seed, device),
-            TinyLmParts.Standard with { FeedForward = (c, _, d) => new MoeLayer(c.Dim, config.Layer(strategy), d) });
+    public static LanguageModel Model(MoeBalanceConfig config, MoeBalanceStrategy strategy, Device device) =>
+        new(config.Layer(strategy), device, new Generator((ulong)config.Seed, device));
 
     /// <summary>The MoE layers of a model built by <see cref="Model"/>, in block order.</summary>
-    public static IReadOnlyList<MoeLayer> MoeLayers(TinyLm model) => [.. model.Blocks.Select(b => (MoeLayer)b.FeedForward)];
+    public static IReadOnlyList<MoeLayer> MoeLayers(LanguageModel model) => [.. model.Blocks.Select(b => (MoeLayer)b.FeedForward)];
 
     /// <summary>
     /// One training step's loss: next-token cross-entropy plus each layer's balancing loss. Before routing the batch,
     /// every layer's bias moves using the loads of the previous batch (never this one: LF §3 warns that using the
     /// current sequence's loads leaks future tokens). <paramref name="onLoss"/> receives the cross-entropy alone.
     /// </summary>
-    public static Func<int, StepLoss> StepLoss(MoeBalanceConfig config, MultiDomainCorpus corpus, TinyLm model, Random data, Device device,
+    public static Func<int, StepLoss> StepLoss(MoeBalanceConfig config, MultiDomainCorpus corpus, LanguageModel model, Random data, Device device,
         Action<Tensor>? onLoss = null)
     {
         var layers = MoeLayers(model);
@@ -100,11 +99,7 @@ public static class MoeBalanceExperiment
         };
     }
 
-    private static Tensor CrossEntropy(TinyLm model, LmBatch batch)
-    {
-        var logits = model.forward(batch.Inputs);
-        return nn.functional.cross_entropy(logits.flatten(0, 1), batch.Targets.flatten());
-    }
+    private static Tensor CrossEntropy(LanguageModel model, LmBatch batch) => LanguageModel.CrossEntropy(model.forward(batch.Inputs), batch.Targets);
 
     private static MoeStrategyResult RunStrategy(MoeBalanceConfig config, MoeBalanceStrategy strategy, MultiDomainCorpus corpus,
         DomainBatch[] validation, Device device, IProgress<ExperimentProgress>? progress, CancellationToken cancellation,
@@ -150,10 +145,10 @@ public static class MoeBalanceExperiment
     private sealed record Evaluation(double Loss, long[][] Loads, long[][][] DomainLoads);
 
     // Validation cross-entropy; with layers given, also each layer's loads over the whole set and by domain.
-    private static Evaluation Evaluate(TinyLm model, DomainBatch[] batches, IReadOnlyList<MoeLayer>? layers = null)
+    private static Evaluation Evaluate(LanguageModel model, DomainBatch[] batches, IReadOnlyList<MoeLayer>? layers = null)
     {
         using var noGrad = no_grad();
-        int experts = layers?.FirstOrDefault()?.Config.Router.Experts ?? 0, domains = Enum.GetValues<Domain>().Length;
+        int experts = layers?.FirstOrDefault()?.Router.Config.Experts ?? 0, domains = Enum.GetValues<Domain>().Length;
         var loads = (layers ?? []).Select(_ => new long[experts]).ToArray();
         var byDomain = (layers ?? []).Select(_ => Enumerable.Range(0, domains).Select(_ => new long[experts]).ToArray()).ToArray();
         double total = 0;
@@ -162,7 +157,7 @@ public static class MoeBalanceExperiment
             using var scope = NewDisposeScope();
             total += CrossEntropy(model, batch.Lm).item<float>();
             if (layers is null) continue;
-            long perSequence = batch.Lm.Inputs.shape[1] * layers[0].Config.Router.TopK;
+            long perSequence = batch.Lm.Inputs.shape[1] * layers[0].Router.Config.TopK;
             for (int l = 0; l < layers.Count; l++)
             {
                 var chosen = layers[l].LastExperts!;
@@ -177,7 +172,7 @@ public static class MoeBalanceExperiment
     }
 
     // Embeddings, attention, norms, head, the shared experts and K_r of N_r routed experts per layer.
-    private static long ActiveParameterCount(TinyLm model, MoeBalanceConfig config)
+    private static long ActiveParameterCount(LanguageModel model, MoeBalanceConfig config)
     {
         long routed = MoeLayers(model).Sum(l => l.parameters().Where(p => p.dim() == 3).Sum(p => p.numel()));
         return model.ParameterCount - routed + routed * config.Router.TopK / config.Router.Experts;

@@ -84,8 +84,8 @@ public static class MoeRoutingExperiment
         var sigmoid = logits.sigmoid();
         var softmax = logits.softmax(-1);
 
-        var limited = Longs(Router.Select(sigmoid, null, r));
-        var free = Longs(Router.Select(sigmoid, null, r with { Groups = 1, TopGroups = 1 }));
+        var limited = Longs(Models.Router.Select(sigmoid, null, r));
+        var free = Longs(Models.Router.Select(sigmoid, null, r with { Groups = 1, TopGroups = 1 }));
         var loads = new long[r.Experts];
         foreach (var e in limited) loads[e]++;
         var placement = ExpertPlacement.Contiguous(r.Experts, config.Devices, config.DevicesPerNode);

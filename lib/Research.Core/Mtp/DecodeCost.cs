@@ -21,12 +21,12 @@ public sealed record DecodeCost(int DraftDepth, double MainMs, double VerifyMs, 
 
     /// <summary>Times each part <paramref name="repetitions"/> times (medians) on a cache filled by
     /// <paramref name="prompt"/> [1, S], on <see cref="MtpExperiment.DecodeThreads"/> intra-op threads as the decoders run.</summary>
-    public static DecodeCost Measure(TinyLm model, MtpModules modules, Tensor prompt, int draftDepth = 1, int repetitions = 50)
+    public static DecodeCost Measure(LanguageModel model, Tensor prompt, int draftDepth = 1, int repetitions = 50)
     {
-        if (draftDepth < 1 || draftDepth > modules.Depth)
-            throw new ArgumentOutOfRangeException(nameof(draftDepth), draftDepth, $"DecodeCost: the draft depth must be in 1..{modules.Depth} (the model's trained MTP depth D), got {draftDepth}");
+        if (draftDepth < 1 || draftDepth > model.Depths.Count)
+            throw new ArgumentOutOfRangeException(nameof(draftDepth), draftDepth, $"DecodeCost: the draft depth must be in 1..{model.Depths.Count} (the model's trained MTP depth D), got {draftDepth}");
         if (repetitions < 1) throw new ArgumentOutOfRangeException(nameof(repetitions), repetitions, "DecodeCost: repetitions must be ≥ 1");
-        var depths = modules.CheckFits(model).Depths.Take(draftDepth).ToArray();
+        var depths = model.Depths.Take(draftDepth).ToArray();
         int s = (int)prompt.shape[1];
         if (prompt.dim() != 2 || prompt.shape[0] != 1 || s < draftDepth + 2)
             throw new ArgumentException($"DecodeCost: prompt must be [1, S] with S ≥ draft depth + 2 = {draftDepth + 2}, got [{string.Join(", ", prompt.shape)}]", nameof(prompt));

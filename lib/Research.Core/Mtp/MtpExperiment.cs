@@ -163,9 +163,9 @@ public static class MtpExperiment
 
     /// <summary>What a run needs of one task. <paramref name="Prompts"/> gives the decoding prompts with their group;
     /// <paramref name="ExactMatch"/> scores greedy answers (addition only).</summary>
-    private sealed record TaskData(string Name, TinyLmConfig Model, TrainerConfig Training, Func<Random, SequenceBatch> Sample,
+    private sealed record TaskData(string Name, ModelConfig Model, TrainerConfig Training, Func<Random, SequenceBatch> Sample,
         IReadOnlyList<SequenceBatch> Validation, Func<IReadOnlyList<(string Group, long[] Prompt)>> Prompts, int DecodeTokens,
-        Func<IEnumerable<long>, IReadOnlyList<string>> Render, Func<TinyLm, double>? ExactMatch) : IDisposable
+        Func<IEnumerable<long>, IReadOnlyList<string>> Render, Func<LanguageModel, double>? ExactMatch) : IDisposable
     {
         public void Dispose()
         {
@@ -219,7 +219,7 @@ public static class MtpExperiment
             .Select(_ => AdditionBatch(task, task.Sample(config.BatchSize, validationProblems), device)).ToList();
         var decodeProblems = task.Sample(config.AdditionDecodeProblems, new Generator((ulong)config.Seed + 3));
         IReadOnlyList<(string, long[])> Prompts() => [.. decodeProblems.Select(p => (AdditionTask, task.SequenceTokens(p)[..task.PromptLength]))];
-        double ExactMatch(TinyLm model)
+        double ExactMatch(LanguageModel model)
         {
             using var scope = NewDisposeScope();
             var answers = Generation.GreedyCached(model, task.Prompts(decodeProblems, device), task.AnswerLength);
@@ -237,7 +237,7 @@ public static class MtpExperiment
         IProgress<ExperimentProgress>? progress, CancellationToken cancellation)
     {
         var mtp = config.Mtp(depth);
-        using var model = MtpLanguageModel.Create(task.Model, depth, device, new Generator((ulong)seed, device));
+        using var model = new LanguageModel(task.Model with { NumNextnPredictLayers = depth }, device, new Generator((ulong)seed, device));
         double initial = Validate(model, task.Validation).Main;
         using var trainer = new Trainer(model, task.Training);
         var data = new Random(seed + 1);   // the same batches for every D at one seed
@@ -255,15 +255,15 @@ public static class MtpExperiment
         var (main, depths) = last;
         var decoding = depth >= 1 ? Decode(config, task, model) : null;
         return new MtpRun(task.Name, depth, seed, model.MainParameters, model.MtpParameters, initial, main, depths,
-            task.ExactMatch?.Invoke(model.Main), trainer.TrainingSeconds * 1000 / steps, trainer.TrainingSeconds, curve, decoding);
+            task.ExactMatch?.Invoke(model), trainer.TrainingSeconds * 1000 / steps, trainer.TrainingSeconds, curve, decoding);
     }
 
     /// <summary>Validation losses: the main model's next-token loss and each depth's L^k, averaged over the batches.</summary>
-    public static (double Main, double[] Depths) Validate(MtpLanguageModel model, IReadOnlyList<SequenceBatch> batches)
+    public static (double Main, double[] Depths) Validate(LanguageModel model, IReadOnlyList<SequenceBatch> batches)
     {
         using var noGrad = no_grad();
         double main = 0;
-        var depths = new double[model.Modules.Depth];
+        var depths = new double[model.Depths.Count];
         foreach (var batch in batches)
         {
             using var scope = NewDisposeScope();
@@ -278,10 +278,10 @@ public static class MtpExperiment
     /// Every prompt decoded with plain cached greedy decoding and with self-speculative decoding, alternating, for
     /// <see cref="MtpExperimentConfig.DecodeRepetitions"/> passes (the first warms up, the rest are timed).
     /// </summary>
-    private static MtpDecoding Decode(MtpExperimentConfig config, TaskData task, MtpLanguageModel model)
+    private static MtpDecoding Decode(MtpExperimentConfig config, TaskData task, LanguageModel model)
     {
         var prompts = task.Prompts();
-        var device = model.Main.parameters().First().device;
+        var device = model.parameters().First().device;
         var plainSeconds = new List<double>();
         var speculativeSeconds = new List<double>();
         SpeculativeResult[] results = new SpeculativeResult[prompts.Count];
@@ -301,10 +301,10 @@ public static class MtpExperiment
                 using var scope = NewDisposeScope();
                 var prompt = tensor(prompts[i].Prompt, [1, prompts[i].Prompt.Length], device: device);
                 long start = Stopwatch.GetTimestamp();
-                var plain = Generation.GreedyCached(model.Main, prompt, task.DecodeTokens).cpu().data<long>().ToArray();
+                var plain = Generation.GreedyCached(model, prompt, task.DecodeTokens).cpu().data<long>().ToArray();
                 plainTime += Stopwatch.GetElapsedTime(start).TotalSeconds;
                 start = Stopwatch.GetTimestamp();
-                results[i] = SpeculativeDecoding.Greedy(model.Main, model.Modules, prompt, task.DecodeTokens, config.DraftDepth);
+                results[i] = SpeculativeDecoding.Greedy(model, prompt, task.DecodeTokens, config.DraftDepth);
                 speculativeTime += Stopwatch.GetElapsedTime(start).TotalSeconds;
                 identical &= plain.SequenceEqual(results[i].Tokens);
             }
@@ -320,7 +320,7 @@ public static class MtpExperiment
             set_num_threads(threads);
         }
         using var first = tensor(prompts[0].Prompt, [1, prompts[0].Prompt.Length], device: device);
-        var cost = DecodeCost.Measure(model.Main, model.Modules, first, config.DraftDepth, CostRepetitions);
+        var cost = DecodeCost.Measure(model, first, config.DraftDepth, CostRepetitions);
         double tokens = (double)prompts.Count * task.DecodeTokens;
         double plainRate = tokens / Median(plainSeconds), speculativeRate = tokens / Median(speculativeSeconds);
         var groups = prompts.Select((p, i) => (p.Group, Result: results[i])).GroupBy(x => x.Group)

@@ -16,7 +16,7 @@ public sealed record MtpExperimentConfig
 
     /// <summary>The main model on the corpus (Vocabulary must be the corpus's 51 tokens). Four layers, so that one
     /// MTP block is a small part of a main forward, as V3's one block is of its 61.</summary>
-    public TinyLmConfig CorpusModel { get; init; } = new(MultiDomainCorpus.VocabularySize, Dim: 64, Layers: 4, Heads: 4, FfnHidden: 172, MaxSequence: 64);
+    public ModelConfig CorpusModel { get; init; } = new(VocabSize: MultiDomainCorpus.VocabularySize, HiddenSize: 64, NumHiddenLayers: 4, NumAttentionHeads: 4, IntermediateSize: 172, MaxPositionEmbeddings: 64);
 
     public TrainerConfig CorpusTraining { get; init; } = new(Steps: 300, LearningRate: 3e-3, WarmupSteps: 30, LogEvery: 25);
 
@@ -24,7 +24,7 @@ public sealed record MtpExperimentConfig
     public ArithmeticTaskConfig? Addition { get; init; } = new(MaxDigits: 3, ReverseAnswer: true);
 
     /// <summary>The main model on addition (Vocabulary must be the arithmetic vocabulary's size).</summary>
-    public TinyLmConfig AdditionModel { get; init; } = new(ArithmeticVocabulary.Size, Dim: 64, Layers: 4, Heads: 4, FfnHidden: 172, MaxSequence: 16);
+    public ModelConfig AdditionModel { get; init; } = new(VocabSize: ArithmeticVocabulary.Size, HiddenSize: 64, NumHiddenLayers: 4, NumAttentionHeads: 4, IntermediateSize: 172, MaxPositionEmbeddings: 16);
 
     public TrainerConfig AdditionTraining { get; init; } = new(Steps: 300, LearningRate: 3e-3, WarmupSteps: 30, LogEvery: 25);
 
@@ -75,22 +75,22 @@ public sealed record MtpExperimentConfig
     {
         const string me = nameof(MtpExperimentConfig);
         Corpus.Validated();
-        CorpusModel.Validated();
+        CorpusModel.Buildable();
         CorpusTraining.Validated();
-        if (CorpusModel.Vocabulary != MultiDomainCorpus.VocabularySize)
-            throw new ConfigException($"{me}.CorpusModel.Vocabulary must be the corpus vocabulary size {MultiDomainCorpus.VocabularySize} (got {CorpusModel.Vocabulary})");
-        if (CorpusModel.MaxSequence < Corpus.SequenceLength)
-            throw new ConfigException($"{me}.CorpusModel.MaxSequence ({CorpusModel.MaxSequence}) must be ≥ Corpus.SequenceLength ({Corpus.SequenceLength})");
+        if (CorpusModel.VocabSize != MultiDomainCorpus.VocabularySize)
+            throw new ConfigException($"{me}.CorpusModel.VocabSize must be the corpus vocabulary size {MultiDomainCorpus.VocabularySize} (got {CorpusModel.VocabSize})");
+        if (CorpusModel.MaxPositionEmbeddings < Corpus.SequenceLength)
+            throw new ConfigException($"{me}.CorpusModel.MaxPositionEmbeddings ({CorpusModel.MaxPositionEmbeddings}) must be ≥ Corpus.SequenceLength ({Corpus.SequenceLength})");
         if (Addition is not null)
         {
             Addition.Validated();
-            AdditionModel.Validated();
+            AdditionModel.Buildable();
             AdditionTraining.Validated();
-            if (AdditionModel.Vocabulary != ArithmeticVocabulary.Size)
-                throw new ConfigException($"{me}.AdditionModel.Vocabulary must be the arithmetic vocabulary size {ArithmeticVocabulary.Size} (got {AdditionModel.Vocabulary})");
+            if (AdditionModel.VocabSize != ArithmeticVocabulary.Size)
+                throw new ConfigException($"{me}.AdditionModel.VocabSize must be the arithmetic vocabulary size {ArithmeticVocabulary.Size} (got {AdditionModel.VocabSize})");
             int length = new ArithmeticTask(Addition).SequenceLength;
-            if (AdditionModel.MaxSequence < length)
-                throw new ConfigException($"{me}.AdditionModel.MaxSequence ({AdditionModel.MaxSequence}) must be ≥ the addition sequence length {length} (3·MaxDigits + 5)");
+            if (AdditionModel.MaxPositionEmbeddings < length)
+                throw new ConfigException($"{me}.AdditionModel.MaxPositionEmbeddings ({AdditionModel.MaxPositionEmbeddings}) must be ≥ the addition sequence length {length} (3·MaxDigits + 5)");
             if (AdditionDecodeProblems is < 1 or > 10_000) throw new ConfigException($"{me}.AdditionDecodeProblems must be in 1..10000 (got {AdditionDecodeProblems})");
         }
         if (BatchSize is < 1 or > 4096) throw new ConfigException($"{me}.BatchSize must be in 1..4096 (got {BatchSize})");
@@ -106,8 +106,8 @@ public sealed record MtpExperimentConfig
         if (DecodePromptsPerDomain is < 1 or > 1000) throw new ConfigException($"{me}.DecodePromptsPerDomain must be in 1..1000 (got {DecodePromptsPerDomain})");
         if (DecodePromptLength < 2 || DecodePromptLength > Corpus.SequenceLength)
             throw new ConfigException($"{me}.DecodePromptLength must be in 2..Corpus.SequenceLength ({Corpus.SequenceLength}) (got {DecodePromptLength})");
-        if (DecodeTokens < 2 || DecodePromptLength + DecodeTokens + 1 > CorpusModel.MaxSequence)
-            throw new ConfigException($"{me}.DecodeTokens must be in 2..{CorpusModel.MaxSequence - DecodePromptLength - 1} (CorpusModel.MaxSequence − DecodePromptLength − 1) (got {DecodeTokens})");
+        if (DecodeTokens < 2 || DecodePromptLength + DecodeTokens + 1 > CorpusModel.MaxPositionEmbeddings)
+            throw new ConfigException($"{me}.DecodeTokens must be in 2..{CorpusModel.MaxPositionEmbeddings - DecodePromptLength - 1} (CorpusModel.MaxSequence − DecodePromptLength − 1) (got {DecodeTokens})");
         int shallowest = Depths.Where(d => d >= 1).DefaultIfEmpty(int.MaxValue).Min();
         if (DraftDepth < 1 || DraftDepth > shallowest)
             throw new ConfigException($"{me}.DraftDepth must be in 1..{(shallowest == int.MaxValue ? "D" : shallowest.ToString())} (the smallest trained MTP depth D ≥ 1 of Depths; a draft cannot use a depth the model was not trained with) (got {DraftDepth})");

@@ -9,7 +9,7 @@ public static class MtpOutput
     {
         var summary = new List<string>
         {
-            $"tiny LM, {config.CorpusModel.Layers} layers, d = {config.CorpusModel.Dim}; D ∈ {{{string.Join(", ", config.Depths)}}} MTP depths, " +
+            $"tiny LM, {config.CorpusModel.NumHiddenLayers} layers, d = {config.CorpusModel.HiddenSize}; D ∈ {{{string.Join(", ", config.Depths)}}} MTP depths, " +
             $"λ = {config.Lambda} then {config.FinalLambda} for the last {config.FinalFraction:P0} of the steps; seeds {string.Join(", ", result.Seeds)}; {result.Seconds:F0} s in all",
             "run                 parameters  +MTP     init loss  val loss (main)  depth losses      exact  ms/step  accept  tok/fwd  speed-up  identical",
         };

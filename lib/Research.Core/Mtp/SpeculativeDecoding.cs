@@ -40,15 +40,15 @@ public static class SpeculativeDecoding
     /// <summary>Greedy decoding of one prompt [1, S] for <paramref name="newTokens"/> tokens with drafts from depths
     /// 1..<paramref name="draftDepth"/>. <paramref name="forceDraft"/> (index of the new token drafted, depth, the depth's
     /// draft) → token replaces each draft (tests: a draft that is always wrong, or the true token).</summary>
-    public static SpeculativeResult Greedy(TinyLm model, MtpModules modules, Tensor prompt, int newTokens, int draftDepth = 1,
+    public static SpeculativeResult Greedy(LanguageModel model, Tensor prompt, int newTokens, int draftDepth = 1,
         Func<int, int, long, long>? forceDraft = null)
     {
-        if (modules.Depth < 1) throw new ArgumentException($"SpeculativeDecoding: the draft needs depth 1, but the model was trained with D = {modules.Depth}", nameof(modules));
-        if (draftDepth < 1 || draftDepth > modules.Depth)
-            throw new ArgumentOutOfRangeException(nameof(draftDepth), draftDepth, $"SpeculativeDecoding: the draft depth must be in 1..{modules.Depth} (the model's trained MTP depth D), got {draftDepth}");
+        if (model.Depths.Count < 1) throw new ArgumentException($"SpeculativeDecoding: the draft needs depth 1, but the model was trained with D = {model.Depths.Count}", nameof(model));
+        if (draftDepth < 1 || draftDepth > model.Depths.Count)
+            throw new ArgumentOutOfRangeException(nameof(draftDepth), draftDepth, $"SpeculativeDecoding: the draft depth must be in 1..{model.Depths.Count} (the model's trained MTP depth D), got {draftDepth}");
         if (prompt.dim() != 2 || prompt.shape[0] != 1) throw new ArgumentException($"SpeculativeDecoding.Greedy: prompt must be [1, S], got [{string.Join(", ", prompt.shape)}]", nameof(prompt));
         if (newTokens < 1) throw new ArgumentOutOfRangeException(nameof(newTokens), newTokens, "SpeculativeDecoding.Greedy: newTokens must be ≥ 1");
-        var depths = modules.CheckFits(model).Depths.Take(draftDepth).ToArray();
+        var depths = model.Depths.Take(draftDepth).ToArray();
         int s = (int)prompt.shape[1], capacity = s + newTokens;   // the last verification reaches position s + newTokens − 2
         using var noGrad = no_grad();
         using var cache = model.NewCache(1, capacity);
@@ -59,7 +59,7 @@ public static class SpeculativeDecoding
             var device = prompt.device;
             // hidden[0] holds the main model's h⁰ at every position, hidden[j] depth j's h^j, so a depth that recomputes
             // positions finds its inputs there.
-            var hidden = Enumerable.Range(0, draftDepth + 1).Select(_ => zeros([1, capacity, model.Config.Dim], device: device)).ToArray();
+            var hidden = Enumerable.Range(0, draftDepth + 1).Select(_ => zeros([1, capacity, model.Config.HiddenSize], device: device)).ToArray();
             var all = new List<long>(prompt.cpu().data<long>().ToArray());                // prompt and decided tokens, by position
             var h0 = model.DecodeHidden(prompt, cache);
             hidden[0].narrow(1, 0, s).copy_(h0);

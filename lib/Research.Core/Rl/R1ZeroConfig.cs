@@ -124,7 +124,7 @@ public sealed record PretrainConfig(TrainerConfig Training, int BatchSize = 64, 
 /// <param name="DistillationLearningRate">AdamW rate of the distilled run; its steps and batch are matched to the small model's RL
 /// budget (Grpo.Steps × PolicyUpdates updates of PromptsPerStep × GroupSize sequences).</param>
 public sealed record R1ZeroConfig(
-    ReasoningTaskConfig Task, TinyLmConfig Small, TinyLmConfig Large, PretrainConfig Pretraining, PretrainConfig LargePretraining,
+    ReasoningTaskConfig Task, ModelConfig Small, ModelConfig Large, PretrainConfig Pretraining, PretrainConfig LargePretraining,
     GrpoConfig Grpo, EvaluationConfig Evaluation, int ColdStartExamples, TrainerConfig ColdStart, double DistillationLearningRate = 1e-3,
     int Seed = 0)
 {
@@ -135,12 +135,13 @@ public sealed record R1ZeroConfig(
         var task = new ReasoningTask(Task.Validated());
         foreach (var (model, name) in new[] { (Small, nameof(Small)), (Large, nameof(Large)) })
         {
-            model.Validated();
-            if (model.Vocabulary != ReasoningVocabulary.Size)
-                throw new ConfigException($"R1ZeroConfig.{name}.Vocabulary must be {ReasoningVocabulary.Size}, the reasoning task's tokens (got {model.Vocabulary})");
+            try { model.Buildable(); }
+            catch (ConfigException e) { throw new ConfigException($"R1ZeroConfig.{name}: {e.Message}", e); }
+            if (model.VocabSize != ReasoningVocabulary.Size)
+                throw new ConfigException($"R1ZeroConfig.{name}.VocabSize must be {ReasoningVocabulary.Size}, the reasoning task's tokens (got {model.VocabSize})");
             int needed = task.PromptLength + Math.Max(Grpo.Sampling.MaxTokens, Evaluation.SamplingOrDefault.MaxTokens);
-            if (model.MaxSequence < needed)
-                throw new ConfigException($"R1ZeroConfig.{name}.MaxSequence must be ≥ {needed} (prompt {task.PromptLength} + the longest response sampled) (got {model.MaxSequence})");
+            if (model.MaxPositionEmbeddings < needed)
+                throw new ConfigException($"R1ZeroConfig.{name}.MaxPositionEmbeddings must be ≥ {needed} (prompt {task.PromptLength} + the longest response sampled) (got {model.MaxPositionEmbeddings})");
         }
         Pretraining.Validated("R1ZeroConfig.Pretraining");
         LargePretraining.Validated("R1ZeroConfig.LargePretraining");

@@ -106,9 +106,9 @@ public static partial class R1ZeroExperiment
         int total = config.Pretraining.Training.Steps + config.LargePretraining.Training.Steps + 5 * g.Steps + 2 * config.ColdStart.Steps;
         var tracker = new Tracker(progress, total, cancellation);
 
-        using var small = new TinyLm(config.Small, device, DeviceStream(config, SmallInitStream, device));
+        using var small = new LanguageModel(config.Small, device, DeviceStream(config, SmallInitStream, device));
         var baseResult = Pretrain(config, config.Pretraining, task, small, heldOut, device, tracker, "base");
-        using var large = new TinyLm(config.Large, device, DeviceStream(config, LargeInitStream, device));
+        using var large = new LanguageModel(config.Large, device, DeviceStream(config, LargeInitStream, device));
         var largeBase = Pretrain(config, config.LargePretraining, task, large, heldOut, device, tracker, "large base");
 
         MemorySample? first = null, last = null;
@@ -127,7 +127,7 @@ public static partial class R1ZeroExperiment
         return new R1ZeroResult(baseResult, largeBase, teacher, [grpo, drGrpo, distilled, coldStart], first!, last!);
 
         // The cold start: SFT on a fixed pool of correct scratchpad solutions (R1 §2.3.1), then the same GRPO.
-        int ColdStartSft(TinyLm policy)
+        int ColdStartSft(LanguageModel policy)
         {
             var pool = task.Sample(config.ColdStartExamples, Stream(config, ColdStartStream));
             var batches = Stream(config, ColdStartBatchStream);
@@ -139,7 +139,7 @@ public static partial class R1ZeroExperiment
                     var index = randint(0, pool.Count, [config.Pretraining.BatchSize], generator: batches).data<long>().ToArray();
                     var rows = index.Select(i => pool[(int)i]).ToList();
                     using var batch = SftBatch(task, rows, [.. rows.Select(p => task.Solution(p, SolutionStyle.Scratchpad))], device);
-                    return new StepLoss(Losses.CrossEntropy(policy.forward(batch.Inputs), batch.Targets, batch.LossMask), batch.Inputs.numel());
+                    return new StepLoss(LanguageModel.CrossEntropy(policy.forward(batch.Inputs), batch.Targets, batch.LossMask), batch.Inputs.numel());
                 });
                 tracker.Advance("cold-start sft");
             }
@@ -148,7 +148,7 @@ public static partial class R1ZeroExperiment
     }
 
     /// <summary>Trains <paramref name="model"/> into a base model as <paramref name="pretraining"/> says and scores it.</summary>
-    private static BaseResult Pretrain(R1ZeroConfig config, PretrainConfig pretraining, ReasoningTask task, TinyLm model,
+    private static BaseResult Pretrain(R1ZeroConfig config, PretrainConfig pretraining, ReasoningTask task, LanguageModel model,
         IReadOnlyList<ArithmeticProblem> heldOut, Device device, Tracker tracker, string stage)
     {
         double seconds = Pretrain(model, pretraining, task, Stream(config, PretrainStream), device, () => tracker.Advance(stage));
@@ -161,7 +161,7 @@ public static partial class R1ZeroExperiment
     /// each in a style drawn with the shares of <paramref name="pretraining"/>, the response tokens scored. Returns
     /// the training seconds.
     /// </summary>
-    public static double Pretrain(TinyLm model, PretrainConfig pretraining, ReasoningTask task, Generator data, Device device, Action? onStep = null)
+    public static double Pretrain(LanguageModel model, PretrainConfig pretraining, ReasoningTask task, Generator data, Device device, Action? onStep = null)
     {
         pretraining.Validated();
         long start = Stopwatch.GetTimestamp();
@@ -175,7 +175,7 @@ public static partial class R1ZeroExperiment
                     .Select(u => u < pretraining.ScratchpadShare ? SolutionStyle.Scratchpad
                         : u < pretraining.ScratchpadShare + pretraining.TemplateShare ? SolutionStyle.TemplateOnly : SolutionStyle.Bare).ToArray();
                 using var batch = SftBatch(task, problems, [.. problems.Select((p, i) => task.Solution(p, styles[i]))], device);
-                return new StepLoss(Losses.CrossEntropy(model.forward(batch.Inputs), batch.Targets, batch.LossMask), batch.Inputs.numel());
+                return new StepLoss(LanguageModel.CrossEntropy(model.forward(batch.Inputs), batch.Targets, batch.LossMask), batch.Inputs.numel());
             });
             onStep?.Invoke();
         }
@@ -187,8 +187,8 @@ public static partial class R1ZeroExperiment
     /// copy before RL as the frozen reference. <paramref name="before"/> may fine-tune the copy first (the cold start)
     /// and returns its optimizer steps.
     /// </summary>
-    private static RunResult RunGrpo(string name, R1ZeroConfig config, GrpoConfig g, ReasoningTask task, TinyLm start,
-        Func<TinyLm, int>? before, IReadOnlyList<ArithmeticProblem> heldOut, Device device, Tracker tracker,
+    private static RunResult RunGrpo(string name, R1ZeroConfig config, GrpoConfig g, ReasoningTask task, LanguageModel start,
+        Func<LanguageModel, int>? before, IReadOnlyList<ArithmeticProblem> heldOut, Device device, Tracker tracker,
         Action<int, int>? onStep = null, bool keep = false)
     {
         using var copy = keep ? null : Copy(start, device);
@@ -223,7 +223,7 @@ public static partial class R1ZeroExperiment
     /// One GRPO step: G responses for each prompt, rewards by rule, group-relative advantages, then μ updates of the
     /// clipped objective against the sampling policy with the k3 KL to the reference.
     /// </summary>
-    public static (RlStep Point, IReadOnlyList<SampleResponse> Shown) GrpoStep(TinyLm policy, TinyLm? reference, Trainer trainer, GrpoConfig g,
+    public static (RlStep Point, IReadOnlyList<SampleResponse> Shown) GrpoStep(LanguageModel policy, LanguageModel? reference, Trainer trainer, GrpoConfig g,
         ReasoningTask task, IReadOnlyList<ArithmeticProblem> problems, Generator rollouts, int step, Device device)
     {
         using var scope = NewDisposeScope();
@@ -276,7 +276,7 @@ public static partial class R1ZeroExperiment
     /// kept only when correct (rejection sampling, R1 §2.3.3), at the small model's RL budget: Steps × μ updates of up
     /// to PromptsPerStep × G sequences each.
     /// </summary>
-    private static RunResult Distill(R1ZeroConfig config, ReasoningTask task, TinyLm small, TinyLm teacher,
+    private static RunResult Distill(R1ZeroConfig config, ReasoningTask task, LanguageModel small, LanguageModel teacher,
         IReadOnlyList<ArithmeticProblem> heldOut, Device device, Tracker tracker)
     {
         var g = config.Grpo;
@@ -297,7 +297,7 @@ public static partial class R1ZeroExperiment
                 var kept = Enumerable.Range(0, read.Readings.Length).Where(i => read.Readings[i].Correct).ToList();
                 if (kept.Count == 0) kept = [.. Enumerable.Range(0, read.Readings.Length)];   // never an empty batch
                 using var batch = SftBatch(task, [.. kept.Select(i => problems[i / g.GroupSize])], [.. kept.Select(read.Response)], device);
-                return new StepLoss(Losses.CrossEntropy(student.forward(batch.Inputs), batch.Targets, batch.LossMask), batch.Inputs.numel());
+                return new StepLoss(LanguageModel.CrossEntropy(student.forward(batch.Inputs), batch.Targets, batch.LossMask), batch.Inputs.numel());
             });
             if (update % g.PolicyUpdates == 0)
             {
@@ -314,7 +314,7 @@ public static partial class R1ZeroExperiment
     /// pass@1 and cons@k on the held-out problems: k samples each at the evaluation's temperature and top-p.
     /// </summary>
     /// <param name="seed">Seeds a fresh generator per call, so every evaluation, of every run, draws with the same randomness.</param>
-    public static EvalPoint Evaluate(TinyLm model, ReasoningTask task, IReadOnlyList<ArithmeticProblem> problems, EvaluationConfig evaluation,
+    public static EvalPoint Evaluate(LanguageModel model, ReasoningTask task, IReadOnlyList<ArithmeticProblem> problems, EvaluationConfig evaluation,
         ulong seed, int step, Device device)
     {
         using var scope = NewDisposeScope();
@@ -375,9 +375,9 @@ public static partial class R1ZeroExperiment
         return new LmBatch(inputs.MoveToOuterDisposeScope(), targets.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope());
     }
 
-    private static TinyLm Copy(TinyLm model, Device device)
+    private static LanguageModel Copy(LanguageModel model, Device device)
     {
-        var copy = new TinyLm(model.Config, device, new Generator(0, device));
+        var copy = new LanguageModel(model.Config, device, new Generator(0, device));
         using (no_grad())
             foreach (var (target, source) in copy.parameters().Zip(model.parameters())) target.copy_(source);
         return copy;

@@ -33,7 +33,7 @@ public sealed record Rollout(Tensor Tokens, Tensor Mask) : IDisposable
     }
 }
 
-/// <summary>Batched autoregressive sampling from a <see cref="TinyLm"/>.</summary>
+/// <summary>Batched autoregressive sampling from a <see cref="LanguageModel"/>.</summary>
 public static class Sampler
 {
     /// <summary>
@@ -74,15 +74,15 @@ public static class Sampler
     /// benchmark's baseline). Both draw the same tokens for the same seed, up to rounding.
     /// </summary>
     /// <param name="prompts">int64 [P, S], all of one length (the task's prompts are fixed-width).</param>
-    public static Rollout Sample(TinyLm model, Tensor prompts, int groupSize, SamplingConfig sampling, Generator generator, bool useCache = true)
+    public static Rollout Sample(LanguageModel model, Tensor prompts, int groupSize, SamplingConfig sampling, Generator generator, bool useCache = true)
     {
         if (prompts.dim() != 2 || prompts.dtype != ScalarType.Int64)
             throw new ArgumentException($"Sampler.Sample: prompts must be int64 [prompts, seq], got {prompts.dtype} [{string.Join(", ", prompts.shape)}]", nameof(prompts));
         if (groupSize < 1) throw new ArgumentOutOfRangeException(nameof(groupSize), groupSize, "Sampler.Sample: groupSize must be ≥ 1");
         sampling.Validated();
         int promptLength = (int)prompts.shape[1], rows = (int)prompts.shape[0] * groupSize;
-        if (promptLength + sampling.MaxTokens > model.Config.MaxSequence)
-            throw new ArgumentException($"Sampler.Sample: prompt ({promptLength}) + SamplingConfig.MaxTokens ({sampling.MaxTokens}) exceeds TinyLmConfig.MaxSequence ({model.Config.MaxSequence})");
+        if (promptLength + sampling.MaxTokens > model.Config.MaxPositionEmbeddings)
+            throw new ArgumentException($"Sampler.Sample: prompt ({promptLength}) + SamplingConfig.MaxTokens ({sampling.MaxTokens}) exceeds max_position_embeddings ({model.Config.MaxPositionEmbeddings})");
         bool training = model.training;
         model.eval();
         try
@@ -127,7 +127,7 @@ public static class Sampler
     /// (with autograd when enabled: this is the policy term of the GRPO loss). Also returns the policy's entropy per
     /// token [B, L] (detached).
     /// </summary>
-    public static (Tensor LogProbs, Tensor Entropy) TokenLogProbs(TinyLm model, Tensor prompts, Tensor responses, double temperature = 1.0)
+    public static (Tensor LogProbs, Tensor Entropy) TokenLogProbs(LanguageModel model, Tensor prompts, Tensor responses, double temperature = 1.0)
     {
         using var scope = NewDisposeScope();
         int s = (int)prompts.shape[1], l = (int)responses.shape[1];

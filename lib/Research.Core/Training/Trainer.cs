@@ -26,7 +26,9 @@ public sealed record LogPoint(int Step, double TrainLoss, double? ValidationLoss
 /// </summary>
 public sealed class Trainer : IDisposable
 {
-    private const string CheckpointMagic = "research-kit checkpoint v1";
+    // v2: the model's parameter names follow Models/DeepSeekV3.cs (layers.N.attn.wq, …); v1 files used the names before it.
+    private const string CheckpointMagic = "research-kit checkpoint v2";
+    private const string CheckpointV1 = "research-kit checkpoint v1";
     private readonly nn.Module _model;
     private readonly AdamW _optimizer;
     private readonly Parameter[] _parameters;
@@ -151,6 +153,8 @@ public sealed class Trainer : IDisposable
     {
         using var reader = new BinaryReader(File.OpenRead(path));
         var magic = reader.ReadString();
+        if (magic == CheckpointV1)
+            throw new InvalidDataException($"'{path}' is a checkpoint of an earlier kit (format v1): its parameter names predate the one model file (Models/DeepSeekV3.cs), so it cannot be loaded; train again to write a v2 checkpoint");
         if (magic != CheckpointMagic) throw new InvalidDataException($"'{path}' is not a research-kit checkpoint (header '{magic}')");
         int step = reader.ReadInt32();
         if (step > Config.Steps)

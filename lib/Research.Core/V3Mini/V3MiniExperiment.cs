@@ -42,7 +42,7 @@ public sealed record V3MiniComparison(string Name, double Delta, double SeedNois
 public sealed record V3MiniResult(IReadOnlyList<V3MiniRun> Runs, IReadOnlyList<V3MiniComparison> Comparisons, IReadOnlyList<int> Seeds, double Seconds);
 
 /// <summary>
-/// <c>v3-mini</c>: DeepSeek-V3 in miniature (<see cref="DeepSeekMini"/>) against one ablation per technique, same
+/// <c>v3-mini</c>: DeepSeek-V3 in miniature (a <see cref="LanguageModel"/> of <see cref="ModelConfig.DeepSeekMini"/>) against one ablation per technique, same
 /// corpus batches, steps and seed; the full model again with other seeds for the noise.
 /// </summary>
 public static class V3MiniExperiment
@@ -94,11 +94,10 @@ public static class V3MiniExperiment
     private static V3MiniRun RunOne(V3MiniExperimentConfig config, string name, int seed, MultiDomainCorpus corpus,
         IReadOnlyList<MtpExperiment.SequenceBatch> validation, Device device, IProgress<ExperimentProgress>? progress, CancellationToken cancellation)
     {
-        var miniConfig = V3MiniAblations.Of(name, config).Validated();
-        var c = miniConfig.Model;
-        using var mini = new DeepSeekMini(miniConfig, device, new Generator((ulong)seed, device));
+        var c = V3MiniAblations.Of(name, config);
+        using var mini = new LanguageModel(c, device, new Generator((ulong)seed, device));
         var mtp = new MtpConfig(c.NumNextnPredictLayers, config.Lambda, config.FinalLambda).Validated();
-        using var trainer = new Trainer(mini.Model, config.Training);
+        using var trainer = new Trainer(mini, config.Training);
         var data = new Random(seed + 1);   // the same batches for every run at one seed
         int steps = config.Training.Steps;
         double firstMb = 0, lastMb = 0;
@@ -115,16 +114,16 @@ public static class V3MiniExperiment
                 return new StepLoss(losses.Total, batch.Mask.sum().item<long>());
             },
             evaluate: () => (last = Validate(mini, validation)).Loss, progress: progress, stage: name, cancellation: cancellation);
-        mini.Model.eval();
+        mini.eval();
         var (loss, loads) = last;
         var count = ParameterCounting.Count(c);
         var flops = FlopCounting.PerToken(c, config.Corpus.SequenceLength);
         long cacheBytes = mini.KvCacheElementsPerToken * KvCacheSize.BytesPerElement(CacheDtype);
         double? maxVio = loads.Count == 0 ? null : loads.Average(l => LoadMetrics.MaxVio(l));
         var decode = Decode(config, mini, validation);
-        return new V3MiniRun(name, seed, V3MiniAblations.Describe(name), loss, count.Total, count.Activated, mini.Model.MtpParameters,
+        return new V3MiniRun(name, seed, V3MiniAblations.Describe(name), loss, count.Total, count.Activated, mini.MtpParameters,
             flops.Training, cacheBytes, maxVio, loads, trainer.TrainingSeconds * 1000 / steps, decode.Plain, decode.Speculative,
-            decode.Acceptance, decode.Identical, firstMb, lastMb, miniConfig.Fp8 ? miniConfig.Tile : 0, curve);
+            decode.Acceptance, decode.Identical, firstMb, lastMb, c.Fp8 is { } fp8 ? fp8.Activations.TileSize : 0, curve);
     }
 
     private static double WorkingSetMb()
@@ -134,31 +133,31 @@ public static class V3MiniExperiment
     }
 
     /// <summary>The main model's validation loss (MTP dropped) and each main MoE layer's expert loads over the batches.</summary>
-    public static (double Loss, IReadOnlyList<long[]> Loads) Validate(DeepSeekMini mini, IReadOnlyList<MtpExperiment.SequenceBatch> batches)
+    public static (double Loss, IReadOnlyList<long[]> Loads) Validate(LanguageModel mini, IReadOnlyList<MtpExperiment.SequenceBatch> batches)
     {
-        bool training = mini.Model.training;
-        mini.Model.eval();
+        bool training = mini.training;
+        mini.eval();
         using var noGrad = no_grad();
         var layers = mini.MainMoeLayers;
-        var loads = layers.Select(l => new long[l.Config.Router.Experts]).ToList();
+        var loads = layers.Select(l => new long[l.Router.Config.Experts]).ToList();
         double loss = 0;
         foreach (var batch in batches)
         {
             using var scope = NewDisposeScope();
-            loss += mini.Model.Losses(batch.Sequences, 0, batch.Mask).Main.item<float>();
+            loss += mini.Losses(batch.Sequences, 0, batch.Mask).Main.item<float>();
             for (int i = 0; i < layers.Count; i++)
                 for (int e = 0; e < loads[i].Length; e++) loads[i][e] += layers[i].LastStats!.Loads[e];
         }
-        mini.Model.train(training);
+        mini.train(training);
         return (loss / batches.Count, loads);
     }
 
     // Batch-1 decoding on one intra-op thread (as mtp's), plain and speculative interleaved; the first pass warms up.
-    private static (double Plain, double? Speculative, double? Acceptance, bool Identical) Decode(V3MiniExperimentConfig config, DeepSeekMini mini, IReadOnlyList<MtpExperiment.SequenceBatch> validation)
+    private static (double Plain, double? Speculative, double? Acceptance, bool Identical) Decode(V3MiniExperimentConfig config, LanguageModel mini, IReadOnlyList<MtpExperiment.SequenceBatch> validation)
     {
         var prompts = validation.SelectMany(b => Enumerable.Range(0, (int)b.Sequences.shape[0]).Select(i => b.Sequences[i].narrow(0, 0, config.DecodePromptLength)))
             .Take(config.DecodePrompts).ToList();
-        bool drafts = mini.Model.Modules.Depth >= 1;
+        bool drafts = mini.Depths.Count >= 1;
         int threads = get_num_threads();
         set_num_threads(MtpExperiment.DecodeThreads);
         double plain = 0, speculative = 0;
@@ -173,11 +172,11 @@ public static class V3MiniExperiment
                     using var scope = NewDisposeScope();
                     var prompt = p.unsqueeze(0);
                     long start = Stopwatch.GetTimestamp();
-                    var tokens = Generation.GreedyCached(mini.Main, prompt, config.DecodeTokens).cpu().data<long>().ToArray();
+                    var tokens = Generation.GreedyCached(mini, prompt, config.DecodeTokens).cpu().data<long>().ToArray();
                     if (pass > 0) plain += Stopwatch.GetElapsedTime(start).TotalSeconds;
                     if (!drafts) continue;
                     start = Stopwatch.GetTimestamp();
-                    var result = SpeculativeDecoding.Greedy(mini.Main, mini.Model.Modules, prompt, config.DecodeTokens);
+                    var result = SpeculativeDecoding.Greedy(mini, prompt, config.DecodeTokens);
                     if (pass > 0)
                     {
                         speculative += Stopwatch.GetElapsedTime(start).TotalSeconds;

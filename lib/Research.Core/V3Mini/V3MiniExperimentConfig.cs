@@ -1,6 +1,8 @@
+using Research.Models;
 using Research.Accounting;
 using Research.Data;
 using Research.Experiments;
+using Research.Fp8;
 using Research.Moe;
 using Research.Mtp;
 using Research.Training;
@@ -14,9 +16,9 @@ namespace Research.V3Mini;
 /// </summary>
 public sealed record V3MiniExperimentConfig
 {
-    public ModelConfig Model { get; init; } = DeepSeekMiniConfig.TinyV3;
+    public ModelConfig Model { get; init; } = ModelConfig.DeepSeekMini;
 
-    /// <summary>1×T tiles and T×T blocks of the FP8 GEMMs; null: V3's 128 scaled down (see <see cref="DeepSeekMiniConfig.Fp8Tile"/>).</summary>
+    /// <summary>1×T tiles and T×T blocks of the FP8 GEMMs; null: V3's 128 scaled down (see <see cref="V3Fp8.Tile"/>).</summary>
     public int? Fp8Tile { get; init; }
 
     public MultiDomainCorpusConfig Corpus { get; init; } = new(SequenceLength: 64);
@@ -53,8 +55,8 @@ public sealed record V3MiniExperimentConfig
     /// <summary>Seeds the full model is trained again with, for the noise.</summary>
     public IReadOnlyList<int> NoiseSeeds { get; init; } = [1];
 
-    /// <summary>The full miniature's config.</summary>
-    public DeepSeekMiniConfig Full => new(Model, Fp8: true, Fp8Tile);
+    /// <summary>The full miniature: <see cref="Model"/> with every block GEMM on V3's FP8 recipe (<see cref="V3Fp8"/>).</summary>
+    public ModelConfig Full => Model with { Fp8 = V3Fp8.Recipe(Model, Fp8Tile) };
 
     public V3MiniExperimentConfig Validated()
     {
@@ -92,7 +94,8 @@ public sealed record V3MiniExperimentConfig
         if (DecodeTokens < 2 || DecodePromptLength + DecodeTokens + 1 > Model.MaxPositionEmbeddings)
             throw new ConfigException($"{me}.DecodeTokens must be in 2..{Model.MaxPositionEmbeddings - DecodePromptLength - 1} (Model.MaxPositionEmbeddings − DecodePromptLength − 1) (got {DecodeTokens})");
         ExperimentConfigs.CheckSeeds(me, Seed, NoiseSeeds);
-        foreach (var run in Runs) V3MiniAblations.Of(run, this).Validated();
+        V3Fp8.CheckTile(Model, Fp8Tile);
+        foreach (var run in Runs) V3MiniAblations.Of(run, this).Buildable();
         return this;
     }
 }
@@ -118,41 +121,118 @@ public static class V3MiniAblations
     };
 
     /// <summary>The model config of run <paramref name="name"/>.</summary>
-    public static DeepSeekMiniConfig Of(string name, V3MiniExperimentConfig config)
+    public static ModelConfig Of(string name, V3MiniExperimentConfig config)
     {
-        var full = config.Full;
-        var m = full.Model;
+        var m = config.Full;
         return name switch
         {
-            FullName => full,
-            "dense-ffn" => full with
+            FullName => m,
+            "dense-ffn" => m with
             {
-                Model = m with { NRoutedExperts = null, TopkMethod = null, IntermediateSize = (m.NumExpertsPerTok + m.NSharedExperts) * m.MoeIntermediateSize },
+                NRoutedExperts = null, TopkMethod = null, IntermediateSize = (m.NumExpertsPerTok + m.NSharedExperts) * m.MoeIntermediateSize,
                 Balancing = BalancingConfig.None,
             },
-            "mha" => Matched(full, m with { KvLoraRank = null, QLoraRank = null, NumKeyValueHeads = m.NumAttentionHeads }),
-            "gqa" => Matched(full, m with { KvLoraRank = null, QLoraRank = null, NumKeyValueHeads = config.GqaKeyValueHeads }),
-            "fp32" => full with { Fp8 = false },
-            "no-mtp" => full with { Model = m with { NumNextnPredictLayers = 0 } },
-            "aux-loss" => full with { Model = m with { TopkMethod = "greedy" }, Balancing = new BalancingConfig(AuxLossAlpha: config.AuxLossAlpha) },
+            "mha" => Matched(m, m with { KvLoraRank = null, QLoraRank = null, NumKeyValueHeads = m.NumAttentionHeads }),
+            "gqa" => Matched(m, m with { KvLoraRank = null, QLoraRank = null, NumKeyValueHeads = config.GqaKeyValueHeads }),
+            "fp32" => m with { Fp8 = null },
+            "no-mtp" => m with { NumNextnPredictLayers = 0 },
+            "aux-loss" => m with { TopkMethod = "greedy", Balancing = new BalancingConfig(AuxLossAlpha: config.AuxLossAlpha) },
             _ => throw new ConfigException($"unknown v3-mini run '{name}'; allowed {string.Join(", ", Names)}"),
         };
     }
 
     // The dense layers' SwiGLU width absorbs the attention's parameter difference (3·d per unit of width and layer),
     // so the ablation holds as many parameters as the full model, to the nearest unit.
-    private static DeepSeekMiniConfig Matched(DeepSeekMiniConfig full, ModelConfig ablated)
+    private static ModelConfig Matched(ModelConfig full, ModelConfig ablated)
     {
-        long target = Stored(full.Model), have = Stored(ablated);
+        long target = Stored(full), have = Stored(ablated);
         long perUnit = 3L * ablated.HiddenSize * ablated.DenseLayers;
-        if (perUnit == 0) return full with { Model = ablated };
+        if (perUnit == 0) return ablated;
         int width = (int)Math.Max(1, ablated.IntermediateSize + Math.Round((double)(target - have) / perUnit));
-        return full with { Model = ablated with { IntermediateSize = width } };
+        return ablated with { IntermediateSize = width };
     }
 
     private static long Stored(ModelConfig c)
     {
         var count = ParameterCounting.Count(c);
         return count.Total + count.Mtp.Unique;
+    }
+}
+
+/// <summary>
+/// V3's FP8 recipe (E4M3 throughout, §3.3.2) at toy widths: 1×T activation and gradient tiles and T×T weight blocks,
+/// where V3's T = 128 is scaled down to the largest power of two dividing the inner width K of every GEMM of a block,
+/// so no tile straddles two weight blocks' worth of K.
+/// </summary>
+public static class V3Fp8
+{
+    /// <summary>V3's tile and block edge.</summary>
+    public const int V3Tile = 128;
+
+    /// <summary>Every GEMM of one block: its name and inner width K (the dimension tiles and blocks cut).</summary>
+    public static IReadOnlyList<(string Gemm, int K)> GemmInnerWidths(ModelConfig c)
+    {
+        var list = new List<(string, int)>();
+        if (c.IsMla)
+        {
+            list.Add((c.QLoraRank is null ? "wq (hidden_size)" : "wq_a (hidden_size)", c.HiddenSize));
+            if (c.QLoraRank is int q) list.Add(("wq_b (q_lora_rank)", q));
+            list.Add(("wkv_a (hidden_size)", c.HiddenSize));
+            list.Add(("wkv_b (kv_lora_rank)", c.KvLoraRank!.Value));
+            list.Add(("wo (num_attention_heads × v_head_dim)", c.NumAttentionHeads * c.VHeadDim));
+        }
+        else
+        {
+            list.Add(("wq/wk/wv (hidden_size)", c.HiddenSize));
+            list.Add(("wo (num_attention_heads × head_dim)", c.NumAttentionHeads * c.DenseHeadDim));
+        }
+        if (c.DenseLayers > 0)
+        {
+            list.Add(("dense w1/w3 (hidden_size)", c.HiddenSize));
+            list.Add(("dense w2 (intermediate_size)", c.IntermediateSize));
+        }
+        if (c.IsMoe)
+        {
+            list.Add(("expert w1/w3 (hidden_size)", c.HiddenSize));
+            list.Add(("expert w2 (moe_intermediate_size)", c.MoeIntermediateSize));
+            if (c.NSharedExperts > 0) list.Add(("shared w2 (n_shared_experts × moe_intermediate_size)", c.NSharedExperts * c.MoeIntermediateSize));
+        }
+        return list;
+    }
+
+    /// <summary>T: <paramref name="tile"/>, or V3's 128 halved until it divides every inner width.</summary>
+    public static int Tile(ModelConfig c, int? tile = null)
+    {
+        if (tile is int t) return t;
+        var widths = GemmInnerWidths(c);
+        int edge = V3Tile;
+        while (edge > 1 && widths.Any(w => w.K % edge != 0)) edge /= 2;
+        return edge;
+    }
+
+    /// <summary>V3's recipe with 1×T tiles and T×T blocks for the GEMMs of <paramref name="c"/>.</summary>
+    public static Fp8TrainingRecipe Recipe(ModelConfig c, int? tile = null)
+    {
+        int t = Tile(c, tile);
+        return Fp8TrainingRecipe.DeepSeekV3 with
+        {
+            Activations = new ScalingConfig(Granularity.Tile, TileSize: t),
+            Weights = new ScalingConfig(Granularity.Block, BlockSize: t),
+            Gradients = new ScalingConfig(Granularity.Tile, TileSize: t),
+        };
+    }
+
+    /// <summary>Refuses a <paramref name="tile"/> that does not divide the inner width of every GEMM, naming the allowed ones.</summary>
+    public static void CheckTile(ModelConfig c, int? tile)
+    {
+        if (tile is not int t) return;
+        var widths = GemmInnerWidths(c);
+        var misfit = widths.FirstOrDefault(w => t < 1 || w.K % t != 0);
+        if (misfit.Gemm is null) return;
+        int gcd = widths.Select(w => w.K).Aggregate(Gcd);
+        throw new ConfigException($"V3MiniExperimentConfig: fp8Tile must divide the inner width of every GEMM ({misfit.Gemm} = {misfit.K}); " +
+            $"allowed {string.Join(", ", Enumerable.Range(1, gcd).Where(d => gcd % d == 0))} (got {t})");
+
+        static int Gcd(int a, int b) => b == 0 ? a : Gcd(b, a % b);
     }
 }

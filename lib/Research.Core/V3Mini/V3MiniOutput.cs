@@ -11,13 +11,13 @@ public static class V3MiniOutput
 {
     public static ExperimentOutput Of(V3MiniExperimentConfig config, V3MiniResult result)
     {
-        var full = config.Full.Validated();
-        var m = full.Model;
+        var m = config.Full.Buildable();
+        int tile = V3Fp8.Tile(m, config.Fp8Tile);
         var summary = new List<string>
         {
             $"DeepSeek-V3 in miniature: d = {m.HiddenSize}, {m.NumHiddenLayers} layers ({m.FirstKDenseReplace} dense), MLA d_c = {m.KvLoraRank}, d'_c = {m.QLoraRank}, " +
             $"{m.NumAttentionHeads} heads of {m.QkNopeHeadDim} + {m.QkRopeHeadDim} RoPE; {m.NSharedExperts} shared + {m.NRoutedExperts} routed experts of {m.MoeIntermediateSize}, " +
-            $"top-{m.NumExpertsPerTok} in {m.TopkGroup} of {m.NGroup} groups, ×{m.RoutedScalingFactor}; {m.NumNextnPredictLayers} MTP depth; FP8 E4M3 with 1×{full.Tile} tiles and {full.Tile}×{full.Tile} blocks " +
+            $"top-{m.NumExpertsPerTok} in {m.TopkGroup} of {m.NGroup} groups, ×{m.RoutedScalingFactor}; {m.NumNextnPredictLayers} MTP depth; FP8 E4M3 with 1×{tile} tiles and {tile}×{tile} blocks " +
             $"(V3: 128); {config.Training.Steps} steps of {config.BatchSize} × {config.Corpus.SequenceLength} tokens; seeds {string.Join(", ", result.Seeds)}; {result.Seconds:F0} s in all",
             "run            val loss   total    activated  +MTP     train MFLOP/tok  KV B/tok  MaxVio  ms/step  tok/s plain  with MTP  accept  MB first→last",
         };

@@ -1,3 +1,4 @@
+using Research.Models;
 using Research.Accounting;
 using Research.Mla;
 using Xunit;

@@ -16,9 +16,9 @@ public sealed class DistillExperimentTests
     internal static readonly DistillConfig Tiny = new()
     {
         Task = new(MaxDigits: 1),
-        Teacher = new(Vocabulary: 15, Dim: 32, Layers: 1, Heads: 2, FfnHidden: 64, MaxSequence: 16),
+        Teacher = new(VocabSize: 15, HiddenSize: 32, NumHiddenLayers: 1, NumAttentionHeads: 2, IntermediateSize: 64, MaxPositionEmbeddings: 16),
         TeacherTraining = new(Steps: 30, WarmupSteps: 3, LogEvery: 10),
-        Student = new(Vocabulary: 15, Dim: 16, Layers: 1, Heads: 2, FfnHidden: 32, MaxSequence: 16),
+        Student = new(VocabSize: 15, HiddenSize: 16, NumHiddenLayers: 1, NumAttentionHeads: 2, IntermediateSize: 32, MaxPositionEmbeddings: 16),
         StudentTraining = new(Steps: 12, WarmupSteps: 2, LogEvery: 6),
         BatchSize = 16,
         LabelledExamples = 40,
@@ -41,7 +41,7 @@ public sealed class DistillExperimentTests
         var workshop = ExperimentConfigs.Load<DistillConfig>(DistillExperiment.Id, workshop: true).Validated();
         var full = new DistillConfig();
         Assert.True(workshop.Task.MaxDigits < full.Task.MaxDigits);
-        Assert.True(workshop.Teacher.Dim < full.Teacher.Dim && workshop.Student.Dim < full.Student.Dim);
+        Assert.True(workshop.Teacher.HiddenSize < full.Teacher.HiddenSize && workshop.Student.HiddenSize < full.Student.HiddenSize);
         Assert.True(workshop.TeacherTraining.Steps < full.TeacherTraining.Steps && workshop.StudentTraining.Steps < full.StudentTraining.Steps);
         Assert.True(workshop.Methods.Count < full.Methods.Count && workshop.TemperatureSweep.Count < full.TemperatureSweep.Count);
         // Every workshop recipe is one of the full ablation's, by name and objective.
@@ -121,8 +121,8 @@ public sealed class DistillExperimentTests
         // Given a trained teacher and a prompt stream
         var config = Tiny;
         var task = new Research.Data.ArithmeticTask(config.Task);
-        using var teacher = new TinyLm(config.Teacher, CPU, new Generator(1));
-        using var student = new TinyLm(config.Student, CPU, new Generator(2));
+        using var teacher = new LanguageModel(config.Teacher, CPU, new Generator(1));
+        using var student = new LanguageModel(config.Student, CPU, new Generator(2));
         var method = config.Methods.Single(m => m.Objective == DistillObjective.SequenceLevel);
         var pool = task.ToBatch(task.Sample(config.LabelledExamples, new Generator(3)), CPU);
         // When the step loss is built
@@ -130,7 +130,7 @@ public sealed class DistillExperimentTests
         // Then it is the cross-entropy of the teacher's greedy answers to the same fresh prompts (stream Seed·16 + 6)
         var prompts = task.Prompts(task.Sample(config.BatchSize, new Generator(6)), CPU);
         var batch = task.ToBatch(prompts, Generation.Greedy(teacher, prompts, task.AnswerLength));
-        var expected = Losses.CrossEntropy(student.forward(batch.Inputs), batch.Targets, batch.LossMask).item<float>();
+        var expected = LanguageModel.CrossEntropy(student.forward(batch.Inputs), batch.Targets, batch.LossMask).item<float>();
         Assert.Equal(expected, loss);
     }
 
@@ -139,9 +139,9 @@ public sealed class DistillExperimentTests
     [InlineData("Beta", "DistillConfig.Methods[1].Beta must be in [0, 1]")]
     [InlineData("Temperature", "DistillConfig.Methods[1].Temperature must be in (0, 100]")]
     [InlineData("Duplicate", "the name 'ce' is used twice")]
-    [InlineData("Vocabulary", "DistillConfig.Student.Vocabulary must be 15")]
-    [InlineData("MaxSequence", "DistillConfig.Teacher.MaxSequence must be ≥ 7")]
-    [InlineData("Heads", "DistillConfig.Student: TinyLmConfig.Heads must divide Dim")]
+    [InlineData("Vocabulary", "DistillConfig.Student.VocabSize must be 15")]
+    [InlineData("MaxSequence", "DistillConfig.Teacher.MaxPositionEmbeddings must be ≥ 7")]
+    [InlineData("Heads", "DistillConfig.Student: ModelConfig 'tiny': num_attention_heads must divide hidden_size")]
     [InlineData("Sweep", "TemperatureSweep values must be in (0, 100]")]
     public void Bad_configs_name_the_field(string field, string expected)
     {
@@ -152,9 +152,9 @@ public sealed class DistillExperimentTests
             "Beta" => Tiny with { Methods = [Tiny.Methods[0], m with { Beta = 1.5 }] },
             "Temperature" => Tiny with { Methods = [Tiny.Methods[0], m with { Temperature = 0 }] },
             "Duplicate" => Tiny with { Methods = [Tiny.Methods[0], Tiny.Methods[0]] },
-            "Vocabulary" => Tiny with { Student = Tiny.Student with { Vocabulary = 16 } },
-            "MaxSequence" => Tiny with { Teacher = Tiny.Teacher with { MaxSequence = 6 } },
-            "Heads" => Tiny with { Student = Tiny.Student with { Heads = 3 } },
+            "Vocabulary" => Tiny with { Student = Tiny.Student with { VocabSize = 16 } },
+            "MaxSequence" => Tiny with { Teacher = Tiny.Teacher with { MaxPositionEmbeddings = 6 } },
+            "Heads" => Tiny with { Student = Tiny.Student with { NumAttentionHeads = 3 } },
             _ => Tiny with { TemperatureSweep = [1, -2] },
         };
         var e = Assert.Throws<ConfigException>(() => config.Validated());

@@ -1,3 +1,4 @@
+using Research.Models;
 using Research.Distillation;
 using Research.Numerics;
 using Xunit;
@@ -90,7 +91,7 @@ public sealed class LossesTests
         ["top-2 renormalize"] = (s, t, m) => Losses.TopKForwardKl(s, t, 2, 1.5, m, TopKTail.Renormalize),
         ["top-2 bucket"] = (s, t, m) => Losses.TopKForwardKl(s, t, 2, 1.5, m, TopKTail.Bucket),
         // Labels at hidden positions are −100, which must be ignored rather than gathered.
-        ["cross-entropy"] = (s, t, m) => Losses.CrossEntropy(s, m is null ? Labels() : Labels().masked_fill(m.logical_not(), -100), m),
+        ["cross-entropy"] = (s, t, m) => LanguageModel.CrossEntropy(s, m is null ? Labels() : Labels().masked_fill(m.logical_not(), -100), m),
     };
 
     public static TheoryData<string> AllLosses() => new(Table.Keys.ToArray());
@@ -309,9 +310,9 @@ public sealed class LossesTests
 
         var expected = nn.functional.cross_entropy(student.reshape(6, 5), labels.reshape(6), ignore_index: -100);
 
-        Assert.Equal(Value(expected), Value(Losses.CrossEntropy(student, labels, mask)), 1e-12);
+        Assert.Equal(Value(expected), Value(LanguageModel.CrossEntropy(student, labels, mask)), 1e-12);
         Assert.Equal(Value(nn.functional.cross_entropy(student.reshape(6, 5), Labels().reshape(6))),
-            Value(Losses.CrossEntropy(student, Labels())), 1e-12);
+            Value(LanguageModel.CrossEntropy(student, Labels())), 1e-12);
     }
 
     [Fact]
@@ -386,7 +387,7 @@ public sealed class LossesTests
 
         double masked = Value(Table[loss](student, teacher, Mask(SomeHidden)));
         double onKept = loss == "cross-entropy"
-            ? Value(Losses.CrossEntropy(Only(student), Labels().reshape(6).index_select(0, kept).reshape(1, 4)))
+            ? Value(LanguageModel.CrossEntropy(Only(student), Labels().reshape(6).index_select(0, kept).reshape(1, 4)))
             : Value(Table[loss](Only(student), Only(teacher), null));
 
         Assert.Equal(onKept, masked, 1e-12);
@@ -442,11 +443,11 @@ public sealed class LossesTests
         ["k 0"] = (() => Losses.TopKForwardKl(Random(0), Random(1), 0), "k", "k must be in 1..5 (the vocabulary size), got 0"),
         ["k above vocabulary"] = (() => Losses.TopKForwardKl(Random(0), Random(1), 6), "k", "k must be in 1..5"),
         ["tail undefined"] = (() => Losses.TopKForwardKl(Random(0), Random(1), 2, tail: (TopKTail)7), "tail", "tail must be one of Renormalize, Bucket"),
-        ["labels shape"] = (() => Losses.CrossEntropy(Random(0), zeros(3, 2, dtype: ScalarType.Int64)), "labels",
+        ["labels shape"] = (() => LanguageModel.CrossEntropy(Random(0), zeros(3, 2, dtype: ScalarType.Int64)), "labels",
             "labels must be int64 with shape [2, 3] (batch, seq) of the logits, got Int64 [3, 2]"),
-        ["labels dtype"] = (() => Losses.CrossEntropy(Random(0), zeros(2, 3, dtype: ScalarType.Int32)), "labels", "labels must be int64"),
-        ["labels out of range"] = (() => Losses.CrossEntropy(Random(0), full(2, 3, 5L)), "labels", "labels must be in 0..4 (vocabulary 5)"),
-        ["labels negative unmasked"] = (() => Losses.CrossEntropy(Random(0), full(2, 3, -100L), Mask(SomeHidden)), "labels", "labels must be in 0..4"),
+        ["labels dtype"] = (() => LanguageModel.CrossEntropy(Random(0), zeros(2, 3, dtype: ScalarType.Int32)), "labels", "labels must be int64"),
+        ["labels out of range"] = (() => LanguageModel.CrossEntropy(Random(0), full(2, 3, 5L)), "labels", "labels must be in 0..4 (vocabulary 5)"),
+        ["labels negative unmasked"] = (() => LanguageModel.CrossEntropy(Random(0), full(2, 3, -100L), Mask(SomeHidden)), "labels", "labels must be in 0..4"),
         ["mix weight"] = (() => Losses.Mix(tensor(1.0), tensor(2.0), 1.5), "hardLabelWeight", "hardLabelWeight (α, the hard-label weight) must be in [0, 1] (got 1.5)"),
         ["mix not scalar"] = (() => Losses.Mix(ones(3), tensor(2.0), 0.5), "hardLoss", "hardLoss must be a scalar, got shape [3]"),
     };

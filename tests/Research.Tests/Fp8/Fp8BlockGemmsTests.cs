@@ -11,6 +11,9 @@ namespace Research.Tests.Fp8;
 /// <summary>The kit's blocks (SwiGLU, attention, MLA, MoE experts) with their GEMMs in FP8.</summary>
 public sealed class Fp8BlockGemmsTests
 {
+    // An MoE layer of width 32 with the gate of `router` and experts of `hidden`.
+    private static ModelConfig Moe(RouterConfig router, int hidden) => new ModelConfig(Name: "moe", HiddenSize: 32, MoeIntermediateSize: hidden).WithGate(router);
+
     private const int Tile = 16;
 
     private static readonly Fp8TrainingRecipe Recipe = Fp8TrainingRecipe.DeepSeekV3 with
@@ -50,16 +53,16 @@ public sealed class Fp8BlockGemmsTests
     [Fact]
     public void A_disabled_recipe_gives_the_fp32_modules_bit_for_bit()
     {
-        var lm = new TinyLmConfig(Vocabulary: 8, Dim: 32, Layers: 1, Heads: 2, FfnHidden: 48, MaxSequence: 8);
+        var lm = new ModelConfig(VocabSize: 8, HiddenSize: 32, NumHiddenLayers: 1, NumAttentionHeads: 2, IntermediateSize: 48, MaxPositionEmbeddings: 8);
         var x = randn([2, 6, 32], generator: new Generator(2));
         (nn.Module<Tensor, Tensor>, nn.Module<Tensor, Tensor>)[] pairs =
         [
             (new SwiGlu(32, 48, CPU), new SwiGlu(32, 48, CPU, Fp8TrainingRecipe.Fp32)),
-            (new CausalSelfAttention(lm, CPU, 1), new CausalSelfAttention(lm, CPU, 1, Fp8TrainingRecipe.Fp32)),
-            (new MultiHeadLatentAttention(new MlaConfig(Dim: 32, Heads: 2, KvLatentDim: 16, QueryLatentDim: 16, MaxSequence: 8), CPU),
-             new MultiHeadLatentAttention(new MlaConfig(Dim: 32, Heads: 2, KvLatentDim: 16, QueryLatentDim: 16, MaxSequence: 8), CPU, Fp8TrainingRecipe.Fp32)),
-            (new MoeLayer(32, new MoeConfig(new RouterConfig(4, 2), 16), CPU, new Generator(3)),
-             new MoeLayer(32, new MoeConfig(new RouterConfig(4, 2), 16), CPU, new Generator(3), Fp8TrainingRecipe.Fp32)),
+            (new Attention(lm with { NumKeyValueHeads = 1 }, CPU), new Attention(lm with { NumKeyValueHeads = 1, Fp8 = Fp8TrainingRecipe.Fp32 }, CPU)),
+            (new MultiHeadLatentAttention(new ModelConfig(HiddenSize: 32, NumAttentionHeads: 2, KvLoraRank: 16, QLoraRank: 16, MaxPositionEmbeddings: 8), CPU),
+             new MultiHeadLatentAttention(new ModelConfig(HiddenSize: 32, NumAttentionHeads: 2, KvLoraRank: 16, QLoraRank: 16, MaxPositionEmbeddings: 8, Fp8: Fp8TrainingRecipe.Fp32), CPU)),
+            (new MoeLayer(Moe(new RouterConfig(4, 2), 16), CPU, new Generator(3)),
+             new MoeLayer(Moe(new RouterConfig(4, 2), 16) with { Fp8 = Fp8TrainingRecipe.Fp32 }, CPU, new Generator(3))),
         ];
         foreach (var (plain, off) in pairs)
         {
@@ -72,9 +75,9 @@ public sealed class Fp8BlockGemmsTests
     public void Fp8_expert_dispatch_equals_the_token_by_token_fp8_reference_and_stays_near_fp32()
     {
         // Given an MoE layer whose shared and routed experts run in FP8 (each expert's weight blocked on its own)
-        var config = new MoeConfig(new RouterConfig(8, 2, RoutedScaling: 2.5), ExpertHidden: 16, SharedExperts: 1);
-        var fp8 = new MoeLayer(32, config, CPU, new Generator(4), Recipe);
-        using var fp32 = new MoeLayer(32, config, CPU, new Generator(4));
+        var config = Moe(new RouterConfig(8, 2, RoutedScaling: 2.5), 16);
+        var fp8 = new MoeLayer(config with { Fp8 = Recipe }, CPU, new Generator(4));
+        using var fp32 = new MoeLayer(config, CPU, new Generator(4));
         var x = randn([3, 5, 32], generator: new Generator(5));
         // When the sorted dispatch and the token-by-token loop route the same tokens
         var sorted = fp8.forward(x);
@@ -92,10 +95,10 @@ public sealed class Fp8BlockGemmsTests
     {
         // Tiles run along each token's row, so a token's projections do not depend on the other tokens: the cache
         // holds what the training forward computed.
-        var lm = new TinyLmConfig(Vocabulary: 8, Dim: 32, Layers: 1, Heads: 2, FfnHidden: 48, MaxSequence: 8);
+        var lm = new ModelConfig(VocabSize: 8, HiddenSize: 32, NumHiddenLayers: 1, NumAttentionHeads: 2, IntermediateSize: 48, MaxPositionEmbeddings: 8);
         IIncrementalAttention attention = kind == "mla"
-            ? new MultiHeadLatentAttention(new MlaConfig(Dim: 32, Heads: 2, KvLatentDim: 16, QueryLatentDim: 16, MaxSequence: 8), CPU, Recipe) { Inference = MlaInference.Naive }
-            : new CausalSelfAttention(lm, CPU, 1, Recipe);
+            ? new MultiHeadLatentAttention(new ModelConfig(HiddenSize: 32, NumAttentionHeads: 2, KvLoraRank: 16, QLoraRank: 16, MaxPositionEmbeddings: 8, Fp8: Recipe), CPU) { Inference = MlaInference.Naive }
+            : new Attention(lm with { NumKeyValueHeads = 1, Fp8 = Recipe }, CPU);
         var module = (nn.Module<Tensor, Tensor>)attention;
         var x = randn([2, 6, 32], generator: new Generator(6));
         var full = module.forward(x);
@@ -109,7 +112,7 @@ public sealed class Fp8BlockGemmsTests
     [Fact]
     public void Gradients_reach_every_expert_weight_through_the_fp8_gemms()
     {
-        var fp8 = new MoeLayer(32, new MoeConfig(new RouterConfig(4, 2), 16), CPU, new Generator(7), Recipe);
+        var fp8 = new MoeLayer(Moe(new RouterConfig(4, 2), 16) with { Fp8 = Recipe }, CPU, new Generator(7));
         fp8.train();
         var x = randn([64, 32], generator: new Generator(8));
         fp8.forward(x).square().sum().backward();

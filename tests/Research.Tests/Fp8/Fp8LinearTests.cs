@@ -1,5 +1,6 @@
 using Research.Experiments;
 using Research.Fp8;
+using Research.Models;
 using Research.Platform;
 using TorchSharp;
 using Xunit;
@@ -53,9 +54,9 @@ public sealed class Fp8LinearTests
     [Fact]
     public void With_quantization_off_it_equals_nn_Linear_exactly_and_shares_its_state_dict_keys()
     {
-        // Given an nn.Linear and an FP32-recipe Fp8Linear loaded from its state dict
+        // Given an nn.Linear and an FP32-recipe Linear loaded from its state dict
         var reference = nn.Linear(40, 24);
-        var fp32 = new Fp8Linear(40, 24, Fp8TrainingRecipe.Fp32);
+        var fp32 = new Linear(40, 24, CPU, Fp8TrainingRecipe.Fp32, hasBias: true);
         fp32.load_state_dict(reference.state_dict());
         var x = randn([7, 40], generator: new Generator(1));
         var x2 = x.clone().requires_grad_(true);
@@ -80,7 +81,7 @@ public sealed class Fp8LinearTests
     public void Forward_equals_quantized_tiles_times_quantized_blocks_plus_bias()
     {
         // Given V3's recipe on a layer wider than one tile and one block, and an input with an outlier
-        var layer = new Fp8Linear(300, 200, Fp8TrainingRecipe.DeepSeekV3, generator: new Generator(3));
+        var layer = new Linear(300, 200, CPU, Fp8TrainingRecipe.DeepSeekV3, hasBias: true, generator: new Generator(3));
         var x = randn([5, 300], generator: new Generator(4));
         x[2, 7] = 500f;
 
@@ -100,7 +101,7 @@ public sealed class Fp8LinearTests
     {
         // Given a fine-grained recipe with the chosen gradient format and an upstream gradient spanning many binades
         var recipe = Fp8TrainingRecipe.DeepSeekV3 with { Gradient = gradientFormat };
-        var layer = new Fp8Linear(256, 192, recipe, generator: new Generator(5));
+        var layer = new Linear(256, 192, CPU, recipe, hasBias: true, generator: new Generator(5));
         var x = randn([6, 256], generator: new Generator(6)).requires_grad_(true);
         var dy = randn([6, 192], generator: new Generator(7)) * exp(randn([6, 192], generator: new Generator(8)) * 2);
 
@@ -120,8 +121,8 @@ public sealed class Fp8LinearTests
     [Fact]
     public void Gradients_flow_to_input_weight_and_bias_through_a_stack_of_layers()
     {
-        var first = new Fp8Linear(130, 64, Fp8TrainingRecipe.DeepSeekV3, generator: new Generator(9));
-        var second = new Fp8Linear(64, 3, Fp8TrainingRecipe.PerTensor, generator: new Generator(10));
+        var first = new Linear(130, 64, CPU, Fp8TrainingRecipe.DeepSeekV3, hasBias: true, generator: new Generator(9));
+        var second = new Linear(64, 3, CPU, Fp8TrainingRecipe.PerTensor, hasBias: true, generator: new Generator(10));
         var x = randn([4, 130], generator: new Generator(11)).requires_grad_(true);
 
         second.forward(nn.functional.relu(first.forward(x))).square().sum().backward();
@@ -134,7 +135,7 @@ public sealed class Fp8LinearTests
     public void Master_weights_stay_float32_and_AdamW_moves_them_by_more_than_the_fp8_grid()
     {
         // Given a layer and one AdamW step with a learning rate far below E4M3's relative step (2⁻³)
-        var layer = new Fp8Linear(128, 128, Fp8TrainingRecipe.DeepSeekV3, generator: new Generator(12));
+        var layer = new Linear(128, 128, CPU, Fp8TrainingRecipe.DeepSeekV3, hasBias: true, generator: new Generator(12));
         var before = layer.Weight.detach().clone();
         var optimizer = optim.AdamW(layer.parameters(), lr: 1e-4);
         var x = randn([8, 128], generator: new Generator(13));
@@ -163,7 +164,7 @@ public sealed class Fp8LinearTests
     {
         var recipe = field == "Forward" ? new Fp8TrainingRecipe(Forward: value) : new Fp8TrainingRecipe(Gradient: value);
 
-        var e = Assert.Throws<ConfigException>(() => new Fp8Linear(4, 4, recipe));
+        var e = Assert.Throws<ConfigException>(() => new Linear(4, 4, CPU, recipe, hasBias: true));
 
         Assert.Contains($"Fp8TrainingRecipe.{field}", e.Message);
         Assert.Contains(value, e.Message);
@@ -183,8 +184,8 @@ public sealed class Fp8LinearTests
     [Fact]
     public void Same_generator_seed_gives_the_same_initial_weights()
     {
-        var a = new Fp8Linear(64, 32, Fp8TrainingRecipe.DeepSeekV3, generator: new Generator(42));
-        var b = new Fp8Linear(64, 32, Fp8TrainingRecipe.DeepSeekV3, generator: new Generator(42));
+        var a = new Linear(64, 32, CPU, Fp8TrainingRecipe.DeepSeekV3, hasBias: true, generator: new Generator(42));
+        var b = new Linear(64, 32, CPU, Fp8TrainingRecipe.DeepSeekV3, hasBias: true, generator: new Generator(42));
 
         AssertBitEqual(a.Weight, b.Weight);
         Assert.True(a.Weight.abs().max().item<float>() <= 1 / MathF.Sqrt(64));

@@ -20,35 +20,28 @@ public sealed class AttentionDecodingTests
         return (a.to(ScalarType.Float64) - b.to(ScalarType.Float64)).abs().max().item<double>();
     }
 
-    private static readonly TinyLmConfig Lm = new(Vocabulary: 13, Dim: 32, Layers: 2, Heads: 4, FfnHidden: 48, MaxSequence: 40);
+    private static readonly ModelConfig Lm = new(VocabSize: 13, HiddenSize: 32, NumHiddenLayers: 2, NumAttentionHeads: 4, IntermediateSize: 48, MaxPositionEmbeddings: 40);
 
     public static TheoryData<string> Variants => ["mha", "gqa", "mqa", "mla", "mla-q"];
+
+    // The tiny LM with each attention: MHA/GQA/MQA by key/value heads; MLA with d_h = d_v = 32 / 4, d_c = 16, d_h^R = 4
+    // (mla-q adds a query latent of 24 and, for the single layer, value heads of 6).
+    private static ModelConfig Config(string variant, bool layer = false) => variant switch
+    {
+        "mha" => Lm,
+        "gqa" => Lm with { NumKeyValueHeads = 2 },
+        "mqa" => Lm with { NumKeyValueHeads = 1 },
+        "mla" => Lm with { KvLoraRank = 16, QkRopeHeadDim = 4, QkNopeHeadDim = 8, VHeadDim = 8 },
+        "mla-q" => Lm with { KvLoraRank = 16, QkRopeHeadDim = 4, QkNopeHeadDim = 8, VHeadDim = layer ? 6 : 8, QLoraRank = 24 },
+        _ => throw new ArgumentException(variant),
+    };
 
     private static nn.Module<Tensor, Tensor> Attention(string variant, Device device, int seed)
     {
         manual_seed(seed);
-        return variant switch
-        {
-            "mha" => new CausalSelfAttention(Lm, device),
-            "gqa" => new CausalSelfAttention(Lm, device, kvHeads: 2),
-            "mqa" => new CausalSelfAttention(Lm, device, kvHeads: 1),
-            "mla" => new MultiHeadLatentAttention(MlaConfig.ForTinyLm(Lm, kvLatentDim: 16, ropeHeadDim: 4), device),
-            "mla-q" => new MultiHeadLatentAttention(MlaConfig.ForTinyLm(Lm, kvLatentDim: 16, ropeHeadDim: 4, queryLatentDim: 24) with { ValueHeadDim = 6 }, device),
-            _ => throw new ArgumentException(variant),
-        };
+        var config = Config(variant, layer: true);
+        return config.IsMla ? new MultiHeadLatentAttention(config, device) : new global::Research.Models.Attention(config, device);
     }
-
-    private static TinyLmParts Parts(string variant) => TinyLmParts.Standard with
-    {
-        Attention = (config, layer, device) => variant switch
-        {
-            "mha" => new CausalSelfAttention(config, device),
-            "gqa" => new CausalSelfAttention(config, device, kvHeads: 2),
-            "mqa" => new CausalSelfAttention(config, device, kvHeads: 1),
-            "mla" => new MultiHeadLatentAttention(MlaConfig.ForTinyLm(config, kvLatentDim: 16, ropeHeadDim: 4), device),
-            _ => new MultiHeadLatentAttention(MlaConfig.ForTinyLm(config, kvLatentDim: 16, ropeHeadDim: 4, queryLatentDim: 24), device),
-        },
-    };
 
     // Every decoding route over the same sequence: one token per step, or a prefill of `prefill` tokens then one per step.
     private static Tensor DecodeAll(nn.Module<Tensor, Tensor> attention, Tensor x, int prefill)
@@ -68,7 +61,7 @@ public sealed class AttentionDecodingTests
     {
         // Given an attention layer and a batch of 3 sequences of 17 positions
         using var attention = Attention(variant, CPU, 1);
-        var x = randn([3, 17, Lm.Dim], generator: new Generator(2));
+        var x = randn([3, 17, Lm.HiddenSize], generator: new Generator(2));
         // When it runs over the whole sequence at once and, separately, through its KV cache
         var full = attention.forward(x);
         var paths = variant.StartsWith("mla", StringComparison.Ordinal) ? new[] { MlaInference.Naive, MlaInference.Absorbed } : [MlaInference.Naive];
@@ -89,7 +82,7 @@ public sealed class AttentionDecodingTests
     public void Absorbed_and_naive_mla_decoding_agree_step_by_step_at_v3_shape_ratios()
     {
         // Given the scaled-down V3 shapes (n_h = 4, d_h = 16, d_h^R = 8, d_c = 32) with query compression
-        var config = new MlaConfig(Dim: 64, Heads: 4, HeadDim: 16, ValueHeadDim: 16, KvLatentDim: 32, QueryLatentDim: 48, RopeHeadDim: 8, MaxSequence: 64);
+        var config = new ModelConfig(HiddenSize: 64, NumAttentionHeads: 4, QkNopeHeadDim: 16, VHeadDim: 16, KvLoraRank: 32, QLoraRank: 48, QkRopeHeadDim: 8, MaxPositionEmbeddings: 64);
         manual_seed(3);
         using var mla = new MultiHeadLatentAttention(config, CPU);
         var x = randn([2, 30, 64], generator: new Generator(4));
@@ -111,7 +104,7 @@ public sealed class AttentionDecodingTests
     public void Mla_forward_equals_the_papers_equations_written_as_loops()
     {
         // Given a tiny MLA layer with query compression and a value width different from the key width
-        var c = new MlaConfig(Dim: 8, Heads: 2, HeadDim: 4, ValueHeadDim: 3, KvLatentDim: 6, QueryLatentDim: 5, RopeHeadDim: 2, MaxSequence: 8, RopeTheta: 50);
+        var c = new ModelConfig(HiddenSize: 8, NumAttentionHeads: 2, QkNopeHeadDim: 4, VHeadDim: 3, KvLoraRank: 6, QLoraRank: 5, QkRopeHeadDim: 2, MaxPositionEmbeddings: 8, RopeTheta: 50);
         manual_seed(5);
         using var mla = new MultiHeadLatentAttention(c, CPU);
         using (no_grad())
@@ -130,7 +123,7 @@ public sealed class AttentionDecodingTests
         }
         double[] Norm(string name, double[] v)
         {
-            double rms = Math.Sqrt(v.Average(e => e * e) + c.NormEpsilon);
+            double rms = Math.Sqrt(v.Average(e => e * e) + c.RmsNormEps);
             return [.. v.Select((e, i) => e / rms * w[name].Item1[i])];
         }
         double[] Rotate(double[] v, int position)
@@ -144,36 +137,36 @@ public sealed class AttentionDecodingTests
             }
             return r;
         }
-        int T = 5, qk = c.HeadDim + c.RopeHeadDim, kv = c.HeadDim + c.ValueHeadDim;
+        int T = 5, qk = c.QkNopeHeadDim + c.QkRopeHeadDim, kv = c.QkNopeHeadDim + c.VHeadDim;
         var hs = Enumerable.Range(0, T).Select(t => h.Skip(t * 8).Take(8).Select(e => (double)e).ToArray()).ToArray();
-        var cq = hs.Select(ht => Norm("queryNorm.weight", MatVec("queryDown.weight", ht, 0, c.QueryLatentDim))).ToArray();   // eq. 12
-        var ckv = hs.Select(ht => Norm("kvNorm.weight", MatVec("kvDown.weight", ht, 0, c.KvLatentDim))).ToArray();           // eq. 9
-        var kr = hs.Select((ht, t) => Rotate(MatVec("kvDown.weight", ht, c.KvLatentDim, c.RopeHeadDim), t)).ToArray();      // eq. 14
+        var cq = hs.Select(ht => Norm("qNorm.weight", MatVec("wqA.weight", ht, 0, c.QLoraRank!.Value))).ToArray();   // eq. 12
+        var ckv = hs.Select(ht => Norm("kvNorm.weight", MatVec("wkvA.weight", ht, 0, c.KvLoraRank!.Value))).ToArray();           // eq. 9
+        var kr = hs.Select((ht, t) => Rotate(MatVec("wkvA.weight", ht, c.KvLoraRank!.Value, c.QkRopeHeadDim), t)).ToArray();      // eq. 14
         var expected = new double[T * 8];
         for (int t = 0; t < T; t++)
         {
             var o = new List<double>();
-            for (int i = 0; i < c.Heads; i++)
+            for (int i = 0; i < c.NumAttentionHeads; i++)
             {
-                var qc = MatVec("queryUp.weight", cq[t], i * qk, c.HeadDim);                                  // eq. 13
-                var qr = Rotate(MatVec("queryUp.weight", cq[t], i * qk + c.HeadDim, c.RopeHeadDim), t);       // eq. 15
+                var qc = MatVec("wqB.weight", cq[t], i * qk, c.QkNopeHeadDim);                                  // eq. 13
+                var qr = Rotate(MatVec("wqB.weight", cq[t], i * qk + c.QkNopeHeadDim, c.QkRopeHeadDim), t);       // eq. 15
                 var scores = Enumerable.Range(0, t + 1).Select(j =>
                 {
-                    var kc = MatVec("kvUp.weight", ckv[j], i * kv, c.HeadDim);                                // eq. 10
+                    var kc = MatVec("wkvB.weight", ckv[j], i * kv, c.QkNopeHeadDim);                                // eq. 10
                     return (qc.Zip(kc).Sum(p => p.First * p.Second) + qr.Zip(kr[j]).Sum(p => p.First * p.Second)) / Math.Sqrt(qk);
                 }).ToArray();
                 double max = scores.Max();
                 var weights = scores.Select(s => Math.Exp(s - max)).ToArray();
                 double total = weights.Sum();
-                var head = new double[c.ValueHeadDim];
+                var head = new double[c.VHeadDim];
                 for (int j = 0; j <= t; j++)
                 {
-                    var v = MatVec("kvUp.weight", ckv[j], i * kv + c.HeadDim, c.ValueHeadDim);              // eq. 11
+                    var v = MatVec("wkvB.weight", ckv[j], i * kv + c.QkNopeHeadDim, c.VHeadDim);              // eq. 11
                     for (int e = 0; e < head.Length; e++) head[e] += weights[j] / total * v[e];              // eq. 18
                 }
                 o.AddRange(head);
             }
-            var u = MatVec("output.weight", [.. o], 0, 8);                                                   // eq. 19
+            var u = MatVec("wo.weight", [.. o], 0, 8);                                                   // eq. 19
             Array.Copy(u, 0, expected, t * 8, 8);
         }
 
@@ -192,24 +185,24 @@ public sealed class AttentionDecodingTests
     public void Grouped_query_attention_equals_multi_head_attention_with_each_key_value_head_repeated()
     {
         // Given GQA with 2 key/value heads for 4 query heads
-        using var gqa = new CausalSelfAttention(Lm, CPU, kvHeads: 2);
-        using var mha = new CausalSelfAttention(Lm, CPU);
+        using var gqa = new Attention(Lm with { NumKeyValueHeads = 2 }, CPU);
+        using var mha = new Attention(Lm, CPU);
         // When an MHA layer gets the same query/output weights and each KV head's weights copied to the 2 heads it serves
         var source = gqa.state_dict();
         using (no_grad())
             foreach (var (name, p) in mha.named_parameters())
             {
                 var from = source[name];
-                p.copy_(name is "key.weight" or "value.weight"
-                    ? from.view(2, Lm.HeadDim, Lm.Dim).repeat_interleave(2, 0).reshape(p.shape)
+                p.copy_(name is "wk.weight" or "wv.weight"
+                    ? from.view(2, Lm.DenseHeadDim, Lm.HiddenSize).repeat_interleave(2, 0).reshape(p.shape)
                     : from);
             }
-        var x = randn([2, 11, Lm.Dim], generator: new Generator(7));
+        var x = randn([2, 11, Lm.HiddenSize], generator: new Generator(7));
         // Then both compute the same attention
         Assert.True(MaxAbs(gqa.forward(x), mha.forward(x)) < 1e-6);
         // And GQA's cache holds half of MHA's elements per token: 2·n_g·d_h
-        Assert.Equal(2L * 2 * Lm.HeadDim, gqa.CacheElementsPerToken);
-        Assert.Equal(2L * 4 * Lm.HeadDim, mha.CacheElementsPerToken);
+        Assert.Equal(2L * 2 * Lm.DenseHeadDim, gqa.CacheElementsPerToken);
+        Assert.Equal(2L * 4 * Lm.DenseHeadDim, mha.CacheElementsPerToken);
     }
 
     [Theory]
@@ -220,7 +213,7 @@ public sealed class AttentionDecodingTests
     public void Cache_stores_the_elements_per_token_of_deepseek_v2_table_1(string variant, int perLayer)
     {
         // Given a 2-layer tiny LM (d_h = 32 / 4 = 8) and its caches for 3 sequences of up to 20 tokens
-        using var model = new TinyLm(Lm, CPU, new Generator(8), Parts(variant));
+        using var model = new LanguageModel(Config(variant), CPU, new Generator(8));
         using var cache = model.NewCache(3, 20);
         // Then the buffers really allocated hold exactly Table 1's count per token and layer, and no more
         Assert.Equal(2L * perLayer, cache.ElementsPerToken);
@@ -237,14 +230,14 @@ public sealed class AttentionDecodingTests
     {
         // Given the tiny LM's dims described to the KV-cache calculator
         bool mla = kind == AttentionKind.Mla;
-        var described = new KvCacheModel(variant, kind, Lm.Layers, Lm.Heads, kvHeads, Lm.HeadDim, Lm.MaxSequence,
+        var described = new KvCacheModel(variant, kind, Lm.NumHiddenLayers, Lm.NumAttentionHeads, kvHeads, Lm.DenseHeadDim, Lm.MaxPositionEmbeddings,
             KvLatentDim: mla ? 16 : 0, RopeHeadDim: mla ? 4 : 0);
         // When the model allocates its caches for a full context
-        using var model = new TinyLm(Lm, CPU, new Generator(8), Parts(variant));
-        using var cache = model.NewCache(1, Lm.MaxSequence);
+        using var model = new LanguageModel(Config(variant), CPU, new Generator(8));
+        using var cache = model.NewCache(1, Lm.MaxPositionEmbeddings);
         // Then the calculator's elements and float32 bytes are the buffers' own
         Assert.Equal(KvCacheSize.ElementsPerToken(described), cache.ElementsPerToken);
-        Assert.Equal(KvCacheSize.BytesPerToken(described, KvDtype.Fp32) * Lm.MaxSequence, cache.Layers.Sum(l => l.AllocatedBytes));
+        Assert.Equal(KvCacheSize.BytesPerToken(described, KvDtype.Fp32) * Lm.MaxPositionEmbeddings, cache.Layers.Sum(l => l.AllocatedBytes));
     }
 
     [Theory]
@@ -252,8 +245,8 @@ public sealed class AttentionDecodingTests
     public void Lm_decoding_reproduces_the_full_forward_and_greedy_generation(string variant)
     {
         // Given a tiny LM with this attention and two prompts
-        using var model = new TinyLm(Lm, CPU, new Generator(9), Parts(variant));
-        var tokens = randint(0, Lm.Vocabulary, [2, 14], generator: new Generator(10));
+        using var model = new LanguageModel(Config(variant), CPU, new Generator(9));
+        var tokens = randint(0, Lm.VocabSize, [2, 14], generator: new Generator(10));
         using (no_grad())
         {
             var full = model.forward(tokens);
@@ -271,7 +264,7 @@ public sealed class AttentionDecodingTests
     [Fact]
     public void Mla_input_gradient_matches_finite_differences()
     {
-        var config = new MlaConfig(Dim: 6, Heads: 2, HeadDim: 2, ValueHeadDim: 3, KvLatentDim: 4, QueryLatentDim: 3, RopeHeadDim: 2, MaxSequence: 8);
+        var config = new ModelConfig(HiddenSize: 6, NumAttentionHeads: 2, QkNopeHeadDim: 2, VHeadDim: 3, KvLoraRank: 4, QLoraRank: 3, QkRopeHeadDim: 2, MaxPositionEmbeddings: 8);
         manual_seed(11);
         using var mla = new MultiHeadLatentAttention(config, CPU);
         mla.to(ScalarType.Float64);
@@ -284,18 +277,18 @@ public sealed class AttentionDecodingTests
     [Fact]
     public void Bad_shapes_and_contexts_are_errors_naming_the_field()
     {
-        var heads = Assert.Throws<ConfigException>(() => new CausalSelfAttention(Lm, CPU, kvHeads: 3));
-        Assert.Contains("kvHeads (n_g) must divide Heads (n_h = 4)", heads.Message);
-        var rope = Assert.Throws<ConfigException>(() => new MlaConfig(RopeHeadDim: 5).Validated());
-        Assert.Contains("MlaConfig.RopeHeadDim", rope.Message);
+        var heads = Assert.Throws<ConfigException>(() => new Attention(Lm with { NumKeyValueHeads = 3 }, CPU));
+        Assert.Contains("num_key_value_heads must divide num_attention_heads (4)", heads.Message);
+        var rope = Assert.Throws<ConfigException>(() => new MultiHeadLatentAttention(new ModelConfig(KvLoraRank: 16, QkRopeHeadDim: 5), CPU));
+        Assert.Contains("qk_rope_head_dim", rope.Message);
         Assert.Contains("even", rope.Message);
-        Assert.Contains("MlaConfig.KvLatentDim", Assert.Throws<ConfigException>(() => new MlaConfig(KvLatentDim: 0).Validated()).Message);
+        Assert.Contains("kv_lora_rank", Assert.Throws<ConfigException>(() => new ModelConfig(KvLoraRank: 0).Validated()).Message);
 
-        using var mla = new MultiHeadLatentAttention(new MlaConfig(MaxSequence: 10), CPU);
+        using var mla = new MultiHeadLatentAttention(new ModelConfig(KvLoraRank: 16, MaxPositionEmbeddings: 10), CPU);
         var beyond = Assert.Throws<ArgumentOutOfRangeException>(() => mla.NewCache(1, 11));
-        Assert.Contains("MlaConfig.MaxSequence", beyond.Message);
-        using var gqa = new CausalSelfAttention(Lm, CPU, kvHeads: 2);
-        Assert.Contains("TinyLmConfig.MaxSequence", Assert.Throws<ArgumentOutOfRangeException>(() => gqa.NewCache(1, Lm.MaxSequence + 1)).Message);
+        Assert.Contains("max_position_embeddings", beyond.Message);
+        using var gqa = new Attention(Lm with { NumKeyValueHeads = 2 }, CPU);
+        Assert.Contains("max_position_embeddings", Assert.Throws<ArgumentOutOfRangeException>(() => gqa.NewCache(1, Lm.MaxPositionEmbeddings + 1)).Message);
 
         // A full cache refuses more tokens instead of overwriting
         using var cache = mla.NewCache(1, 4);

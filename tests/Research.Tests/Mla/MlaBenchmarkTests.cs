@@ -70,8 +70,8 @@ public sealed class MlaBenchmarkTests
 
     private static void ModulesOnly(MlaBenchmarkConfig config)
     {
-        using var mha = new CausalSelfAttention(config.Lm, CPU);
-        using var gqa = new CausalSelfAttention(config.Lm, CPU, config.GqaKvHeads);
+        using var mha = new Attention(config.Lm, CPU);
+        using var gqa = new Attention(config.Lm with { NumKeyValueHeads = config.GqaKvHeads }, CPU);
         using var mla = new MultiHeadLatentAttention(config.Mla, CPU);
     }
 

@@ -1,3 +1,4 @@
+using Research.Models;
 using System.Text.Json;
 using Research.Cli;
 using Research.Experiments;
@@ -10,7 +11,7 @@ namespace Research.Tests.Mla;
 
 public sealed class MlaEquivalenceExperimentTests
 {
-    private static readonly MlaEquivalenceConfig Small = new(Sequence: 20, Prefill: 7) { Attention = new MlaConfig(Dim: 32, Heads: 4, HeadDim: 8, ValueHeadDim: 8, KvLatentDim: 12, QueryLatentDim: 16, RopeHeadDim: 4, MaxSequence: 32) };
+    private static readonly MlaEquivalenceConfig Small = new(Sequence: 20, Prefill: 7) { Attention = new ModelConfig(HiddenSize: 32, NumAttentionHeads: 4, QkNopeHeadDim: 8, VHeadDim: 8, KvLoraRank: 12, QLoraRank: 16, QkRopeHeadDim: 4, MaxPositionEmbeddings: 32) };
 
     [Fact]
     public void The_embedded_config_is_the_record_default()
@@ -76,7 +77,7 @@ public sealed class MlaEquivalenceExperimentTests
     [InlineData("{\"gqaKvHeads\": 3}", "MlaEquivalenceConfig.GqaKvHeads")]
     [InlineData("{\"prefill\": 96}", "MlaEquivalenceConfig.Prefill")]
     [InlineData("{\"sequence\": 500}", "MlaEquivalenceConfig.Sequence")]
-    [InlineData("{\"attention\": {\"ropeHeadDim\": 7}}", "MlaConfig.RopeHeadDim")]
+    [InlineData("{\"attention\": {\"kvLoraRank\": 16, \"qkRopeHeadDim\": 7}}", "qk_rope_head_dim")]
     [InlineData("{\"attention\": {\"kvLatent\": 7}}", "kvLatent")]
     public void Bad_configs_exit_2_naming_the_field(string json, string field)
     {

@@ -17,7 +17,7 @@ public sealed class MlaQualityExperimentTests
     internal static readonly MlaQualityConfig Tiny = new()
     {
         Corpus = new(SequenceLength: 16),
-        Model = new MlaQualityConfig().Model with { Dim = 32, Layers = 1, Heads = 4, FfnHidden = 48, MaxSequence = 16 },
+        Model = new MlaQualityConfig().Model with { HiddenSize = 32, NumHiddenLayers = 1, NumAttentionHeads = 4, IntermediateSize = 48, MaxPositionEmbeddings = 16 },
         Training = new(Steps: 20, LearningRate: 3e-3, WarmupSteps: 4, LogEvery: 10),
         BatchSize = 8,
         ValidationBatches = 2,
@@ -48,7 +48,7 @@ public sealed class MlaQualityExperimentTests
     public void Cache_elements_per_token_are_the_closed_forms_of_V2_table_1()
     {
         var result = TinyRun.Value;
-        int dh = Tiny.Model.HeadDim, layers = Tiny.Model.Layers;
+        int dh = Tiny.Model.DenseHeadDim, layers = Tiny.Model.NumHiddenLayers;
 
         Assert.Equal(["mha", "gqa-2", "mqa", "mla"], result.Variants.Select(v => v.Name));
         var expected = new long[] { 2 * 4 * dh, 2 * 2 * dh, 2 * 1 * dh, 16 + 4 };   // 2·n_g·d_h; d_c + d_h^R
@@ -67,9 +67,9 @@ public sealed class MlaQualityExperimentTests
     {
         var result = TinyRun.Value;
         var m = Tiny.Model;
-        long d = m.Dim, h = m.Heads, dh = m.HeadDim;
+        long d = m.HiddenSize, h = m.NumAttentionHeads, dh = m.DenseHeadDim;
         // Given: the budget is MHA's count, by hand: embeddings and head, 2L + 1 norm gains, W^Q W^K W^V W^O, SwiGLU.
-        long budget = 2 * m.Vocabulary * d + (2 * m.Layers + 1) * d + m.Layers * (4 * d * h * dh + 3 * d * m.FfnHidden);
+        long budget = 2 * m.VocabSize * d + (2 * m.NumHiddenLayers + 1) * d + m.NumHiddenLayers * (4 * d * h * dh + 3 * d * m.IntermediateSize);
         Assert.Equal(budget, result.ParameterBudget);
         // Attention per block, by hand: W^Q, W^O and n_g heads of W^K, W^V; MLA's W^Q with rope part, [W^DKV; W^KR],
         // the latent's norm gain, [W^UK; W^UV] and W^O.
@@ -82,7 +82,7 @@ public sealed class MlaQualityExperimentTests
             // Then: the count of the model actually built, within the stated tolerance and the rule's rounding bound.
             using var model = MlaQualityExperiment.Model(Tiny, Tiny.Variants.Single(x => x.Name == v.Name), v.FfnHidden, CPU);
             Assert.Equal(model.ParameterCount, v.Parameters);
-            Assert.True(Math.Abs(v.Parameters - budget) <= 1.5 * d * m.Layers, $"{v.Name}: {v.Parameters} vs {budget}");
+            Assert.True(Math.Abs(v.Parameters - budget) <= 1.5 * d * m.NumHiddenLayers, $"{v.Name}: {v.Parameters} vs {budget}");
             Assert.True(Math.Abs(v.ParameterGap) <= Tiny.ParameterTolerance, v.Name);
             Assert.Equal((double)(v.Parameters - budget) / budget, v.ParameterGap, 1e-12);
         }
@@ -144,7 +144,7 @@ public sealed class MlaQualityExperimentTests
     [InlineData("""{ "variants": [ { "name": "a", "kind": "mha" }, { "name": "a", "kind": "mqa" } ] }""", "MlaQualityConfig.Variants: the name 'a' is used twice")]
     [InlineData("""{ "decodeTokens": 60 }""", "MlaQualityConfig.DecodeTokens must be in 1..48")]
     [InlineData("""{ "noiseSeeds": [0] }""", "MlaQualityConfig.NoiseSeeds must be seeds ≥ 0 other than Seed (0)")]
-    [InlineData("""{ "variants": [ { "name": "l", "kind": "mla", "kvLatentDim": 4096, "ropeHeadDim": 8 } ] }""", "MlaQualityConfig.Variants[0]: its attention has more parameters")]
+    [InlineData("""{ "variants": [ { "name": "l", "kind": "mla", "kvLatentDim": 64, "ropeHeadDim": 8 } ] }""", "MlaQualityConfig.Variants[0]: its attention has more parameters")]
     public void Bad_configs_exit_2_naming_the_field_and_write_nothing(string json, string expected)
     {
         InProcessCli.AssertBadConfig(MlaQualityExperiment.Id, json, expected);

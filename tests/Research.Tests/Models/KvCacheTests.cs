@@ -10,9 +10,9 @@ public sealed class KvCacheTests
     public void Truncate_rolls_back_decode_steps_so_a_repeated_step_gives_the_same_output()
     {
         // Given an attention layer whose cache holds 6 tokens
-        var lm = new TinyLmConfig(Dim: 16, Heads: 2, MaxSequence: 16);
+        var lm = new ModelConfig(HiddenSize: 16, NumAttentionHeads: 2, MaxPositionEmbeddings: 16);
         manual_seed(1);
-        using var attention = new CausalSelfAttention(lm, CPU);
+        using var attention = new Attention(lm, CPU);
         using var cache = attention.NewCache(2, 8);
         var x = randn([2, 7, 16], generator: new Generator(2));
         attention.Decode(x.narrow(1, 0, 6), cache);
@@ -34,8 +34,8 @@ public sealed class KvCacheTests
     [InlineData(4)]   // longer than the 3 filled positions: truncating never adds tokens
     public void Truncate_outside_0_to_length_is_an_error_naming_the_length(int length)
     {
-        var lm = new TinyLmConfig(Dim: 16, Heads: 2, MaxSequence: 16);
-        using var attention = new CausalSelfAttention(lm, CPU);
+        var lm = new ModelConfig(HiddenSize: 16, NumAttentionHeads: 2, MaxPositionEmbeddings: 16);
+        using var attention = new Attention(lm, CPU);
         using var cache = attention.NewCache(1, 8);
         attention.Decode(zeros(1, 3, 16), cache);
 

@@ -8,7 +8,7 @@ namespace Research.Tests.Models;
 
 public sealed class TinyLmTests
 {
-    private static readonly TinyLmConfig Tiny = new(Vocabulary: 11, Dim: 16, Layers: 2, Heads: 2, FfnHidden: 24, MaxSequence: 12);
+    private static readonly ModelConfig Tiny = new(VocabSize: 11, HiddenSize: 16, NumHiddenLayers: 2, NumAttentionHeads: 2, IntermediateSize: 24, MaxPositionEmbeddings: 12);
 
     private static float[] Values(Tensor t) => t.detach().contiguous().cpu().data<float>().ToArray();
 
@@ -84,19 +84,19 @@ public sealed class TinyLmTests
     {
         // Given the attention module and its own weights
         var config = Tiny;
-        using var attention = new CausalSelfAttention(config, CPU);
+        using var attention = new Attention(config, CPU);
         var w = attention.state_dict();
-        var x = randn([2, 5, config.Dim], generator: new Generator(4));
+        var x = randn([2, 5, config.HiddenSize], generator: new Generator(4));
         // When computed by hand: per head, scores q·k/√d_h, -inf above the diagonal, softmax, weighted values
-        var (cos, sin) = Rope.Tables(config.HeadDim, config.MaxSequence, config.RopeTheta, CPU);
-        Tensor Heads(Tensor t) => t.reshape(2, 5, config.Heads, config.HeadDim).transpose(1, 2);
-        var q = Rope.Apply(Heads(x.matmul(w["query.weight"].T)), cos, sin);
-        var k = Rope.Apply(Heads(x.matmul(w["key.weight"].T)), cos, sin);
-        var v = Heads(x.matmul(w["value.weight"].T));
-        var scores = q.matmul(k.transpose(-1, -2)) / Math.Sqrt(config.HeadDim);
+        var (cos, sin) = Rope.Tables(config.DenseHeadDim, config.MaxPositionEmbeddings, config.RopeTheta, CPU);
+        Tensor Heads(Tensor t) => t.reshape(2, 5, config.NumAttentionHeads, config.DenseHeadDim).transpose(1, 2);
+        var q = Rope.Apply(Heads(x.matmul(w["wq.weight"].T)), cos, sin);
+        var k = Rope.Apply(Heads(x.matmul(w["wk.weight"].T)), cos, sin);
+        var v = Heads(x.matmul(w["wv.weight"].T));
+        var scores = q.matmul(k.transpose(-1, -2)) / Math.Sqrt(config.DenseHeadDim);
         var future = ones(5, 5, dtype: ScalarType.Bool).triu(1);
         var expected = scores.masked_fill(future, double.NegativeInfinity).softmax(-1).matmul(v)
-            .transpose(1, 2).reshape(2, 5, config.Dim).matmul(w["output.weight"].T);
+            .transpose(1, 2).reshape(2, 5, config.HiddenSize).matmul(w["wo.weight"].T);
         // Then the module agrees
         var actual = attention.forward(x);
         Assert.True(actual.allclose(expected, rtol: 1e-5, atol: 1e-6));
@@ -105,10 +105,10 @@ public sealed class TinyLmTests
     [Fact]
     public void Logits_at_a_position_ignore_later_tokens()
     {
-        using var model = new TinyLm(Tiny, CPU, new Generator(5));
-        var tokens = randint(0, Tiny.Vocabulary, [1, 8], generator: new Generator(6));
+        using var model = new LanguageModel(Tiny, CPU, new Generator(5));
+        var tokens = randint(0, Tiny.VocabSize, [1, 8], generator: new Generator(6));
         var changed = tokens.clone();
-        changed[0, 5] = (tokens[0, 5] + 1) % Tiny.Vocabulary;
+        changed[0, 5] = (tokens[0, 5] + 1) % Tiny.VocabSize;
         using var noGrad = no_grad();
         var a = model.forward(tokens);
         var b = model.forward(changed);
@@ -119,9 +119,9 @@ public sealed class TinyLmTests
     [Fact]
     public void Same_generator_seed_gives_identical_weights_and_another_seed_differs()
     {
-        using var a = new TinyLm(Tiny, CPU, new Generator(7));
-        using var b = new TinyLm(Tiny, CPU, new Generator(7));
-        using var c = new TinyLm(Tiny, CPU, new Generator(8));
+        using var a = new LanguageModel(Tiny, CPU, new Generator(7));
+        using var b = new LanguageModel(Tiny, CPU, new Generator(7));
+        using var c = new LanguageModel(Tiny, CPU, new Generator(8));
         var pa = a.parameters().Select(Values).SelectMany(v => v).ToArray();
         Assert.Equal(pa, b.parameters().Select(Values).SelectMany(v => v).ToArray());
         Assert.NotEqual(pa, c.parameters().Select(Values).SelectMany(v => v).ToArray());
@@ -130,40 +130,40 @@ public sealed class TinyLmTests
     [Fact]
     public void Init_scales_residual_projections_by_depth()
     {
-        var config = Tiny with { Dim = 64, FfnHidden = 128, Layers = 8, Heads = 4 };
-        using var model = new TinyLm(config, CPU, new Generator(9));
+        var config = Tiny with { HiddenSize = 64, IntermediateSize = 128, NumHiddenLayers = 8, NumAttentionHeads = 4 };
+        using var model = new LanguageModel(config, CPU, new Generator(9));
         var std = model.named_parameters().ToDictionary(p => p.name, p => p.parameter.std().item<float>());
-        Assert.Equal(0.02, std["blocks.0.attention.query.weight"], 0.002);
-        Assert.Equal(0.02 / 4, std["blocks.3.attention.output.weight"], 0.0006);   // 0.02/√(2·8)
-        Assert.Equal(0.02 / 4, std["blocks.7.feedForward.output.weight"], 0.0006);
+        Assert.Equal(0.02, std["layers.0.attn.wq.weight"], 0.002);
+        Assert.Equal(0.02 / 4, std["layers.3.attn.wo.weight"], 0.0006);   // 0.02/√(2·8)
+        Assert.Equal(0.02 / 4, std["layers.7.ffn.w2.weight"], 0.0006);
         Assert.Equal(1.0, model.named_parameters().First(p => p.name == "norm.weight").parameter.mean().item<float>());
     }
 
     [Fact]
     public void Forward_returns_logits_per_position_and_refuses_too_long_sequences()
     {
-        using var model = new TinyLm(Tiny, CPU, new Generator(10));
+        using var model = new LanguageModel(Tiny, CPU, new Generator(10));
         using var logits = model.forward(zeros([3, 7], ScalarType.Int64));
-        Assert.Equal([3L, 7, Tiny.Vocabulary], logits.shape);
+        Assert.Equal([3L, 7, Tiny.VocabSize], logits.shape);
         var e = Assert.Throws<ArgumentException>(() => model.forward(zeros([1, 13], ScalarType.Int64)));
-        Assert.Contains("MaxSequence", e.Message);
+        Assert.Contains("max_position_embeddings", e.Message);
     }
 
     [Theory]
-    [InlineData(64, 3, "Heads must divide Dim")]
+    [InlineData(64, 3, "num_attention_heads must divide hidden_size")]
     [InlineData(12, 4, "must be even")]
-    [InlineData(64, 0, "TinyLmConfig.Heads")]
+    [InlineData(64, 0, "num_attention_heads must be in")]
     public void Bad_configs_name_the_field(int dim, int heads, string expected)
     {
-        var e = Assert.Throws<ConfigException>(() => (Tiny with { Dim = dim, Heads = heads }).Validated());
+        var e = Assert.Throws<ConfigException>(() => (Tiny with { HiddenSize = dim, NumAttentionHeads = heads }).Buildable());
         Assert.Contains(expected, e.Message);
     }
 
     [Fact]
     public void Greedy_generation_appends_the_argmax_token_each_step()
     {
-        using var model = new TinyLm(Tiny, CPU, new Generator(11));
-        var prompts = randint(0, Tiny.Vocabulary, [4, 3], generator: new Generator(12));
+        using var model = new LanguageModel(Tiny, CPU, new Generator(11));
+        var prompts = randint(0, Tiny.VocabSize, [4, 3], generator: new Generator(12));
         var generated = Generation.Greedy(model, prompts, 4);
         Assert.Equal([4L, 4], generated.shape);
         // Oracle: one sequence at a time, picking the argmax by hand from the full logits

@@ -1,4 +1,5 @@
 using Research.Experiments;
+using Research.Models;
 using Research.Moe;
 using Xunit;
 using static TorchSharp.torch;

@@ -14,7 +14,7 @@ public sealed class MoeBalanceExperimentTests
     internal static readonly MoeBalanceConfig Tiny = new()
     {
         Corpus = new(SequenceLength: 16),
-        Model = new MoeBalanceConfig().Model with { Dim = 16, Layers = 1, Heads = 2, MaxSequence = 16 },
+        Model = new MoeBalanceConfig().Model with { HiddenSize = 16, NumHiddenLayers = 1, NumAttentionHeads = 2, MaxPositionEmbeddings = 16 },
         Router = new(8, 2),
         ExpertHidden = 8,
         Training = new(Steps: 40, LearningRate: 3e-3, WarmupSteps: 4, LogEvery: 20),

@@ -1,3 +1,4 @@
+using Research.Models;
 using Research.Moe;
 using Research.Numerics;
 using TorchSharp;
@@ -10,11 +11,13 @@ public sealed class MoeLayerTests
 {
     private static float[] Values(Tensor t) => t.detach().contiguous().cpu().to(ScalarType.Float32).data<float>().ToArray();
 
-    private static MoeConfig Config(RouterConfig router, int shared = 1, BalancingConfig? balancing = null) => new(router, ExpertHidden: 6, shared, balancing);
+    private static ModelConfig Config(RouterConfig router, int shared = 1, BalancingConfig? balancing = null, int dim = 10) =>
+        new ModelConfig(Name: "moe-layer", HiddenSize: dim, NumAttentionHeads: 2, MoeIntermediateSize: 6, NSharedExperts: shared, Balancing: balancing ?? BalancingConfig.None,
+            TopkMethod: ModelConfig.AuxLossFreeTopk).WithGate(router);
 
     public static TheoryData<string> Variants => ["sigmoid", "softmax", "groups", "capacity", "no-shared", "two-shared"];
 
-    private static MoeConfig Variant(string name) => name switch
+    private static ModelConfig Variant(string name) => name switch
     {
         "sigmoid" => Config(new RouterConfig(8, 2, RoutedScaling: 2.5)),
         "softmax" => Config(new RouterConfig(8, 3, Affinity.Softmax, NormalizeTopK: false)),
@@ -30,7 +33,7 @@ public sealed class MoeLayerTests
     public void Sorted_dispatch_equals_the_token_by_token_reference_in_values_and_gradients(string variant)
     {
         var config = Variant(variant);
-        var layer = new MoeLayer(10, config, CPU, new Generator(1));
+        var layer = new MoeLayer(config, CPU, new Generator(1));
         var x = randn([3, 7, 10], generator: new Generator(2));
         var target = randn([3, 7, 10], generator: new Generator(3));
 
@@ -53,7 +56,7 @@ public sealed class MoeLayerTests
     [Fact]
     public void Gradient_with_respect_to_the_input_matches_finite_differences()
     {
-        var layer = new MoeLayer(6, Config(new RouterConfig(8, 2, RoutedScaling: 2.5, Groups: 4, TopGroups: 2)), CPU, new Generator(1));
+        var layer = new MoeLayer(Config(new RouterConfig(8, 2, RoutedScaling: 2.5, Groups: 4, TopGroups: 2), dim: 6), CPU, new Generator(1));
         layer.to(ScalarType.Float64, false);
         var target = randn([5, 6], dtype: ScalarType.Float64, generator: new Generator(3));
         // Small steps do not change which experts are selected, so the routed function is smooth where it is checked.
@@ -64,7 +67,7 @@ public sealed class MoeLayerTests
     [Fact]
     public void Every_token_reaches_exactly_k_distinct_experts_and_loads_add_up()
     {
-        var layer = new MoeLayer(10, Config(new RouterConfig(16, 4, Groups: 4, TopGroups: 2)), CPU, new Generator(1)) { RecordSelections = true };
+        var layer = new MoeLayer(Config(new RouterConfig(16, 4, Groups: 4, TopGroups: 2)), CPU, new Generator(1)) { RecordSelections = true };
         layer.forward(randn([4, 25, 10], generator: new Generator(2)));
         var stats = layer.LastStats!;
         Assert.Equal(100, stats.Tokens);
@@ -80,9 +83,9 @@ public sealed class MoeLayerTests
     {
         var config = Variant("groups");
         var x = randn([2, 5, 10], generator: new Generator(9));
-        var a = Values(new MoeLayer(10, config, CPU, new Generator(4)).forward(x));
-        var b = Values(new MoeLayer(10, config, CPU, new Generator(4)).forward(x));
-        var c = Values(new MoeLayer(10, config, CPU, new Generator(5)).forward(x));
+        var a = Values(new MoeLayer(config, CPU, new Generator(4)).forward(x));
+        var b = Values(new MoeLayer(config, CPU, new Generator(4)).forward(x));
+        var c = Values(new MoeLayer(config, CPU, new Generator(5)).forward(x));
         Assert.Equal(a, b);
         Assert.NotEqual(a, c);
     }
@@ -154,7 +157,7 @@ public sealed class MoeLayerTests
     [Fact]
     public void Layer_update_uses_the_loads_of_the_last_training_pass_only()
     {
-        var layer = new MoeLayer(10, Config(new RouterConfig(8, 2), balancing: new BalancingConfig(BiasUpdateSpeed: 0.5)), CPU, new Generator(1));
+        var layer = new MoeLayer(Config(new RouterConfig(8, 2), balancing: new BalancingConfig(BiasUpdateSpeed: 0.5)), CPU, new Generator(1));
         Assert.Throws<InvalidOperationException>(layer.UpdateBias);
         layer.train();
         layer.forward(randn([64, 10], generator: new Generator(2)));
@@ -171,10 +174,10 @@ public sealed class MoeLayerTests
     public void Balance_loss_exists_only_in_training_and_only_when_configured()
     {
         var x = randn([2, 6, 10], generator: new Generator(2));
-        var plain = new MoeLayer(10, Config(new RouterConfig(8, 2)), CPU, new Generator(1));
+        var plain = new MoeLayer(Config(new RouterConfig(8, 2)), CPU, new Generator(1));
         plain.train(); plain.forward(x);
         Assert.Null(plain.LastBalanceLoss);
-        var both = new MoeLayer(10, Config(new RouterConfig(8, 2), balancing: new BalancingConfig(AuxLossAlpha: 0.01, SequenceAuxLossAlpha: 0.1)), CPU, new Generator(1));
+        var both = new MoeLayer(Config(new RouterConfig(8, 2), balancing: new BalancingConfig(AuxLossAlpha: 0.01, SequenceAuxLossAlpha: 0.1)), CPU, new Generator(1));
         both.train(); both.forward(x);
         Assert.NotNull(both.LastBalanceLoss);
         var r = both.Router.Route(x.view(12, 10));

@@ -33,14 +33,4 @@ public sealed class MtpExperimentTests
         node[field] = JsonNode.Parse(value);
         InProcessCli.AssertBadConfig(MtpExperiment.Id, node.ToJsonString(), named);
     }
-
-    [Fact]
-    public void A_module_of_another_width_is_refused_naming_the_field()
-    {
-        using var model = new Research.Models.TinyLm(new(Vocabulary: 12, Dim: 32, Layers: 1, Heads: 4, FfnHidden: 32, MaxSequence: 16), TorchSharp.torch.CPU, new TorchSharp.torch.Generator(1));
-        using var other = new Research.Models.TinyLm(new(Vocabulary: 12, Dim: 16, Layers: 1, Heads: 4, FfnHidden: 32, MaxSequence: 16), TorchSharp.torch.CPU, new TorchSharp.torch.Generator(1));
-        using var modules = new MtpModules(other, 1, TorchSharp.torch.CPU, new TorchSharp.torch.Generator(2));
-        var e = Assert.Throws<ConfigException>(() => new MtpLanguageModel(model, modules));
-        Assert.Contains("TinyLmConfig.Dim", e.Message);
-    }
 }

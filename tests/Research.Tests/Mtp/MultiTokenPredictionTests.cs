@@ -1,4 +1,3 @@
-using Research.Distillation;
 using Research.Experiments;
 using Research.Models;
 using Research.Mtp;
@@ -9,7 +8,7 @@ namespace Research.Tests.Mtp;
 
 public sealed class MultiTokenPredictionTests
 {
-    private static readonly TinyLmConfig Config = new(Vocabulary: 12, Dim: 16, Layers: 2, Heads: 2, FfnHidden: 32, MaxSequence: 16);
+    private static readonly ModelConfig Config = new(VocabSize: 12, HiddenSize: 16, NumHiddenLayers: 2, NumAttentionHeads: 2, IntermediateSize: 32, MaxPositionEmbeddings: 16);
 
     private static Tensor Sequences() => randint(0, 12, [3, 9], generator: new Generator(4));
 
@@ -21,7 +20,7 @@ public sealed class MultiTokenPredictionTests
         var tokens = sequences.data<long>().ToArray();
         for (int k = 0; k < 4; k++)
         {
-            var (targets, mask) = MultiTokenPrediction.DepthTargets(sequences, k);
+            var (targets, mask) = LanguageModel.MultiTokenPredictionTargets(sequences, k);
             var t = targets.data<long>().ToArray();
             var m = mask.data<bool>().ToArray();
             for (int row = 0; row < 3; row++)
@@ -35,7 +34,7 @@ public sealed class MultiTokenPredictionTests
         // A target mask is read at each target's own position: masking main target j masks depth k at j − k.
         var keep = ones(3, 8, ScalarType.Bool);
         keep[0, 5] = false;
-        var (_, masked) = MultiTokenPrediction.DepthTargets(sequences, 2, keep);
+        var (_, masked) = LanguageModel.MultiTokenPredictionTargets(sequences, 2, keep);
         Assert.False(masked[0, 3].item<bool>());
         Assert.True(masked[0, 2].item<bool>() && masked[0, 4].item<bool>() && masked[1, 3].item<bool>());
     }
@@ -66,29 +65,27 @@ public sealed class MultiTokenPredictionTests
     public void With_no_depths_the_loss_and_outputs_are_the_plain_models()
     {
         using var scope = NewDisposeScope();
-        using var model = new TinyLm(Config, CPU, new Generator(1));
+        using var model = new LanguageModel(Config, CPU, new Generator(1));
         var sequences = Sequences();
         var inputs = sequences.narrow(1, 0, 8);
-        var plain = Losses.CrossEntropy(model.forward(inputs), sequences.narrow(1, 1, 8)).item<float>();
-        var losses = MultiTokenPrediction.Losses(model, null, sequences, 0.3);
+        var plain = LanguageModel.CrossEntropy(model.forward(inputs), sequences.narrow(1, 1, 8)).item<float>();
+        var losses = model.Losses(sequences, 0.3);
         Assert.Equal(plain, losses.Total.item<float>());
         Assert.Empty(losses.Depths);
-        using var none = new MtpModules(model, 0, CPU, new Generator(2));
-        Assert.Equal(plain, MultiTokenPrediction.Losses(model, none, sequences, 0.3).Total.item<float>());
-        // Building MTP depths next to a model changes none of its outputs.
-        using var twin = new TinyLm(Config, CPU, new Generator(1));
-        using var depths = new MtpModules(twin, 2, CPU, new Generator(2));
+        Assert.Null(losses.Balance);
+        // Adding MTP depths to the same seed's model changes none of the main model's weights or outputs (the depths
+        // are drawn after it).
+        using var twin = new LanguageModel(Config with { NumNextnPredictLayers = 2 }, CPU, new Generator(1));
         Assert.True(model.forward(inputs).equal(twin.forward(inputs)).all().item<bool>());
-        Assert.Equal(plain, MultiTokenPrediction.Losses(twin, depths, sequences, 0.3).Main.item<float>());
+        Assert.Equal(plain, twin.Losses(sequences, 0.3).Main.item<float>());
     }
 
     [Fact]
     public void The_total_is_the_main_loss_plus_lambda_over_D_times_the_depth_losses()
     {
         using var scope = NewDisposeScope();
-        using var model = new TinyLm(Config, CPU, new Generator(1));
-        using var depths = new MtpModules(model, 2, CPU, new Generator(2));
-        var l = MultiTokenPrediction.Losses(model, depths, Sequences(), 0.3);
+        using var model = new LanguageModel(Config with { NumNextnPredictLayers = 2 }, CPU, new Generator(1));
+        var l = model.Losses(Sequences(), 0.3);
         Assert.Equal(2, l.Depths.Count);
         double expected = l.Main.item<float>() + 0.3 / 2 * (l.Depths[0].item<float>() + l.Depths[1].item<float>());
         Assert.Equal(expected, l.Total.item<float>(), 5);
@@ -99,19 +96,19 @@ public sealed class MultiTokenPredictionTests
     public void Gradients_of_the_mtp_loss_reach_M_k_TRM_k_and_the_shared_embedding_and_head()
     {
         using var scope = NewDisposeScope();
-        using var model = new TinyLm(Config, CPU, new Generator(1));
-        using var depths = new MtpModules(model, 2, CPU, new Generator(2));
-        var l = MultiTokenPrediction.Losses(model, depths, Sequences(), 0.3);
+        using var model = new LanguageModel(Config with { NumNextnPredictLayers = 2 }, CPU, new Generator(1));
+        var l = model.Losses(Sequences(), 0.3);
         // The depth losses alone, without the main loss: every depth and the shared tables get a gradient.
         (l.Depths[0] + l.Depths[1]).backward();
-        foreach (var (name, p) in depths.named_parameters())
-            Assert.True(p.grad is not null && p.grad.abs().sum().item<float>() > 0, name);
         var shared = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
-        Assert.True(shared["embedding.weight"].grad!.abs().sum().item<float>() > 0);
+        Assert.Equal(2, shared.Keys.Select(k => k.Split('.')).Where(k => k[0] == "mtp").Select(k => k[1]).Distinct().Count());
+        foreach (var (name, p) in shared.Where(p => p.Key.StartsWith("mtp.", StringComparison.Ordinal)))
+            Assert.True(p.grad is not null && p.grad.abs().sum().item<float>() > 0, name);
+        Assert.True(shared["embed.weight"].grad!.abs().sum().item<float>() > 0);
         Assert.True(shared["head.weight"].grad!.abs().sum().item<float>() > 0);
         // The depth-1 module reads h⁰, so its loss reaches every parameter of the main model's blocks too; the main
         // model's final norm sits after h⁰ and only the main loss reaches it.
-        foreach (var (name, p) in shared.Where(p => p.Key.StartsWith("blocks.", StringComparison.Ordinal)))
+        foreach (var (name, p) in shared.Where(p => p.Key.StartsWith("layers.", StringComparison.Ordinal)))
             Assert.True(p.grad is not null && p.grad.abs().sum().item<float>() > 0, name);
         Assert.True(shared["norm.weight"].grad is null || shared["norm.weight"].grad!.abs().sum().item<float>() == 0);
     }
@@ -128,37 +125,35 @@ public sealed class MultiTokenPredictionTests
 
 public sealed class MtpCheckpointTests
 {
-    private static readonly TinyLmConfig Config = new(Vocabulary: 12, Dim: 16, Layers: 2, Heads: 2, FfnHidden: 32, MaxSequence: 16);
+    private static readonly ModelConfig Config = new(VocabSize: 12, HiddenSize: 16, NumHiddenLayers: 2, NumAttentionHeads: 2, IntermediateSize: 32, MaxPositionEmbeddings: 16);
 
     [Fact]
     public void A_model_with_its_mtp_depths_round_trips_a_checkpoint_exactly()
     {
         using var scope = NewDisposeScope();
         var sequences = randint(0, 12, [3, 9], generator: new Generator(4));
-        using var model = new TinyLm(Config, CPU, new Generator(1));
-        using var depths = new MtpModules(model, 2, CPU, new Generator(2));
+        var config = Config with { NumNextnPredictLayers = 2 };
+        using var model = new LanguageModel(config, CPU, new Generator(1));
         var folder = TestPaths.TempFolder();
         model.save(Path.Combine(folder, "model.bin"));
-        depths.save(Path.Combine(folder, "mtp.bin"));
-        using var loaded = new TinyLm(Config, CPU, new Generator(7));
-        using var loadedDepths = new MtpModules(loaded, 2, CPU, new Generator(8));
+        using var loaded = new LanguageModel(config, CPU, new Generator(7));
+        Assert.NotEqual(model.Losses(sequences, 0.3).Total.item<float>(), loaded.Losses(sequences, 0.3).Total.item<float>());
         loaded.load(Path.Combine(folder, "model.bin"));
-        loadedDepths.load(Path.Combine(folder, "mtp.bin"));
-        var a = MultiTokenPrediction.Losses(model, depths, sequences, 0.3);
-        var b = MultiTokenPrediction.Losses(loaded, loadedDepths, sequences, 0.3);
+        var a = model.Losses(sequences, 0.3);
+        var b = loaded.Losses(sequences, 0.3);
         Assert.Equal(a.Total.item<float>(), b.Total.item<float>());
         Assert.Equal(a.Depths.Select(d => d.item<float>()), b.Depths.Select(d => d.item<float>()));
     }
 
     [Fact]
-    public void Depths_built_for_another_width_are_refused_naming_the_field()
+    public void A_checkpoint_of_a_model_with_other_depths_is_refused()
     {
-        using var scope = NewDisposeScope();
-        using var model = new TinyLm(Config, CPU, new Generator(1));
-        using var wide = new TinyLm(Config with { Dim = 32, FfnHidden = 64 }, CPU, new Generator(1));
-        using var depths = new MtpModules(wide, 1, CPU, new Generator(2));
-        var e = Assert.Throws<ConfigException>(() => MultiTokenPrediction.Losses(model, depths, randint(0, 12, [2, 9]), 0.3));
-        Assert.Contains("TinyLmConfig.Dim", e.Message);
-        Assert.Throws<ConfigException>(() => SpeculativeDecoding.Greedy(model, depths, zeros(1, 3, ScalarType.Int64), 4));
+        // Saved with one depth, loaded into a model with two: the missing keys are named, nothing loads silently.
+        var folder = TestPaths.TempFolder();
+        using (var one = new LanguageModel(Config with { NumNextnPredictLayers = 1 }, CPU, new Generator(1))) one.save(Path.Combine(folder, "one.bin"));
+        using var two = new LanguageModel(Config with { NumNextnPredictLayers = 2 }, CPU, new Generator(1));
+        Assert.ThrowsAny<Exception>(() => two.load(Path.Combine(folder, "one.bin")));
+        using var none = new LanguageModel(Config, CPU, new Generator(1));
+        Assert.Throws<ArgumentException>(() => SpeculativeDecoding.Greedy(none, zeros(1, 3, ScalarType.Int64), 4));
     }
 }

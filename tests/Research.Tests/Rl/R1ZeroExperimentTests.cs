@@ -15,8 +15,8 @@ public sealed class R1ZeroExperimentTests
     // Seconds, not minutes: every stage runs, each a few steps.
     internal static readonly R1ZeroConfig Tiny = new(
         new ReasoningTaskConfig(2),
-        new TinyLmConfig(ReasoningVocabulary.Size, Dim: 32, Layers: 1, Heads: 2, FfnHidden: 64, MaxSequence: 32),
-        new TinyLmConfig(ReasoningVocabulary.Size, Dim: 48, Layers: 1, Heads: 2, FfnHidden: 96, MaxSequence: 32),
+        new ModelConfig(VocabSize: ReasoningVocabulary.Size, HiddenSize: 32, NumHiddenLayers: 1, NumAttentionHeads: 2, IntermediateSize: 64, MaxPositionEmbeddings: 32),
+        new ModelConfig(VocabSize: ReasoningVocabulary.Size, HiddenSize: 48, NumHiddenLayers: 1, NumAttentionHeads: 2, IntermediateSize: 96, MaxPositionEmbeddings: 32),
         new PretrainConfig(new TrainerConfig(Steps: 40, WarmupSteps: 5, LogEvery: 10), BatchSize: 32),
         new PretrainConfig(new TrainerConfig(Steps: 40, WarmupSteps: 5, LogEvery: 10), BatchSize: 32),
         new GrpoConfig(Steps: 4, PromptsPerStep: 8, GroupSize: 4, Rollout: new SamplingConfig(1.0, 1.0, 14)),

@@ -51,8 +51,8 @@ public sealed class SamplerTests
         }
     }
 
-    private static TinyLm Model(int seed) =>
-        new(new TinyLmConfig(Vocabulary: ReasoningVocabulary.Size, Dim: 32, Layers: 2, Heads: 4, FfnHidden: 64, MaxSequence: 32, InitStd: 0.3),
+    private static LanguageModel Model(int seed) =>
+        new(new ModelConfig(VocabSize: ReasoningVocabulary.Size, HiddenSize: 32, NumHiddenLayers: 2, NumAttentionHeads: 4, IntermediateSize: 64, MaxPositionEmbeddings: 32, InitializerRange: 0.3),
             CPU, new Generator((ulong)seed));
 
     [Fact]

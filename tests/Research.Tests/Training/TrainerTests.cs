@@ -8,17 +8,17 @@ namespace Research.Tests.Training;
 
 public sealed class TrainerTests
 {
-    private static readonly TinyLmConfig Model = new(Vocabulary: 13, Dim: 32, Layers: 2, Heads: 2, FfnHidden: 64, MaxSequence: 16);
+    private static readonly ModelConfig Model = new(VocabSize: 13, HiddenSize: 32, NumHiddenLayers: 2, NumAttentionHeads: 2, IntermediateSize: 64, MaxPositionEmbeddings: 16);
 
     private static float[] Values(Tensor t) => t.detach().contiguous().cpu().data<float>().ToArray();
 
     // Data: sequences counting up mod V from a random start, so every next token is determined by the previous one.
-    private static Func<int, StepLoss> CountingTask(TinyLm model, Generator data, int batch = 16, int length = 12) => _ =>
+    private static Func<int, StepLoss> CountingTask(LanguageModel model, Generator data, int batch = 16, int length = 12) => _ =>
     {
-        var start = randint(0, Model.Vocabulary, [batch, 1], generator: data);
-        var tokens = (start + arange(length + 1, ScalarType.Int64)) % Model.Vocabulary;   // [B, L+1]
+        var start = randint(0, Model.VocabSize, [batch, 1], generator: data);
+        var tokens = (start + arange(length + 1, ScalarType.Int64)) % Model.VocabSize;   // [B, L+1]
         var logits = model.forward(tokens[.., ..^1]);
-        var loss = nn.functional.cross_entropy(logits.reshape(-1, Model.Vocabulary), tokens[.., 1..].reshape(-1));
+        var loss = nn.functional.cross_entropy(logits.reshape(-1, Model.VocabSize), tokens[.., 1..].reshape(-1));
         return new StepLoss(loss, batch * length);
     };
 
@@ -37,7 +37,7 @@ public sealed class TrainerTests
     [Fact]
     public void Training_learns_a_deterministic_sequence()
     {
-        using var model = new TinyLm(Model, CPU, new Generator(1));
+        using var model = new LanguageModel(Model, CPU, new Generator(1));
         using var trainer = new Trainer(model, new TrainerConfig(Steps: 150, LearningRate: 1e-2, WarmupSteps: 10, LogEvery: 10));
         var log = trainer.Run(CountingTask(model, new Generator(2)), cancellation: TestContext.Current.CancellationToken);
         Assert.Equal(Enumerable.Range(1, 15).Select(i => 10 * i), log.Select(p => p.Step));
@@ -51,7 +51,7 @@ public sealed class TrainerTests
     {
         double[] Curve()
         {
-            using var model = new TinyLm(Model, CPU, new Generator(3));
+            using var model = new LanguageModel(Model, CPU, new Generator(3));
             using var trainer = new Trainer(model, new TrainerConfig(Steps: 12, WarmupSteps: 2, LogEvery: 1));
             return [.. trainer.Run(CountingTask(model, new Generator(4)), cancellation: TestContext.Current.CancellationToken).Select(p => p.TrainLoss)];
         }
@@ -65,12 +65,12 @@ public sealed class TrainerTests
         var path = Path.Combine(TestPaths.TempFolder(), "run.ckpt");
 
         // Given one uninterrupted run of 16 steps
-        using var straightModel = new TinyLm(Model, CPU, new Generator(5));
+        using var straightModel = new LanguageModel(Model, CPU, new Generator(5));
         using var straight = new Trainer(straightModel, config);
         var straightLog = straight.Run(CountingTask(straightModel, new Generator(6)), cancellation: TestContext.Current.CancellationToken);
 
         // And one run stopped after 8 steps, saved, and continued by a new model, trainer and data stream
-        using (var firstModel = new TinyLm(Model, CPU, new Generator(5)))
+        using (var firstModel = new LanguageModel(Model, CPU, new Generator(5)))
         using (var first = new Trainer(firstModel, config))
         {
             var data = new Generator(6);
@@ -78,7 +78,7 @@ public sealed class TrainerTests
             for (int i = 0; i < 8; i++) first.TrainStep(task);
             first.Save(path, data);
         }
-        using var resumedModel = new TinyLm(Model, CPU, new Generator(99));   // different init: the checkpoint must overwrite it
+        using var resumedModel = new LanguageModel(Model, CPU, new Generator(99));   // different init: the checkpoint must overwrite it
         using var resumed = new Trainer(resumedModel, config);
         var resumedData = new Generator(123);
         resumed.Load(path, resumedData);
@@ -94,7 +94,7 @@ public sealed class TrainerTests
     [Fact]
     public void Clipping_scales_the_global_gradient_norm_down_to_the_limit()
     {
-        using var model = new TinyLm(Model, CPU, new Generator(7));
+        using var model = new LanguageModel(Model, CPU, new Generator(7));
         using var trainer = new Trainer(model, new TrainerConfig(Steps: 2, WarmupSteps: 0, GradientClip: 0.01, LogEvery: 1));
         var (_, norm, _) = trainer.TrainStep(CountingTask(model, new Generator(8)));
         // Gradients stay on the parameters until the next step's zero_grad.
@@ -107,7 +107,7 @@ public sealed class TrainerTests
     public void Weight_decay_shrinks_matrices_and_leaves_norm_gains_alone()
     {
         // With a zero loss every Adam moment is 0, so the only change is AdamW's decoupled decay: W ← W·(1 − lr·λ).
-        using var model = new TinyLm(Model, CPU, new Generator(9));
+        using var model = new LanguageModel(Model, CPU, new Generator(9));
         var before = model.named_parameters().ToDictionary(p => p.name, p => Values(p.parameter));
         using var trainer = new Trainer(model, new TrainerConfig(Steps: 1, LearningRate: 0.1, WarmupSteps: 0, MinLearningRateRatio: 1, WeightDecay: 0.5, LogEvery: 1));
         trainer.TrainStep(_ => new StepLoss(stack(model.parameters().Select(p => p.sum())).sum() * 0, 1));
@@ -122,7 +122,7 @@ public sealed class TrainerTests
     public void Metrics_csv_holds_one_row_per_logged_point()
     {
         var path = Path.Combine(TestPaths.TempFolder(), "metrics.csv");
-        using var model = new TinyLm(Model, CPU, new Generator(10));
+        using var model = new LanguageModel(Model, CPU, new Generator(10));
         using var trainer = new Trainer(model, new TrainerConfig(Steps: 6, WarmupSteps: 1, LogEvery: 2));
         IReadOnlyList<LogPoint> log;
         using (var csv = new MetricsCsv(path))

@@ -37,7 +37,7 @@ public sealed class V3MiniExperimentTests
         // The accounting's numbers for each run's own config
         foreach (var r in runs.Values)
         {
-            var c = V3MiniAblations.Of(r.Name, Quick).Model;
+            var c = V3MiniAblations.Of(r.Name, Quick);
             Assert.Equal(ParameterCounting.Count(c).Total, r.TotalParameters);
             Assert.Equal(FlopCounting.PerToken(c, Quick.Corpus.SequenceLength).Training, r.TrainingFlopsPerToken);
             Assert.True(double.IsFinite(r.ValidationLoss) && r.ValidationLoss > 0);

@@ -1,13 +1,18 @@
+using System.Text.Json.Serialization;
 using Research.Experiments;
+using Research.Fp8;
 using Research.Mla;
+using Research.Moe;
 
-namespace Research.Accounting;
+namespace Research.Models;
 
 /// <summary>
-/// A published model's shape with the field names its <c>config.json</c> uses (HF <c>DeepseekV3Config</c>,
-/// <c>LlamaConfig</c>; read with snake_case names, see <see cref="ModelPresets"/>). One record serves MLA + DeepSeekMoE
-/// models (<see cref="KvLoraRank"/> and <see cref="NRoutedExperts"/> set) and dense GQA models (both null). The defaults
-/// are the kit's <see cref="Research.Models.TinyLmConfig"/> default: a dense 2-layer model of width 64.
+/// The one config vocabulary of the kit: a model's shape with the field names its <c>config.json</c> uses (HF
+/// <c>DeepseekV3Config</c>, <c>LlamaConfig</c>; read with snake_case names by <see cref="Research.Accounting.ModelPresets"/>,
+/// camelCase in experiment configs). One record serves MLA + DeepSeekMoE models (<see cref="KvLoraRank"/> and
+/// <see cref="NRoutedExperts"/> set) and dense GQA models (both null); the accounting counts it, the KV-cache calculator
+/// sizes it, and <see cref="LanguageModel"/> builds it. The defaults are a dense 2-layer model of width 64, the kit's
+/// smallest language model; the toy models of the experiments are instances of this record.
 /// </summary>
 /// <param name="Name">Preset name (kit field, not in config.json).</param>
 /// <param name="HiddenSize">d, the model width.</param>
@@ -45,6 +50,16 @@ namespace Research.Accounting;
 /// <param name="MaxPositionEmbeddings">The config's position limit.</param>
 /// <param name="MaxContext">Context the model is documented to support (kit field; null: MaxPositionEmbeddings).</param>
 /// <param name="Source">Where the numbers come from (kit field).</param>
+/// <param name="RopeTheta">θ of the rotary position embedding (RoFormer; LLaMA and DeepSeek: 10000).</param>
+/// <param name="RmsNormEps">ε of every RMSNorm.</param>
+/// <param name="InitializerRange">σ of the normal initialisation of every matrix (GPT-2's 0.02); residual output
+/// projections use σ/√(2·layers).</param>
+/// <param name="Fp8">Kit field: every linear layer of the blocks on FP8 operands with this recipe (V3 §3.3); null: FP32.
+/// Embedding, head, gate, norms and the attention products stay in higher precision, as in V3.</param>
+/// <param name="Balancing">Kit field: how the MoE layers are balanced in training; null: V3's (bias γ = 0.001 plus the
+/// sequence-wise loss α = 0.0001) when <see cref="TopkMethod"/> keeps a gate bias, none otherwise.</param>
+/// <param name="CapacityFactor">Kit field: each routed expert takes at most ⌈factor · tokens · K_r / N_r⌉ assignments and
+/// drops the rest (GShard's capacity, for comparison); null: dropless routing, as V3.</param>
 public sealed record ModelConfig(
     string Name = "tiny",
     int HiddenSize = 64,
@@ -76,7 +91,13 @@ public sealed record ModelConfig(
     bool QkvBias = false,
     int MaxPositionEmbeddings = 64,
     int? MaxContext = null,
-    string Source = "")
+    string Source = "",
+    double RopeTheta = 10_000,
+    double RmsNormEps = 1e-6,
+    double InitializerRange = 0.02,
+    Fp8TrainingRecipe? Fp8 = null,
+    BalancingConfig? Balancing = null,
+    double? CapacityFactor = null)
 {
     /// <summary>Bound on every size: far above any published model, low enough that products stay in a long.</summary>
     public const int MaxDimension = KvCacheModel.MaxDimension;
@@ -91,6 +112,16 @@ public sealed record ModelConfig(
         NumKeyValueHeads: 4, QLoraRank: 24, KvLoraRank: 32, QkNopeHeadDim: 16, QkRopeHeadDim: 8, VHeadDim: 16,
         NRoutedExperts: 8, NSharedExperts: 1, NumExpertsPerTok: 2, MoeIntermediateSize: 32, FirstKDenseReplace: 1,
         NumNextnPredictLayers: 1);
+
+    /// <summary>DeepSeek-V3's shape at toy size on the four-domain corpus: d = 64, 4 layers (the first dense), MLA with
+    /// d_c = 32, d'_c = 32, 4 heads of 16 + 8 RoPE channels; 1 shared + 8 routed experts of width 32, top-2 in 2 of 4
+    /// groups, sigmoid gate normalised and scaled by 2.5, the bias kept (noaux_tc); one MTP depth.</summary>
+    public static ModelConfig DeepSeekMini { get; } = new(
+        Name: "deepseek-mini", HiddenSize: 64, NumHiddenLayers: 4, IntermediateSize: 96, VocabSize: Data.MultiDomainCorpus.VocabularySize,
+        NumAttentionHeads: 4, NumKeyValueHeads: 4, QLoraRank: 32, KvLoraRank: 32, QkNopeHeadDim: 16, QkRopeHeadDim: 8, VHeadDim: 16,
+        NRoutedExperts: 8, NSharedExperts: 1, NumExpertsPerTok: 2, MoeIntermediateSize: 32, FirstKDenseReplace: 1,
+        TopkMethod: AuxLossFreeTopk, ScoringFunc: "sigmoid", NormTopkProb: true, RoutedScalingFactor: 2.5, NGroup: 4, TopkGroup: 2,
+        NumNextnPredictLayers: 1, MaxPositionEmbeddings: 64, Source: "the kit's miniature of DeepSeek-V3 (config_671B.json's fields at toy size)");
 
     public bool IsMla => KvLoraRank is not null;
     public bool IsMoe => NRoutedExperts is not null;
@@ -112,6 +143,68 @@ public sealed record ModelConfig(
 
     /// <summary>Whether each MoE layer stores the gate's balancing bias.</summary>
     public bool HasGateBias => IsMoe && TopkMethod == AuxLossFreeTopk;
+
+    /// <summary>Largest model the kit builds: 50M parameters, a few hundred MB in float32.</summary>
+    public const long MaxBuiltParameters = 50_000_000;
+
+    /// <summary>The balancing in use: <see cref="Balancing"/>, or V3's when the gate keeps a bias and none when it does not.</summary>
+    [JsonIgnore]
+    public BalancingConfig Balance => Balancing ?? (HasGateBias ? BalancingConfig.DeepSeekV3 : BalancingConfig.None);
+
+    /// <summary>The gate of an MoE config: scoring_func, norm_topk_prob, routed_scaling_factor and the group limit
+    /// (groups scored by their top two affinities with sigmoid gates, V3; by their best one with softmax, V2).</summary>
+    [JsonIgnore]
+    public RouterConfig Gate
+    {
+        get
+        {
+            bool sigmoid = ScoringFunc == "sigmoid";
+            int groups = NGroup ?? 1;
+            return new RouterConfig(NRoutedExperts ?? throw new ConfigException($"ModelConfig '{Name}' is dense: n_routed_experts is null"),
+                NumExpertsPerTok, sigmoid ? Affinity.Sigmoid : Affinity.Softmax, NormTopkProb, RoutedScalingFactor, groups,
+                TopkGroup ?? groups, sigmoid ? GroupScore.TopTwoSum : GroupScore.Max, CapacityFactor).Validated();
+        }
+    }
+
+    /// <summary>This config with its MoE fields set from <paramref name="gate"/> (the inverse of <see cref="Gate"/>;
+    /// the group score follows the scoring function, as in DeepSeek's code).</summary>
+    public ModelConfig WithGate(RouterConfig gate) => this with
+    {
+        NRoutedExperts = gate.Experts, NumExpertsPerTok = gate.TopK, ScoringFunc = gate.Affinity == Affinity.Sigmoid ? "sigmoid" : "softmax",
+        NormTopkProb = gate.NormalizeTopK, RoutedScalingFactor = gate.RoutedScaling, NGroup = gate.Groups, TopkGroup = gate.TopGroups,
+        CapacityFactor = gate.CapacityFactor,
+    };
+
+    /// <summary>This config if <see cref="LanguageModel"/> can build it (what <see cref="Validated"/> checks, plus the
+    /// kit's structural limits), or a <see cref="ConfigException"/> naming the field.</summary>
+    public ModelConfig Buildable()
+    {
+        var c = Validated();
+        string where = $"ModelConfig '{Name}'";
+        if (TieWordEmbeddings || QkvBias || HeadDim is not null && HeadDim != HiddenSize / NumAttentionHeads)
+            throw new ConfigException($"{where}: the kit's blocks have no tied head (tie_word_embeddings), no qkv_bias and head_dim = hidden_size / num_attention_heads");
+        if (VocabSize < 2) throw new ConfigException($"{where}: vocab_size must be ≥ 2 to train a language model (got {VocabSize})");
+        int ropeWidth = IsMla ? QkRopeHeadDim : DenseHeadDim;
+        if (ropeWidth < 2 || ropeWidth % 2 != 0)
+            throw new ConfigException(IsMla
+                ? $"{where}: qk_rope_head_dim (d_h^R) must be even and ≥ 2: RoPE rotates pairs of dimensions (got {QkRopeHeadDim})"
+                : $"{where}: the head width hidden_size / num_attention_heads = {DenseHeadDim} must be even: RoPE rotates pairs of dimensions");
+        if (IsMla && KvLoraRank > HiddenSize)
+            throw new ConfigException($"{where}: kv_lora_rank (d_c) must be in 1..hidden_size ({HiddenSize}), a compression of the width (got {KvLoraRank})");
+        if (IsMla && QLoraRank > HiddenSize)
+            throw new ConfigException($"{where}: q_lora_rank (d'_c) must be in 1..hidden_size ({HiddenSize}) (got {QLoraRank})");
+        Fp8?.Validated();
+        if (IsMoe) _ = Gate;   // the router's own checks (capacity factor, groups)
+        Balance.Validated();
+        if (Balance.BiasUpdateSpeed > 0 && !HasGateBias)
+            throw new ConfigException($"{where}: balancing.biasUpdateSpeed > 0 needs topk_method '{AuxLossFreeTopk}', the gate that keeps a bias (got topk_method '{TopkMethod ?? "null"}')");
+        if (Balance != BalancingConfig.None && !IsMoe)
+            throw new ConfigException($"{where}: balancing applies to MoE models only (n_routed_experts is null); leave it null");
+        long total = Research.Accounting.ParameterCounting.Count(this).Stored;
+        if (total > MaxBuiltParameters)
+            throw new ConfigException($"{where}: {total:N0} parameters is beyond what the kit builds ({MaxBuiltParameters:N0})");
+        return c;
+    }
 
     /// <summary>This config, or a <see cref="ConfigException"/> naming the first field (config.json name) out of range.</summary>
     public ModelConfig Validated()
@@ -166,6 +259,12 @@ public sealed record ModelConfig(
                 throw new ConfigException($"{where}: moe_layer_freq must be 1, every layer after the dense ones being MoE, the only layout the calculator counts (got {MoeLayerFreq})");
         }
         if (Source is null) throw new ConfigException($"{where}: source must be a string (use \"\" when unknown)");
+        if (!(RopeTheta > 1 && double.IsFinite(RopeTheta)))
+            throw new ConfigException($"{where}: rope_theta must be a finite number > 1 (got {RopeTheta})");
+        if (!(RmsNormEps > 0 && RmsNormEps < 1))
+            throw new ConfigException($"{where}: rms_norm_eps must be in (0, 1) (got {RmsNormEps})");
+        if (!(InitializerRange > 0 && InitializerRange <= 1))
+            throw new ConfigException($"{where}: initializer_range must be in (0, 1] (got {InitializerRange})");
         return this;
 
         void Range(string field, int value, int min, int max, string? range = null)

@@ -78,7 +78,7 @@ public sealed record Fp8TrainingRecipe(bool Enabled = true, string Forward = "E4
     }
 }
 
-/// <summary>The FP8 linear map as pure functions over tensors; <see cref="Fp8Linear"/> feeds its parameters in.</summary>
+/// <summary>The FP8 linear map as pure functions over tensors; <see cref="Models.Linear"/> feeds its parameters in.</summary>
 public static class Fp8Training
 {
     /// <summary>
@@ -100,15 +100,6 @@ public static class Fp8Training
         if (b is not null) y = y + b;   // bias outside the quantizer: its gradient Σ dy stays FP32 (no GEMM)
         return y.MoveToOuterDisposeScope();
     }
-
-    /// <summary>
-    /// A module's <c>nn.Linear</c> run with its GEMMs at <paramref name="gemms"/>: <see cref="Linear(Tensor, Tensor, Tensor?, Fp8TrainingRecipe)"/>
-    /// on the layer's own weight and bias (what <see cref="Fp8Linear"/> runs), or the plain layer when
-    /// <paramref name="gemms"/> is null or disabled. The layer keeps its parameters and state-dict keys either way, so
-    /// one checkpoint loads into the FP8 and the FP32 model alike.
-    /// </summary>
-    public static Tensor Apply(this TorchSharp.Modules.Linear layer, Tensor x, Fp8TrainingRecipe? gemms) =>
-        gemms is { Enabled: true } ? Linear(x, layer.weight!, layer.bias, gemms) : layer.forward(x);
 
     /// <summary>
     /// Identity in forward; in backward, the incoming gradient is rounded to <paramref name="format"/> with
@@ -143,47 +134,5 @@ public static class Fp8Training
             if (!gradOutput.isfinite().all().item<bool>()) return [gradOutput.clone(), null!, null!];
             return [Fp8Scaling.FakeQuant(gradOutput, format, scaling), null!, null!];
         }
-    }
-}
-
-/// <summary>
-/// A drop-in FP8 <c>Linear</c>: FP32 master weight [out, in] and bias [out] (state-dict keys <c>weight</c> and
-/// <c>bias</c>, as <c>nn.Linear</c>), all three GEMMs on FP8-rounded operands per <see cref="Fp8TrainingRecipe"/>.
-/// </summary>
-public sealed class Fp8Linear : nn.Module<Tensor, Tensor>
-{
-    private readonly Parameter weight;   // W: [N, K] FP32 master weight; the optimizer updates it in FP32
-    private readonly Parameter? bias;    // b: [N] FP32, added after the FP8 product
-    private readonly Fp8TrainingRecipe recipe;
-
-    /// <summary>
-    /// Initialised as <c>nn.Linear</c>: W and b uniform in ±1/√K, drawn from <paramref name="generator"/> when given.
-    /// </summary>
-    public Fp8Linear(long inFeatures, long outFeatures, Fp8TrainingRecipe recipe, bool hasBias = true,
-        Device? device = null, Generator? generator = null) : base(nameof(Fp8Linear))
-    {
-        if (inFeatures < 1) throw new ArgumentOutOfRangeException(nameof(inFeatures), inFeatures, "Fp8Linear needs at least one input feature");
-        if (outFeatures < 1) throw new ArgumentOutOfRangeException(nameof(outFeatures), outFeatures, "Fp8Linear needs at least one output feature");
-        this.recipe = recipe.Validated();
-        var bound = 1.0 / Math.Sqrt(inFeatures);   // nn.Linear's default: kaiming_uniform(a = √5) gives ±1/√K
-        weight = new Parameter(Uniform([outFeatures, inFeatures], bound, device, generator));
-        if (hasBias) bias = new Parameter(Uniform([outFeatures], bound, device, generator));
-        RegisterComponents();
-    }
-
-    /// <summary>The FP32 master weight W: [out, in].</summary>
-    public Parameter Weight => weight;
-
-    /// <summary>The FP32 bias b: [out], or null.</summary>
-    public Parameter? Bias => bias;
-
-    public Fp8TrainingRecipe Recipe => recipe;
-
-    public override Tensor forward(Tensor x) => Fp8Training.Linear(x, weight, bias, recipe);   // [..., K] → [..., N]
-
-    private static Tensor Uniform(long[] shape, double bound, Device? device, Generator? generator)
-    {
-        using var noGrad = no_grad();
-        return (rand(shape, generator: generator, device: device) * (2 * bound) - bound).detach();
     }
 }
