@@ -57,6 +57,7 @@ public sealed record Fp8TrainingConfig(
         if (!(WeightDecay >= 0 && WeightDecay <= 1))
             throw new ConfigException($"Fp8TrainingConfig.WeightDecay must be in 0..1 (got {WeightDecay})");
         Range(LogEvery, 1, Steps, nameof(LogEvery), $"1..Steps ({Steps})");
+        if (Seed < 0) throw new ConfigException($"Fp8TrainingConfig.Seed must be ≥ 0 (got {Seed})");
         return this;
     }
 
