@@ -1,3 +1,5 @@
+using Research.Experiments;
+
 namespace Research.Notebooks;
 
 /// <summary>
@@ -12,4 +14,14 @@ public sealed class NotebookException : Exception
 
     /// <summary>Creates the exception with the I/O or parse error that caused it.</summary>
     public NotebookException(string message, Exception innerException) : base(message, innerException) { }
+
+    /// <summary>Writes <paramref name="text"/> whole or not at all; an I/O failure becomes bad input naming <paramref name="path"/>.</summary>
+    internal static void WriteAllText(string path, string text)
+    {
+        try { AtomicFile.WriteAllText(Path.GetFullPath(path), text); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new NotebookException($"{path}: cannot write: {e.Message}", e);
+        }
+    }
 }

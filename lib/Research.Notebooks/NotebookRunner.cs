@@ -160,13 +160,13 @@ public static partial class NotebookRunner
                 if (json.Length > LargeNotebook)
                     log.WriteLine($"{path}: warning: the notebook is {json.Length / 1_000_000.0:F1} MB with outputs " +
                                   $"({NotebookCharts.EnvironmentVariable}={PlotlySourceNames.Name(PlotlySource.Cdn)} keeps plotly.js out of stored outputs)");
-                AtomicFile.WriteAllText(fullPath, json);
+                NotebookException.WriteAllText(fullPath, json);
             }
             if (htmlDirectory is not null)
             {
                 var title = Path.GetFileNameWithoutExtension(fullPath);
                 htmlPath = Path.Combine(htmlDirectory, title + ".html");
-                AtomicFile.WriteAllText(htmlPath, NotebookPage.Render(title, document));
+                NotebookException.WriteAllText(htmlPath, NotebookPage.Render(title, document));
             }
         }
         var total = Stopwatch.GetElapsedTime(started);

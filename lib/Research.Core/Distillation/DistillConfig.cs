@@ -135,6 +135,7 @@ public sealed record DistillConfig
             if (!(t > 0 && t <= 100)) throw new ConfigException($"DistillConfig.TemperatureSweep values must be in (0, 100] (got {t})");
         if (TemperatureSweep.Count > 0 && SweepBase is null)
             throw new ConfigException("DistillConfig.TemperatureSweep needs a method with Objective forward-kl in DistillConfig.Methods");
+        if (Seed < 0) throw new ConfigException($"DistillConfig.Seed must be ≥ 0 (got {Seed})");
         return this;
     }
 

@@ -160,7 +160,7 @@ public static class DistillExperiment
             if (method.Data == DistillData.Labelled)
             {
                 var index = randint(0, poolSize, [config.BatchSize], generator: batches).to(device);
-                batch = new LmBatch(pool.Inputs.index_select(0, index), pool.Targets.index_select(0, index), pool.LossMask.index_select(0, index));
+                batch = pool.Rows(index);
             }
             else
             {

@@ -21,6 +21,9 @@ public static class AtomicFile
             throw;
         }
     }
+
+    /// <summary><paramref name="text"/> as UTF-8 without a byte-order mark, written as <see cref="Write"/> does.</summary>
+    public static void WriteAllText(string path, string text) => Write(path, partial => File.WriteAllText(partial, text));
 }
 
 /// <summary>Folders that appear whole or not at all.</summary>

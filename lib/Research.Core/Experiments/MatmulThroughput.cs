@@ -11,8 +11,11 @@ namespace Research.Experiments;
 /// <param name="Repeats">Timed samples per size; the median is reported because it ignores one-off stalls.</param>
 /// <param name="Warmup">Untimed samples first, so thread pools and caches are warm.</param>
 /// <param name="Seed">Seed of the random inputs.</param>
-public sealed record MatmulThroughputConfig(int[] Sizes, int Repeats = 5, int Warmup = 1, int Seed = 0)
+public sealed record MatmulThroughputConfig(int[]? Sizes = null, int Repeats = 5, int Warmup = 1, int Seed = 0)
 {
+    // Null means the default sizes, held here so that `new MatmulThroughputConfig()` is the run data/configs describes.
+    public int[] Sizes { get; init; } = Sizes ?? [64, 128, 256, 512, 1024, 2048];
+
     /// <summary>Shortest sample: small matmuls are repeated within one sample until it lasts this long,
     /// so the timer's resolution and per-call overhead do not dominate.</summary>
     public const double MinSampleSeconds = 0.01;
@@ -31,6 +34,7 @@ public sealed record MatmulThroughputConfig(int[] Sizes, int Repeats = 5, int Wa
             throw new ConfigException($"MatmulThroughputConfig.Repeats must be in 1..1000 (got {Repeats})");
         if (Warmup < 0 || Warmup > 100)
             throw new ConfigException($"MatmulThroughputConfig.Warmup must be in 0..100 (got {Warmup})");
+        if (Seed < 0) throw new ConfigException($"MatmulThroughputConfig.Seed must be ≥ 0 (got {Seed})");
         return this;
     }
 }

@@ -18,7 +18,10 @@ public sealed record Fp8AccumulationConfig(int Rows = 64, int Columns = 64, int[
     /// <summary>Largest K accepted: inputs of 4096 × 65536 float32 already take 1 GB.</summary>
     public const int MaxInnerSize = 65536;
 
-    public IReadOnlyList<int> Ks => InnerSizes ?? [256, 512, 1024, 2048, 4096, 8192, 16384];
+    // Null (from a file) means the default sweep, held here so that `new Fp8AccumulationConfig()` is the run the file describes.
+    public int[] InnerSizes { get; init; } = InnerSizes ?? [256, 512, 1024, 2048, 4096, 8192, 16384];
+
+    public IReadOnlyList<int> Ks => InnerSizes;
 
     /// <summary>The accumulator of the promoted runs; the plain runs use it with no promotion.</summary>
     public AccumulationConfig Accumulation => new(AccumulatorMantissaBits, PromotionInterval, ChunkSize, Rounding);
@@ -31,6 +34,7 @@ public sealed record Fp8AccumulationConfig(int Rows = 64, int Columns = 64, int[
             throw new ConfigException($"Fp8AccumulationConfig.InnerSizes must list sizes K in 1..{MaxInnerSize}");
         Fp8FormatNames.Parse(Format, "Fp8AccumulationConfig.Format");
         Accumulation.Validated();
+        if (Seed < 0) throw new ConfigException($"Fp8AccumulationConfig.Seed must be ≥ 0 (got {Seed})");
         return this;
     }
 }

@@ -8,8 +8,11 @@ namespace Research.Fp8;
 /// <param name="Formats">Names from <see cref="Fp8Format.Standard"/> (E4M3, E5M2, E3M2, E2M3, E2M1).</param>
 /// <param name="StepsPerBinade">Magnitude buckets per power of two on the error-vs-magnitude sweep.</param>
 /// <param name="SamplesPerStep">Uniform random values drawn in each bucket.</param>
-public sealed record Fp8FormatsConfig(string[] Formats, int StepsPerBinade = 4, int SamplesPerStep = 2048, int Seed = 0)
+public sealed record Fp8FormatsConfig(string[]? Formats = null, int StepsPerBinade = 4, int SamplesPerStep = 2048, int Seed = 0)
 {
+    // Null means every standard format, held here so that `new Fp8FormatsConfig()` is the run data/configs describes.
+    public string[] Formats { get; init; } = Formats ?? ["E4M3", "E5M2", "E3M2", "E2M3", "E2M1"];
+
     public Fp8FormatsConfig Validated()
     {
         if (Formats is null || Formats.Length == 0)
@@ -19,6 +22,7 @@ public sealed record Fp8FormatsConfig(string[] Formats, int StepsPerBinade = 4, 
             throw new ConfigException($"Fp8FormatsConfig.StepsPerBinade must be in 1..64 (got {StepsPerBinade})");
         if (SamplesPerStep < 1 || SamplesPerStep > 1_000_000)
             throw new ConfigException($"Fp8FormatsConfig.SamplesPerStep must be in 1..1000000 (got {SamplesPerStep})");
+        if (Seed < 0) throw new ConfigException($"Fp8FormatsConfig.Seed must be ≥ 0 (got {Seed})");
         return this;
     }
 }

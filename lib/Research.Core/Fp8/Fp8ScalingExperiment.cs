@@ -13,7 +13,10 @@ namespace Research.Fp8;
 public sealed record Fp8ScalingConfig(int Tokens = 512, int Channels = 1024, int OutlierChannels = 4, double[]? OutlierGains = null,
     string Format = "E4M3", int TileSize = 128, int BlockSize = 128, int Seed = 0)
 {
-    public IReadOnlyList<double> Gains => OutlierGains ?? [1, 10, 100, 1000, 10000, 100000];
+    // Null (from a file) means the default sweep, held here so that `new Fp8ScalingConfig()` is the run the file describes.
+    public double[] OutlierGains { get; init; } = OutlierGains ?? [1, 10, 100, 1000, 10000, 100000];
+
+    public IReadOnlyList<double> Gains => OutlierGains;
 
     public Fp8ScalingConfig Validated()
     {
@@ -25,6 +28,7 @@ public sealed record Fp8ScalingConfig(int Tokens = 512, int Channels = 1024, int
             throw new ConfigException("Fp8ScalingConfig.OutlierGains must list gains in 1..1e6");
         Fp8FormatNames.Parse(Format, "Fp8ScalingConfig.Format");
         new ScalingConfig(Granularity.Tile, TileSize, BlockSize).Validated();
+        if (Seed < 0) throw new ConfigException($"Fp8ScalingConfig.Seed must be ≥ 0 (got {Seed})");
         return this;
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Research.Experiments;
+using Research.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -56,6 +57,7 @@ public sealed record Fp8TrainingConfig(
         if (!(WeightDecay >= 0 && WeightDecay <= 1))
             throw new ConfigException($"Fp8TrainingConfig.WeightDecay must be in 0..1 (got {WeightDecay})");
         Range(LogEvery, 1, Steps, nameof(LogEvery), $"1..Steps ({Steps})");
+        if (Seed < 0) throw new ConfigException($"Fp8TrainingConfig.Seed must be ≥ 0 (got {Seed})");
         return this;
     }
 
@@ -188,7 +190,7 @@ public static class Fp8TrainingExperiment
             var (name, recipe) = runs[r];
             long start = Stopwatch.GetTimestamp();
             var curve = Train(config, recipe, teacher, (validation.X, validation.Y), device,
-                step => progress?.Report(new ExperimentProgress(name, r * config.Steps + step, runs.Count * config.Steps)), cancellation);
+                ShiftedProgress.Create(progress, name, r * config.Steps, runs.Count * config.Steps), name, cancellation);
             trained.Add((name, recipe, Stopwatch.GetElapsedTime(start).TotalSeconds, curve));
         }
         progress?.Report(new ExperimentProgress("done", runs.Count * config.Steps, runs.Count * config.Steps));
@@ -201,43 +203,30 @@ public static class Fp8TrainingExperiment
     }
 
     /// <summary>
-    /// The one training loop: AdamW on FP32 master weights. Initial weights and batches come from generators seeded
-    /// from the config's seed, so every recipe starts from the same weights and sees the same batches.
+    /// Trains one recipe on the kit's <see cref="Trainer"/>: AdamW on FP32 master weights. Initial weights and batches
+    /// come from generators seeded from the config's seed, so every recipe starts from the same weights and sees the
+    /// same batches.
     /// </summary>
     public static List<LossPoint> Train(Fp8TrainingConfig config, Fp8TrainingRecipe recipe, Teacher teacher, (Tensor X, Tensor Y) validation,
-        Device device, Action<int>? onStep = null, CancellationToken cancellation = default)
+        Device device, IProgress<ExperimentProgress>? progress = null, string stage = "training", CancellationToken cancellation = default)
     {
         using var model = new Fp8Mlp(config.Inputs, config.Hidden, config.Classes, recipe, device, new Generator((ulong)config.Seed + 2, device));
-        using var optimizer = optim.AdamW(model.parameters(), lr: config.LearningRate, weight_decay: config.WeightDecay);
-        // Cosine decay to 0 over the run: the last steps are small, so final losses compare runs, not step noise.
-        var schedule = optim.lr_scheduler.CosineAnnealingLR(optimizer, config.Steps);
+        // torch's AdamW defaults (β₂ = 0.999, ε = 1e-8) with decay on every parameter and no clipping: the settings
+        // this experiment has always used, so its curves did not move when it joined the shared loop.
+        var training = new TrainerConfig(Steps: config.Steps, LearningRate: config.LearningRate, WarmupSteps: 0, MinLearningRateRatio: 0,
+            WeightDecay: config.WeightDecay, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-8, GradientClip: 0, LogEvery: config.LogEvery);
+        // CosineAnnealingLR over the run: the peak at step 1, decaying toward 0 after the last step, so the last steps
+        // are small and final losses compare runs, not step noise.
+        double RateAt(int step) => config.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * (step - 1) / config.Steps));
+        using var trainer = new Trainer(model, training, RateAt, decayAllParameters: true);
         var batches = new Generator((ulong)config.Seed + 3, device);
-        var curve = new List<LossPoint>();
-        double windowSum = 0;
-        int windowSteps = 0;
-        for (int step = 1; step <= config.Steps; step++)
-        {
-            cancellation.ThrowIfCancellationRequested();
-            using (var scope = NewDisposeScope())
+        var points = trainer.Run(_ =>
             {
                 var (x, y, _) = teacher.Sample(config.BatchSize, batches);
-                var loss = nn.functional.cross_entropy(model.forward(x), y);
-                optimizer.zero_grad();
-                loss.backward();
-                optimizer.step();
-                schedule.step();
-                windowSum += loss.item<float>();
-                windowSteps++;
-            }
-            if (step % config.LogEvery == 0 || step == config.Steps)
-            {
-                curve.Add(new LossPoint(step, windowSum / windowSteps, Evaluate(model, validation.X, validation.Y, config.BatchSize)));
-                windowSum = 0;
-                windowSteps = 0;
-            }
-            onStep?.Invoke(step);
-        }
-        return curve;
+                return new StepLoss(nn.functional.cross_entropy(model.forward(x), y), y.shape[0]);
+            },
+            () => Evaluate(model, validation.X, validation.Y, config.BatchSize), progress: progress, stage: stage, cancellation: cancellation);
+        return [.. points.Select(p => new LossPoint(p.Step, p.TrainLoss, p.ValidationLoss!.Value))];
     }
 
     /// <summary>Mean cross-entropy of <paramref name="model"/> on (<paramref name="x"/>, <paramref name="y"/>), in batches, without gradients.</summary>

@@ -38,6 +38,7 @@ public sealed record MlaEquivalenceConfig(int GqaKvHeads = 2, int Sequence = 96,
             throw new ConfigException($"MlaEquivalenceConfig.Batch must be in 1..64 (got {Batch})");
         if (Prefill < 1 || Prefill >= Sequence)
             throw new ConfigException($"MlaEquivalenceConfig.Prefill must be in 1..Sequence−1 ({Sequence - 1}) (got {Prefill})");
+        if (Seed < 0) throw new ConfigException($"MlaEquivalenceConfig.Seed must be ≥ 0 (got {Seed})");
         return this;
     }
 

@@ -60,7 +60,7 @@ public static class Balancing
     /// <param name="scores">s [..., T, N_r] (differentiable).</param>
     /// <param name="experts">[..., T, K_r] selected experts.</param>
     /// <returns>[...]: one value per leading index (per sequence for the sequence-wise loss).</returns>
-    public static Tensor FP(Tensor scores, Tensor experts)
+    public static Tensor LoadAffinityProduct(Tensor scores, Tensor experts)
     {
         using var scope = NewDisposeScope();
         long n = scores.shape[^1], k = experts.shape[^1], t = scores.shape[^2];
@@ -72,12 +72,12 @@ public static class Balancing
     }
 
     /// <summary>The expert-level (batch) auxiliary loss α · Σ fᵢ Pᵢ over all tokens of scores [N, N_r].</summary>
-    public static Tensor AuxLoss(Tensor scores, Tensor experts, double alpha) => FP(scores, experts) * alpha;
+    public static Tensor AuxLoss(Tensor scores, Tensor experts, double alpha) => LoadAffinityProduct(scores, experts) * alpha;
 
     /// <summary>V3's sequence-wise loss: α · Σ fᵢ Pᵢ inside each sequence of scores [B, T, N_r], averaged over B.</summary>
     public static Tensor SequenceAuxLoss(Tensor scores, Tensor experts, double alpha)
     {
         using var scope = NewDisposeScope();
-        return (FP(scores, experts).mean() * alpha).MoveToOuterDisposeScope();
+        return (LoadAffinityProduct(scores, experts).mean() * alpha).MoveToOuterDisposeScope();
     }
 }

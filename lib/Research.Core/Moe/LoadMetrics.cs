@@ -1,3 +1,5 @@
+using MathNet.Numerics.Statistics;
+
 namespace Research.Moe;
 
 /// <summary>Balance measures of a load vector (assignments per expert, or per device).</summary>
@@ -20,7 +22,7 @@ public static class LoadMetrics
     public static double CoefficientOfVariation(IReadOnlyList<double> loads)
     {
         var mean = Mean(loads);
-        return Math.Sqrt(loads.Sum(l => (l - mean) * (l - mean)) / loads.Count) / mean;
+        return loads.PopulationStandardDeviation() / mean;
     }
 
     public static double CoefficientOfVariation(IReadOnlyList<long> loads) => CoefficientOfVariation(ToDouble(loads));

@@ -151,16 +151,6 @@ public static class MtpExperiment
 
     // ---- the two tasks as full sequences [B, T + 1] with a mask over the targets that count ----
 
-    /// <summary>A training or validation batch: sequences [B, T + 1], the target mask [B, T], and a group name per row.</summary>
-    public sealed record SequenceBatch(Tensor Sequences, Tensor Mask, string[] Groups) : IDisposable
-    {
-        public void Dispose()
-        {
-            Sequences.Dispose();
-            Mask.Dispose();
-        }
-    }
-
     /// <summary>What a run needs of one task. <paramref name="Prompts"/> gives the decoding prompts with their group;
     /// <paramref name="ExactMatch"/> scores greedy answers (addition only).</summary>
     private sealed record TaskData(string Name, ModelConfig Model, TrainerConfig Training, Func<Random, SequenceBatch> Sample,
@@ -173,29 +163,11 @@ public static class MtpExperiment
         }
     }
 
-    /// <summary>A corpus batch as full sequences: BOS then T characters, every target counted.</summary>
-    public static SequenceBatch CorpusBatch(MultiDomainCorpus corpus, int batch, Random rng, Device device)
-    {
-        using var sampled = corpus.Sample(batch, rng, device);
-        return FullSequences(sampled.Lm, [.. sampled.Domains.Select(MultiDomainCorpus.Name)]);
-    }
-
-    /// <summary>An addition batch: BOS "A+B=" answer EOS, only the answer's targets counted (as <see cref="ArithmeticTask"/> trains).</summary>
-    public static SequenceBatch AdditionBatch(ArithmeticTask task, IReadOnlyList<ArithmeticProblem> problems, Device device)
-    {
-        using var lm = task.ToBatch(problems, device);
-        return FullSequences(lm, [.. problems.Select(_ => AdditionTask)]);
-    }
-
-    // Inputs [B, T] and targets [B, T] are one sequence shifted by one: the inputs plus the last target are [B, T + 1].
-    private static SequenceBatch FullSequences(LmBatch lm, string[] groups) =>
-        new(cat([lm.Inputs, lm.Targets.narrow(1, lm.Targets.shape[1] - 1, 1)], 1), lm.LossMask.clone(), groups);
-
     private static TaskData CorpusData(MtpExperimentConfig config, Device device)
     {
         var corpus = new MultiDomainCorpus(config.Corpus);
         var validationRng = new Random(config.Seed + 2);   // one validation set for every seed
-        var validation = Enumerable.Range(0, config.ValidationBatches).Select(_ => CorpusBatch(corpus, config.BatchSize, validationRng, device)).ToList();
+        var validation = Enumerable.Range(0, config.ValidationBatches).Select(_ => SequenceBatch.FromCorpus(corpus, config.BatchSize, validationRng, device)).ToList();
         IReadOnlyList<(string, long[])> Prompts()
         {
             // The first DecodePromptsPerDomain validation sequences of each domain, in the corpus's domain order.
@@ -207,7 +179,7 @@ public static class MtpExperiment
                     .Select(r => (domain, r.b.Sequences[r.i].narrow(0, 0, config.DecodePromptLength).data<long>().ToArray())));
             return chosen;
         }
-        return new TaskData(CorpusTask, config.CorpusModel, config.CorpusTraining, rng => CorpusBatch(corpus, config.BatchSize, rng, device),
+        return new TaskData(CorpusTask, config.CorpusModel, config.CorpusTraining, rng => SequenceBatch.FromCorpus(corpus, config.BatchSize, rng, device),
             validation, Prompts, config.DecodeTokens, tokens => [.. tokens.Select(t => MultiDomainCorpus.Decode([t]))], null);
     }
 
@@ -216,7 +188,7 @@ public static class MtpExperiment
         var task = new ArithmeticTask(config.Addition!);
         var validationProblems = new Generator((ulong)config.Seed + 2);
         var validation = Enumerable.Range(0, config.ValidationBatches)
-            .Select(_ => AdditionBatch(task, task.Sample(config.BatchSize, validationProblems), device)).ToList();
+            .Select(_ => SequenceBatch.FromAddition(task, task.Sample(config.BatchSize, validationProblems), AdditionTask, device)).ToList();
         var decodeProblems = task.Sample(config.AdditionDecodeProblems, new Generator((ulong)config.Seed + 3));
         IReadOnlyList<(string, long[])> Prompts() => [.. decodeProblems.Select(p => (AdditionTask, task.SequenceTokens(p)[..task.PromptLength]))];
         double ExactMatch(LanguageModel model)
@@ -227,7 +199,7 @@ public static class MtpExperiment
         }
         // Each training step draws its problems from a generator seeded by the run's Random, so batches follow the seed.
         return new TaskData(AdditionTask, config.AdditionModel, config.AdditionTraining,
-            rng => AdditionBatch(task, task.Sample(config.BatchSize, new Generator((ulong)rng.NextInt64(long.MaxValue))), device),
+            rng => SequenceBatch.FromAddition(task, task.Sample(config.BatchSize, new Generator((ulong)rng.NextInt64(long.MaxValue))), AdditionTask, device),
             validation, Prompts, task.AnswerLength, tokens => [.. tokens.Select(t => task.RenderTokens([t]))], ExactMatch);
     }
 

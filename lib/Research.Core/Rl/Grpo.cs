@@ -1,3 +1,7 @@
+using System.Diagnostics;
+using Research.Data;
+using Research.Models;
+using Research.Training;
 using static TorchSharp.torch;
 
 namespace Research.Rl;
@@ -15,7 +19,7 @@ public enum LengthNormalization
 /// <summary>
 /// Group Relative Policy Optimization (DeepSeekMath §4.1, R1 eqs. 1–3): the group of G responses sampled for one
 /// prompt is its own baseline, so no value network is needed. Every piece is a plain function over tensors so that
-/// tests can check it alone.
+/// tests can check it alone; <see cref="Step"/> puts them together into one step of sampling, scoring and updates.
 /// </summary>
 public static class Grpo
 {
@@ -88,5 +92,57 @@ public static class Grpo
         using var scope = NewDisposeScope();
         var m = mask.to_type(ScalarType.Float64);
         return (values.detach().to_type(ScalarType.Float64) * m).sum().item<double>() / Math.Max(1, m.sum().item<double>());
+    }
+
+    /// <summary>
+    /// One GRPO step: G responses for each prompt, rewards by rule, group-relative advantages, then μ updates of the
+    /// clipped objective against the sampling policy with the k3 KL to the reference.
+    /// </summary>
+    public static (RlStep Point, IReadOnlyList<SampleResponse> Shown) Step(LanguageModel policy, LanguageModel? reference, Trainer trainer, GrpoConfig g,
+        ReasoningTask task, IReadOnlyList<ArithmeticProblem> problems, Generator rollouts, int step, Device device)
+    {
+        using var scope = NewDisposeScope();
+        long t0 = Stopwatch.GetTimestamp();
+        var prompts = task.Prompts(problems, device);
+        using var rollout = Sampler.Sample(policy, prompts, g.GroupSize, g.Sampling, rollouts);
+        double sampleSeconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+        long t1 = Stopwatch.GetTimestamp();
+        var read = task.ReadRows(problems, g.GroupSize, rollout.Tokens);
+        var readings = read.Readings;
+        var rewards = readings.Select(r => Rewards.Total(g.RewardTerms, r)).ToArray();
+        var rewardTensor = tensor(rewards, [problems.Count, g.GroupSize]);
+        var groupAdvantages = Advantages(rewardTensor, g.NormalizeStd);   // [P, G]; all zero exactly for equal rewards
+        double silent = groupAdvantages.abs().sum(1).eq(0).to_type(ScalarType.Float64).mean().item<double>();
+        var advantages = groupAdvantages.reshape(-1).to(device);
+        var repeated = prompts.repeat_interleave(g.GroupSize, 0);
+        Tensor? referenceLogProbs = null;
+        if (reference is not null)
+            using (no_grad()) referenceLogProbs = Sampler.TokenLogProbs(reference, repeated, rollout.Tokens, g.Sampling.Temperature).LogProbs;
+        // π_old is the policy that sampled: until the first update it is the policy itself, so the first update's
+        // forward gives its log-probabilities (detached) and no separate pass is needed.
+        Tensor? old = null;
+        double kl = 0, entropy = double.NaN;
+        for (int u = 0; u < g.PolicyUpdates; u++)
+        {
+            trainer.TrainStep(_ =>
+            {
+                var (logProbs, tokenEntropy) = Sampler.TokenLogProbs(policy, repeated, rollout.Tokens, g.Sampling.Temperature);
+                if (old is null)
+                {
+                    old = logProbs.detach().MoveToOuterDisposeScope();
+                    entropy = MaskedMean(tokenEntropy, rollout.Mask);
+                    if (referenceLogProbs is not null) kl = MaskedMean(KlK3(old, referenceLogProbs), rollout.Mask);
+                }
+                var loss = Loss(logProbs, old, referenceLogProbs, advantages, rollout.Mask, g.Epsilon,
+                    reference is null ? 0 : g.Beta, g.Normalization, g.Sampling.MaxTokens);
+                return new StepLoss(loss, rollout.Mask.sum().item<long>());
+            });
+        }
+        double updateSeconds = Stopwatch.GetElapsedTime(t1).TotalSeconds;
+        var shown = Enumerable.Range(0, Math.Min(g.GroupSize, 4)).Select(i => new SampleResponse(step, ReasoningTask.Render(problems[0]),
+            ReasoningVocabulary.Render(read.Response(i)), rewards[i], readings[i].Correct)).ToList();
+        var point = new RlStep(step, rewards.Average(), readings.Average(r => r.Correct ? 1.0 : 0), readings.Average(r => r.WellFormed ? 1.0 : 0),
+            readings.Average(r => (double)r.Length), readings.Average(r => r.UsesScratchpad ? 1.0 : 0), kl, entropy, silent, sampleSeconds, updateSeconds);
+        return (point, shown);
     }
 }

@@ -124,10 +124,32 @@ public sealed record PretrainConfig(TrainerConfig Training, int BatchSize = 64, 
 /// <param name="DistillationLearningRate">AdamW rate of the distilled run; its steps and batch are matched to the small model's RL
 /// budget (Grpo.Steps × PolicyUpdates updates of PromptsPerStep × GroupSize sequences).</param>
 public sealed record R1ZeroConfig(
-    ReasoningTaskConfig Task, ModelConfig Small, ModelConfig Large, PretrainConfig Pretraining, PretrainConfig LargePretraining,
-    GrpoConfig Grpo, EvaluationConfig Evaluation, int ColdStartExamples, TrainerConfig ColdStart, double DistillationLearningRate = 1e-3,
-    int Seed = 0)
+    ReasoningTaskConfig? Task = null, ModelConfig? Small = null, ModelConfig? Large = null, PretrainConfig? Pretraining = null,
+    PretrainConfig? LargePretraining = null, GrpoConfig? Grpo = null, EvaluationConfig? Evaluation = null, int ColdStartExamples = 300,
+    TrainerConfig? ColdStart = null, double DistillationLearningRate = 1e-3, int Seed = 0)
 {
+    // The defaults are the run data/configs/r1-zero.json describes (about 2½ minutes on a 2-core laptop); a field left
+    // null in a file takes its default here.
+    public ReasoningTaskConfig Task { get; init; } = Task ?? new(MaxDigits: 3);
+
+    public ModelConfig Small { get; init; } = Small ?? new(VocabSize: ReasoningVocabulary.Size, HiddenSize: 64, NumHiddenLayers: 1, NumAttentionHeads: 4, IntermediateSize: 172, MaxPositionEmbeddings: 32);
+
+    public ModelConfig Large { get; init; } = Large ?? new(VocabSize: ReasoningVocabulary.Size, HiddenSize: 96, NumHiddenLayers: 2, NumAttentionHeads: 4, IntermediateSize: 256, MaxPositionEmbeddings: 32);
+
+    public PretrainConfig Pretraining { get; init; } = Pretraining ?? new(BasePretraining, BatchSize: 64, ScratchpadShare: 0.2, TemplateShare: 0.3);
+
+    public PretrainConfig LargePretraining { get; init; } = LargePretraining ?? new(BasePretraining, BatchSize: 64, ScratchpadShare: 0.3, TemplateShare: 0.3);
+
+    public GrpoConfig Grpo { get; init; } = Grpo ?? new(Steps: 100, PromptsPerStep: 32, GroupSize: 8, Epsilon: 0.2, Beta: 0.04, PolicyUpdates: 2,
+        LearningRate: 2e-4, Rollout: new(Temperature: 1.0, TopP: 1.0, MaxTokens: 18), NormalizeStd: true, Normalization: LengthNormalization.PerResponse,
+        Rewards: [new(Rewards.Accuracy, 1), new(Rewards.Format, 0.5)]);
+
+    public EvaluationConfig Evaluation { get; init; } = Evaluation ?? new(Problems: 200, Samples: 4, Sampling: new(Temperature: 0.6, TopP: 0.95, MaxTokens: 18), Every: 20);
+
+    public TrainerConfig ColdStart { get; init; } = ColdStart ?? new(Steps: 100, LearningRate: 3e-3, WarmupSteps: 10, LogEvery: 50);
+
+    private static TrainerConfig BasePretraining => new(Steps: 800, LearningRate: 3e-3, WarmupSteps: 30, LogEvery: 50);
+
     public R1ZeroConfig Validated()
     {
         if (Task is null || Small is null || Large is null || Pretraining is null || LargePretraining is null || Grpo is null || Evaluation is null || ColdStart is null)
@@ -152,6 +174,7 @@ public sealed record R1ZeroConfig(
         if (ColdStartExamples < 1 || ColdStartExamples > 1_000_000) throw new ConfigException($"R1ZeroConfig.ColdStartExamples must be in 1..1000000 (got {ColdStartExamples})");
         ColdStart.Validated();
         if (!(DistillationLearningRate > 0 && DistillationLearningRate <= 1)) throw new ConfigException($"R1ZeroConfig.DistillationLearningRate must be in (0, 1] (got {DistillationLearningRate})");
+        if (Seed < 0) throw new ConfigException($"R1ZeroConfig.Seed must be ≥ 0 (got {Seed})");
         return this;
     }
 }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Research.Benchmarks;
 using Research.Data;
 using Research.Distillation;
 using Research.Experiments;
@@ -207,7 +206,7 @@ public static partial class R1ZeroExperiment
         {
             tracker.Cancellation.ThrowIfCancellationRequested();
             using var scope = NewDisposeScope();
-            var (point, shown) = GrpoStep(policy, reference, trainer, g, task, task.Sample(g.PromptsPerStep, prompts), rollouts, step, device);
+            var (point, shown) = Grpo.Step(policy, reference, trainer, g, task, task.Sample(g.PromptsPerStep, prompts), rollouts, step, device);
             steps.Add(point);
             if (step == 1 || step == g.Steps) samples.AddRange(shown);
             onStep?.Invoke(step, g.Steps);
@@ -217,58 +216,6 @@ public static partial class R1ZeroExperiment
         }
         return new RunResult(name, policy.ParameterCount, updates + g.Steps * g.PolicyUpdates, Stopwatch.GetElapsedTime(begin).TotalSeconds,
             Trend.Of(steps, s => s.ResponseLength), Trend.Of(steps, s => s.ScratchpadShare), steps, evaluations, samples);
-    }
-
-    /// <summary>
-    /// One GRPO step: G responses for each prompt, rewards by rule, group-relative advantages, then μ updates of the
-    /// clipped objective against the sampling policy with the k3 KL to the reference.
-    /// </summary>
-    public static (RlStep Point, IReadOnlyList<SampleResponse> Shown) GrpoStep(LanguageModel policy, LanguageModel? reference, Trainer trainer, GrpoConfig g,
-        ReasoningTask task, IReadOnlyList<ArithmeticProblem> problems, Generator rollouts, int step, Device device)
-    {
-        using var scope = NewDisposeScope();
-        long t0 = Stopwatch.GetTimestamp();
-        var prompts = task.Prompts(problems, device);
-        using var rollout = Sampler.Sample(policy, prompts, g.GroupSize, g.Sampling, rollouts);
-        double sampleSeconds = Stopwatch.GetElapsedTime(t0).TotalSeconds;
-        long t1 = Stopwatch.GetTimestamp();
-        var read = Read(task, problems, g.GroupSize, rollout.Tokens);
-        var readings = read.Readings;
-        var rewards = readings.Select(r => Rewards.Total(g.RewardTerms, r)).ToArray();
-        var rewardTensor = tensor(rewards, [problems.Count, g.GroupSize]);
-        var groupAdvantages = Grpo.Advantages(rewardTensor, g.NormalizeStd);   // [P, G]; all zero exactly for equal rewards
-        double silent = groupAdvantages.abs().sum(1).eq(0).to_type(ScalarType.Float64).mean().item<double>();
-        var advantages = groupAdvantages.reshape(-1).to(device);
-        var repeated = prompts.repeat_interleave(g.GroupSize, 0);
-        Tensor? referenceLogProbs = null;
-        if (reference is not null)
-            using (no_grad()) referenceLogProbs = Sampler.TokenLogProbs(reference, repeated, rollout.Tokens, g.Sampling.Temperature).LogProbs;
-        // π_old is the policy that sampled: until the first update it is the policy itself, so the first update's
-        // forward gives its log-probabilities (detached) and no separate pass is needed.
-        Tensor? old = null;
-        double kl = 0, entropy = double.NaN;
-        for (int u = 0; u < g.PolicyUpdates; u++)
-        {
-            trainer.TrainStep(_ =>
-            {
-                var (logProbs, tokenEntropy) = Sampler.TokenLogProbs(policy, repeated, rollout.Tokens, g.Sampling.Temperature);
-                if (old is null)
-                {
-                    old = logProbs.detach().MoveToOuterDisposeScope();
-                    entropy = Grpo.MaskedMean(tokenEntropy, rollout.Mask);
-                    if (referenceLogProbs is not null) kl = Grpo.MaskedMean(Grpo.KlK3(old, referenceLogProbs), rollout.Mask);
-                }
-                var loss = Grpo.Loss(logProbs, old, referenceLogProbs, advantages, rollout.Mask, g.Epsilon,
-                    reference is null ? 0 : g.Beta, g.Normalization, g.Sampling.MaxTokens);
-                return new StepLoss(loss, rollout.Mask.sum().item<long>());
-            });
-        }
-        double updateSeconds = Stopwatch.GetElapsedTime(t1).TotalSeconds;
-        var shown = Enumerable.Range(0, Math.Min(g.GroupSize, 4)).Select(i => new SampleResponse(step, ReasoningTask.Render(problems[0]),
-            ReasoningVocabulary.Render(read.Response(i)), rewards[i], readings[i].Correct)).ToList();
-        var point = new RlStep(step, rewards.Average(), readings.Average(r => r.Correct ? 1.0 : 0), readings.Average(r => r.WellFormed ? 1.0 : 0),
-            readings.Average(r => (double)r.Length), readings.Average(r => r.UsesScratchpad ? 1.0 : 0), kl, entropy, silent, sampleSeconds, updateSeconds);
-        return (point, shown);
     }
 
     /// <summary>
@@ -293,7 +240,7 @@ public static partial class R1ZeroExperiment
             {
                 var problems = task.Sample(g.PromptsPerStep, prompts);
                 using var rollout = Sampler.Sample(teacher, task.Prompts(problems, device), g.GroupSize, config.Evaluation.SamplingOrDefault, samples);
-                var read = Read(task, problems, g.GroupSize, rollout.Tokens);
+                var read = task.ReadRows(problems, g.GroupSize, rollout.Tokens);
                 var kept = Enumerable.Range(0, read.Readings.Length).Where(i => read.Readings[i].Correct).ToList();
                 if (kept.Count == 0) kept = [.. Enumerable.Range(0, read.Readings.Length)];   // never an empty batch
                 using var batch = SftBatch(task, [.. kept.Select(i => problems[i / g.GroupSize])], [.. kept.Select(read.Response)], device);
@@ -321,7 +268,7 @@ public static partial class R1ZeroExperiment
         int k = evaluation.Samples;
         using var draws = new Generator(seed, device);
         using var rollout = Sampler.Sample(model, task.Prompts(problems, device), k, evaluation.SamplingOrDefault, draws);
-        var readings = Read(task, problems, k, rollout.Tokens).Readings;
+        var readings = task.ReadRows(problems, k, rollout.Tokens).Readings;
         int consensus = 0;
         for (int p = 0; p < problems.Count; p++)
         {
@@ -335,45 +282,9 @@ public static partial class R1ZeroExperiment
             written.Count == 0 ? double.NaN : written.Average(r => r.FaithfulScratchpad ? 1.0 : 0));
     }
 
-    /// <summary>Sampled rows read back once: their tokens on the CPU and what the rules read in each.</summary>
-    public sealed record ReadRollout(ResponseReading[] Readings, long[] Tokens, int Width)
-    {
-        /// <summary>Row <paramref name="i"/> up to and including its EOS.</summary>
-        public long[] Response(int i) => Tokens[(i * Width)..(i * Width + Readings[i].Length)];
-    }
-
-    /// <summary>The rules' reading of every sampled row; row i answers problem i / G.</summary>
-    public static ReadRollout Read(ReasoningTask task, IReadOnlyList<ArithmeticProblem> problems, int groupSize, Tensor responses)
-    {
-        var tokens = responses.cpu().contiguous().data<long>().ToArray();
-        int width = (int)responses.shape[1];
-        var readings = Enumerable.Range(0, (int)responses.shape[0]).Select(i => task.Read(problems[i / groupSize], tokens.AsSpan(i * width, width))).ToArray();
-        return new ReadRollout(readings, tokens, width);
-    }
-
-    /// <summary>
-    /// A next-token batch of prompts followed by responses of any lengths, padded with PAD: the loss mask keeps the
-    /// response tokens only (what SFT scores).
-    /// </summary>
-    public static LmBatch SftBatch(ReasoningTask task, IReadOnlyList<ArithmeticProblem> problems, IReadOnlyList<long[]> responses, Device device)
-    {
-        int s = task.PromptLength, width = s + responses.Max(r => r.Length);
-        var data = new long[problems.Count * width];
-        var keep = new bool[problems.Count * (width - 1)];
-        for (int i = 0; i < problems.Count; i++)
-        {
-            var row = task.PromptTokens(problems[i]).Concat(responses[i]).ToArray();
-            Array.Copy(row, 0, data, i * width, row.Length);
-            // Target j is token j + 1: the response's tokens are targets s − 1 .. s + |o| − 2.
-            for (int j = s - 1; j < row.Length - 1; j++) keep[i * (width - 1) + j] = true;
-        }
-        using var scope = NewDisposeScope();
-        var sequences = tensor(data, [problems.Count, width], device: device);
-        var inputs = sequences.narrow(1, 0, width - 1).contiguous();
-        var targets = sequences.narrow(1, 1, width - 1).contiguous();
-        var mask = tensor(keep, [problems.Count, width - 1], device: device);
-        return new LmBatch(inputs.MoveToOuterDisposeScope(), targets.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope());
-    }
+    /// <summary>A next-token batch of the problems' prompts followed by <paramref name="responses"/>, scored on the responses.</summary>
+    public static LmBatch SftBatch(ReasoningTask task, IReadOnlyList<ArithmeticProblem> problems, IReadOnlyList<long[]> responses, Device device) =>
+        LmBatch.PromptsAndResponses([.. problems.Select(task.PromptTokens)], responses, ArithmeticVocabulary.Pad, device);
 
     private static LanguageModel Copy(LanguageModel model, Device device)
     {

@@ -146,6 +146,15 @@ public sealed class ReasoningTask
             ArithmeticVocabulary.Eos];
     }
 
+    /// <summary>The rules' reading of every sampled row of <paramref name="responses"/> [P·G, L]; row i answers problem i / G.</summary>
+    public ReadRollout ReadRows(IReadOnlyList<ArithmeticProblem> problems, int groupSize, Tensor responses)
+    {
+        var tokens = responses.cpu().contiguous().data<long>().ToArray();
+        int width = (int)responses.shape[1];
+        var readings = Enumerable.Range(0, (int)responses.shape[0]).Select(i => Read(problems[i / groupSize], tokens.AsSpan(i * width, width))).ToArray();
+        return new ReadRollout(readings, tokens, width);
+    }
+
     /// <summary>
     /// Reads a response by the rules; never throws on what a model wrote. The answer is the digits between the
     /// answer markers when the response has them, else the whole response when it is digits then EOS. A response
@@ -206,4 +215,11 @@ public sealed class ReasoningTask
         if (problem.A < 0 || problem.A > sampler.MaxOperand || problem.B < 0 || problem.B > sampler.MaxOperand)
             throw new ArgumentOutOfRangeException(nameof(problem), problem, $"ReasoningTask: operands must be in 0..{sampler.MaxOperand} (MaxDigits = {MaxDigits})");
     }
+}
+
+/// <summary>Sampled rows read back once: their tokens on the CPU and what the rules read in each.</summary>
+public sealed record ReadRollout(ResponseReading[] Readings, long[] Tokens, int Width)
+{
+    /// <summary>Row <paramref name="i"/> up to and including its EOS.</summary>
+    public long[] Response(int i) => Tokens[(i * Width)..(i * Width + Readings[i].Length)];
 }

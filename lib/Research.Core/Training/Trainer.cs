@@ -32,20 +32,27 @@ public sealed class Trainer : IDisposable
     private readonly nn.Module _model;
     private readonly AdamW _optimizer;
     private readonly Parameter[] _parameters;
+    private readonly Func<int, double> _learningRateAt;
     private long _tokens;
     private double _seconds;
 
-    public Trainer(nn.Module model, TrainerConfig config)
+    /// <param name="learningRateAt">The rate of each step (1-based); <see cref="TrainerConfig.LearningRateAt"/> when null.
+    /// For a run that must keep another schedule's numbers, such as fp8-training's CosineAnnealingLR.</param>
+    /// <param name="decayAllParameters">Decay norm gains and biases too, as AdamW over <c>model.parameters()</c> does;
+    /// by default only matrices are decayed.</param>
+    public Trainer(nn.Module model, TrainerConfig config, Func<int, double>? learningRateAt = null, bool decayAllParameters = false)
     {
         Config = config.Validated();
         _model = model;
+        _learningRateAt = learningRateAt ?? Config.LearningRateAt;
         _parameters = [.. model.parameters().Where(p => p.requires_grad)];
         // Decay matrices only: shrinking norm gains or biases towards 0 regularises nothing useful (GPT-2/nanoGPT practice).
         AdamW.ParamGroup Group(IEnumerable<Parameter> ps, double decay) =>
             new(ps, config.LearningRate, config.Beta1, config.Beta2, config.Epsilon, decay, false, false);
-        _optimizer = optim.AdamW(
-            [Group(_parameters.Where(p => p.dim() >= 2), config.WeightDecay), Group(_parameters.Where(p => p.dim() < 2), 0)],
-            config.LearningRate, config.Beta1, config.Beta2, config.Epsilon, config.WeightDecay);
+        AdamW.ParamGroup[] groups = decayAllParameters
+            ? [Group(_parameters, config.WeightDecay)]
+            : [Group(_parameters.Where(p => p.dim() >= 2), config.WeightDecay), Group(_parameters.Where(p => p.dim() < 2), 0)];
+        _optimizer = optim.AdamW(groups, config.LearningRate, config.Beta1, config.Beta2, config.Epsilon, config.WeightDecay);
     }
 
     public TrainerConfig Config { get; }
@@ -58,7 +65,7 @@ public sealed class Trainer : IDisposable
 
     /// <summary>
     /// One optimizer step: <paramref name="lossAt"/>(step) builds the loss inside this step's dispose scope; then
-    /// backward, clipping of the global norm, the scheduled rate and AdamW. Returns (loss, gradient norm, rate).
+    /// backward, clipping of the global norm (torch.nn.utils.clip_grad_norm_), the scheduled rate and AdamW. Returns (loss, gradient norm, rate).
     /// </summary>
     public (double Loss, double GradientNorm, double LearningRate) TrainStep(Func<int, StepLoss> lossAt)
     {
@@ -71,13 +78,10 @@ public sealed class Trainer : IDisposable
         var (loss, tokens) = lossAt(step);
         if (loss.numel() != 1) throw new InvalidOperationException($"Trainer: the step function must return a scalar loss, got shape [{string.Join(", ", loss.shape)}]");
         loss.backward();
-        double norm = GlobalNorm();
-        if (Config.GradientClip > 0 && norm > Config.GradientClip)
-        {
-            using var noGrad = no_grad();
-            foreach (var p in _parameters) p.grad?.mul_(Config.GradientClip / norm);
-        }
-        double rate = Config.LearningRateAt(step);
+        // torch's clip_grad_norm_ returns the norm before clipping; an infinite bound scales by clamp(∞, max 1) = 1, so
+        // the norm is still logged when clipping is off and the gradients stay exactly as they were.
+        double norm = nn.utils.clip_grad_norm_(_parameters, Config.GradientClip > 0 ? Config.GradientClip : double.PositiveInfinity);
+        double rate = _learningRateAt(step);
         foreach (var group in _optimizer.ParamGroups) group.LearningRate = rate;
         _optimizer.step();
         double value = loss.item<float>();
@@ -172,13 +176,6 @@ public sealed class Trainer : IDisposable
             g.set_state(state);
         }
         (Step, _tokens, _seconds) = (step, tokens, seconds);
-    }
-
-    private double GlobalNorm()
-    {
-        using var scope = NewDisposeScope();
-        var squares = _parameters.Where(p => p.grad is not null).Select(p => p.grad!.square().sum()).ToList();
-        return squares.Count == 0 ? 0 : stack(squares).sum().sqrt().item<float>();
     }
 
     public void Dispose() => _optimizer.Dispose();

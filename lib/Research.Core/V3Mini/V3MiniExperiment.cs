@@ -60,7 +60,7 @@ public static class V3MiniExperiment
         var corpus = new MultiDomainCorpus(config.Corpus);
         var validationRng = new Random(config.Seed + 2);
         var validation = Enumerable.Range(0, config.ValidationBatches)
-            .Select(_ => MtpExperiment.CorpusBatch(corpus, config.BatchSize, validationRng, device)).ToList();
+            .Select(_ => SequenceBatch.FromCorpus(corpus, config.BatchSize, validationRng, device)).ToList();
         try
         {
             var plan = config.Runs.Select(r => (Name: r, Seed: config.Seed))
@@ -92,7 +92,7 @@ public static class V3MiniExperiment
     }
 
     private static V3MiniRun RunOne(V3MiniExperimentConfig config, string name, int seed, MultiDomainCorpus corpus,
-        IReadOnlyList<MtpExperiment.SequenceBatch> validation, Device device, IProgress<ExperimentProgress>? progress, CancellationToken cancellation)
+        IReadOnlyList<SequenceBatch> validation, Device device, IProgress<ExperimentProgress>? progress, CancellationToken cancellation)
     {
         var c = V3MiniAblations.Of(name, config);
         using var mini = new LanguageModel(c, device, new Generator((ulong)seed, device));
@@ -109,7 +109,7 @@ public static class V3MiniExperiment
                 if (step > 1) mini.UpdateBiases();
                 if (step == 2) firstMb = WorkingSetMb();
                 if (step == steps) lastMb = WorkingSetMb();
-                var batch = MtpExperiment.CorpusBatch(corpus, config.BatchSize, data, device);
+                var batch = SequenceBatch.FromCorpus(corpus, config.BatchSize, data, device);
                 var losses = mini.Losses(batch.Sequences, mtp.LambdaAt(step, steps), batch.Mask);
                 return new StepLoss(losses.Total, batch.Mask.sum().item<long>());
             },
@@ -133,7 +133,7 @@ public static class V3MiniExperiment
     }
 
     /// <summary>The main model's validation loss (MTP dropped) and each main MoE layer's expert loads over the batches.</summary>
-    public static (double Loss, IReadOnlyList<long[]> Loads) Validate(LanguageModel mini, IReadOnlyList<MtpExperiment.SequenceBatch> batches)
+    public static (double Loss, IReadOnlyList<long[]> Loads) Validate(LanguageModel mini, IReadOnlyList<SequenceBatch> batches)
     {
         bool training = mini.training;
         mini.eval();
@@ -153,7 +153,7 @@ public static class V3MiniExperiment
     }
 
     // Batch-1 decoding on one intra-op thread (as mtp's), plain and speculative interleaved; the first pass warms up.
-    private static (double Plain, double? Speculative, double? Acceptance, bool Identical) Decode(V3MiniExperimentConfig config, LanguageModel mini, IReadOnlyList<MtpExperiment.SequenceBatch> validation)
+    private static (double Plain, double? Speculative, double? Acceptance, bool Identical) Decode(V3MiniExperimentConfig config, LanguageModel mini, IReadOnlyList<SequenceBatch> validation)
     {
         var prompts = validation.SelectMany(b => Enumerable.Range(0, (int)b.Sequences.shape[0]).Select(i => b.Sequences[i].narrow(0, 0, config.DecodePromptLength)))
             .Take(config.DecodePrompts).ToList();

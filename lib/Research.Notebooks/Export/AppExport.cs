@@ -45,7 +45,7 @@ public static class AppExport
         {
             throw new NotebookException($"{outDirectory}: cannot write apps there: {e.Message}", e);
         }
-        foreach (var (app, source) in apps.Zip(sources)) AtomicFile.WriteAllText(app, source);
+        foreach (var (app, source) in apps.Zip(sources)) NotebookException.WriteAllText(app, source);
         return apps;
     }
 

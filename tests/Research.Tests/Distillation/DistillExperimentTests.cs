@@ -74,7 +74,7 @@ public sealed class DistillExperimentTests
         Assert.Equal(Tiny.Methods.Select(m => m.Name), result.Methods.Select(m => m.Name));
         Assert.All(result.Methods, m =>
         {
-            Assert.InRange(m.Accuracy, 0, 1);
+            Assert.Equal(Math.Round(m.Accuracy * Tiny.ValidationExamples), m.Accuracy * Tiny.ValidationExamples, 9);   // exact matches of the held-out problems
             Assert.True(m.ValidationLoss > 0 && double.IsFinite(m.ValidationLoss), m.Name);
             Assert.True(m.TeacherKl >= 0, m.Name);
             Assert.Equal([6, 12], m.Curve.Select(p => p.Step));
@@ -170,7 +170,8 @@ public sealed class DistillExperimentTests
         var (exit, stdout, stderr) = InProcessCli.Run("run", "distill", "--config", configPath, "--out", folder, "--json");
         Assert.True(exit == ExitCodes.Ok, stderr);
         var result = JsonDocument.Parse(stdout).RootElement.GetProperty("result");
-        Assert.InRange(result.GetProperty("teacher").GetProperty("accuracy").GetDouble(), 0, 1);
+        double teacher = result.GetProperty("teacher").GetProperty("accuracy").GetDouble();
+        Assert.Equal(Math.Round(teacher * Tiny.ValidationExamples), teacher * Tiny.ValidationExamples, 9);   // exact matches of the held-out problems
         var methods = result.GetProperty("methods").EnumerateArray().ToList();
         Assert.Equal(Tiny.Methods.Select(m => m.Name), methods.Select(m => m.GetProperty("name").GetString()));
         Assert.All(methods, m => Assert.True(m.GetProperty("validationLoss").GetDouble() > 0));

@@ -36,6 +36,41 @@ public sealed class Fp8TrainingExperimentTests
     }
 
     [Fact]
+    public void The_shared_trainer_reproduces_torchs_adamw_with_cosine_annealing_step_for_step()
+    {
+        // Given the fine-grained recipe, the teacher and validation set of the tiny config
+        var config = Tiny with { Steps = 20, LogEvery = 5 };
+        var recipe = config.Runs()[2].Recipe;
+        var teacher = new Fp8TrainingExperiment.Teacher(config, CPU, new Generator(0));
+        var (vx, vy, _) = teacher.Sample(config.ValidationExamples, new Generator(1));
+
+        // When it trains on the kit's Trainer, and on a plain loop of torch's AdamW and CosineAnnealingLR (the oracle)
+        var shared = Fp8TrainingExperiment.Train(config, recipe, teacher, (vx, vy), CPU, cancellation: TestContext.Current.CancellationToken);
+        var oracle = new List<double>();
+        using (var model = new Fp8Mlp(config.Inputs, config.Hidden, config.Classes, recipe, CPU, new Generator((ulong)config.Seed + 2)))
+        {
+            using var optimizer = optim.AdamW(model.parameters(), lr: config.LearningRate, weight_decay: config.WeightDecay);
+            var schedule = optim.lr_scheduler.CosineAnnealingLR(optimizer, config.Steps);
+            var batches = new Generator((ulong)config.Seed + 3);
+            for (int step = 1; step <= config.Steps; step++)
+            {
+                using var scope = NewDisposeScope();
+                var (x, y, _) = teacher.Sample(config.BatchSize, batches);
+                var loss = nn.functional.cross_entropy(model.forward(x), y);
+                optimizer.zero_grad();
+                loss.backward();
+                optimizer.step();
+                schedule.step();
+                oracle.Add(loss.item<float>());
+            }
+        }
+
+        // Then every logged window of training losses is the same number
+        var windows = oracle.Chunk(config.LogEvery).Select(w => w.Average()).ToList();
+        Assert.Equal(windows, shared.Select(p => p.TrainLoss));
+    }
+
+    [Fact]
     public void Training_lowers_the_loss_toward_but_not_below_the_bayes_floor_and_fp8_changes_the_numbers()
     {
         var result = Fp8TrainingExperiment.Run(Tiny with { Steps = 120, LogEvery = 40 }, CPU, cancellation: TestContext.Current.CancellationToken);

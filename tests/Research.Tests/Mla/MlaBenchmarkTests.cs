@@ -59,11 +59,9 @@ public sealed class MlaBenchmarkTests
         // And the headline is absorbed MLA at the longest context and the smallest batch, judged by both goals
         var headline = r.Cells.Single(c => c.Context == 12 && c.Batch == 1 && c.Variant == DecodeVariant.MlaAbsorbed);
         Assert.Equal((12, 1, headline.Ratio, 3.2), (r.HeadlineContext, r.HeadlineBatch, r.Ratio, r.CacheRatio));
-        Assert.Equal(r.Ratio <= 1 && r.CacheRatio >= 10, r.GoalMet);
         Assert.False(r.GoalMet);   // a 3.2× smaller cache misses the 10× goal whatever the speed
         // And naive and absorbed decoding gave the same outputs
         Assert.True(r.Agrees, $"max |naive − absorbed| = {r.MaxAbsDifference:E2}");
-        Assert.InRange(r.MaxAbsDifference, 0, MlaBenchmarkResult.Tolerance);
         // And every step's tensors and every cache died with their scopes (finalizers of other tests may only lower the count)
         Assert.True(Tensor.TotalCount <= live + modulesLeave, $"{Tensor.TotalCount - live} tensors outlived the benchmark, {modulesLeave} from its modules");
     }

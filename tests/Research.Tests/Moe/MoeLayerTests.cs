@@ -96,10 +96,10 @@ public sealed class MoeLayerTests
         // 4 experts, k = 1, every expert chosen by one of 4 tokens, equal affinities: f = P = 1 for... Σ fᵢPᵢ = 4 · (4/4 · 1/4) = 1
         var scores = full([4, 4], 0.5f);
         var experts = tensor(new long[] { 0, 1, 2, 3 }).view(4, 1);
-        Assert.Equal(1.0, Balancing.FP(scores, experts).item<float>(), 1e-6);
+        Assert.Equal(1.0, Balancing.LoadAffinityProduct(scores, experts).item<float>(), 1e-6);
         // all tokens on expert 0 with affinity mass 0.7 there: f₀ = 4, P₀ = 0.7 → 2.8
         var skewed = tensor(new float[] { 0.7f, 0.1f, 0.1f, 0.1f }).expand(4, 4).contiguous();
-        Assert.Equal(2.8, Balancing.FP(skewed, zeros([4, 1], dtype: ScalarType.Int64)).item<float>(), 1e-5);
+        Assert.Equal(2.8, Balancing.LoadAffinityProduct(skewed, zeros([4, 1], dtype: ScalarType.Int64)).item<float>(), 1e-5);
     }
 
     [Fact]
@@ -181,7 +181,7 @@ public sealed class MoeLayerTests
         both.train(); both.forward(x);
         Assert.NotNull(both.LastBalanceLoss);
         var r = both.Router.Route(x.view(12, 10));
-        double expected = 0.01 * Balancing.FP(r.Scores, r.Experts).item<float>() + 0.1 * Balancing.FP(r.Scores.view(2, 6, 8), r.Experts.view(2, 6, 2)).mean().item<float>();
+        double expected = 0.01 * Balancing.LoadAffinityProduct(r.Scores, r.Experts).item<float>() + 0.1 * Balancing.LoadAffinityProduct(r.Scores.view(2, 6, 8), r.Experts.view(2, 6, 2)).mean().item<float>();
         Assert.Equal(expected, both.LastBalanceLoss!.item<float>(), 1e-6);
         both.LastBalanceLoss.backward();
         Assert.True(both.Router.Weight.grad!.abs().sum().item<float>() > 0);   // the loss trains the centroids

@@ -18,12 +18,10 @@ public sealed class MtpBenchmarkTests
         Assert.True(r.GetProperty("identical").GetBoolean());
         Assert.Equal(2, r.GetProperty("layers").GetInt32());
         Assert.Equal(2, r.GetProperty("draftDepth").GetInt32());
-        double ratio = r.GetProperty("ratio").GetDouble(), acceptance = r.GetProperty("acceptanceRate").GetDouble();
+        double ratio = r.GetProperty("ratio").GetDouble();
         Assert.Equal(r.GetProperty("speculativeTokensPerSecond").GetDouble() / r.GetProperty("plainTokensPerSecond").GetDouble(), ratio, 6);
-        Assert.InRange(acceptance, 0.0, 1.0);
         // With two chained depths a forward gives 1 to 3 tokens.
         Assert.InRange(r.GetProperty("tokensPerForward").GetDouble(), 1.0, 3.0);
-        Assert.Equal(ratio >= 1.3, r.GetProperty("goalMet").GetBoolean());
     }
 
     [Theory]

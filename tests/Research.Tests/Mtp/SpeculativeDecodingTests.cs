@@ -1,3 +1,4 @@
+using Research.Data;
 using Research.Models;
 using Research.Mtp;
 using Xunit;
@@ -155,14 +156,14 @@ public sealed class SpeculativeCacheTests
         using (var trainer = new Research.Training.Trainer(model, new(Steps: 150, LearningRate: 3e-3, WarmupSteps: 10, LogEvery: 150)))
             trainer.Run(step =>
             {
-                var batch = MtpExperiment.CorpusBatch(corpus, 16, rng, CPU);
+                var batch = SequenceBatch.FromCorpus(corpus, 16, rng, CPU);
                 return new Research.Training.StepLoss(model.Losses(batch.Sequences, 0.3, batch.Mask).Total, batch.Mask.sum().item<long>());
             }, cancellation: TestContext.Current.CancellationToken);
         model.eval();
         int drafts = 0, accepted = 0;
         for (int p = 0; p < 6; p++)
         {
-            using var batch = MtpExperiment.CorpusBatch(corpus, 1, rng, CPU);
+            using var batch = SequenceBatch.FromCorpus(corpus, 1, rng, CPU);
             var prompt = batch.Sequences.narrow(1, 0, 12);
             var plain = Generation.GreedyCached(model, prompt, 30).data<long>().ToArray();
             var result = SpeculativeDecoding.Greedy(model, prompt, 30);

@@ -35,8 +35,7 @@ public sealed class R1ZeroExperimentTests
         Assert.Equal(Tiny.Grpo.Steps * Tiny.Grpo.PolicyUpdates + Tiny.ColdStart.Steps, a.Runs[3].Updates);
         foreach (var r in a.Runs)
         {
-            Assert.InRange(r.PassAt1, 0, 1);
-            Assert.InRange(r.ConsAtK, 0, 1);
+            AssertHeldOutCounts(r.PassAt1, r.ConsAtK);
             Assert.Equal([0, 2, 4], r.Evaluations.Select(e => e.Step));
             Assert.Equal(r.PassAt1, r.Evaluations[^1].PassAt1);
         }
@@ -50,6 +49,14 @@ public sealed class R1ZeroExperimentTests
         Assert.Equal(a.Base.PassAt1, a.Runs[0].Evaluations[0].PassAt1);
         Assert.Equal(JsonSerializer.Serialize(a with { MemoryFirst = null!, MemoryLast = null! } , Strip),
             JsonSerializer.Serialize(b with { MemoryFirst = null!, MemoryLast = null! }, Strip));
+    }
+
+    // pass@1 counts correct samples of N problems × k samples, cons@k correct majority votes of N problems: whole counts.
+    private static void AssertHeldOutCounts(double passAt1, double consAtK)
+    {
+        int n = Tiny.Evaluation.Problems, k = Tiny.Evaluation.Samples;
+        Assert.Equal(Math.Round(passAt1 * n * k), passAt1 * n * k, 9);
+        Assert.Equal(Math.Round(consAtK * n), consAtK * n, 9);
     }
 
     // Everything but wall-clock times.
@@ -74,13 +81,15 @@ public sealed class R1ZeroExperimentTests
         var (exit, stdout, stderr) = InProcessCli.Run("run", "r1-zero", "--config", path, "--out", folder, "--json");
         Assert.True(exit == ExitCodes.Ok, stderr);
         var result = JsonDocument.Parse(stdout).RootElement.GetProperty("result");
-        Assert.InRange(result.GetProperty("base").GetProperty("passAt1").GetDouble(), 0, 1);
+        var baseModel = result.GetProperty("base");
+        AssertHeldOutCounts(baseModel.GetProperty("passAt1").GetDouble(), baseModel.GetProperty("consAtK").GetDouble());
         var runs = result.GetProperty("runs").EnumerateArray().ToList();
         Assert.Equal(["grpo", "dr-grpo", "distilled", "cold-start-grpo"], runs.Select(r => r.GetProperty("name").GetString()));
         Assert.All(runs, r =>
         {
-            Assert.InRange(r.GetProperty("passAt1").GetDouble(), 0, 1);
-            Assert.InRange(r.GetProperty("consAtK").GetDouble(), 0, 1);
+            AssertHeldOutCounts(r.GetProperty("passAt1").GetDouble(), r.GetProperty("consAtK").GetDouble());
+            // The headline score is the last held-out evaluation's
+            Assert.Equal(r.GetProperty("passAt1").GetDouble(), r.GetProperty("evaluations").EnumerateArray().Last().GetProperty("passAt1").GetDouble());
             Assert.True(r.GetProperty("responseLength").GetDouble() >= 1);
         });
         Assert.True(File.Exists(Path.Combine(folder, "r1-zero", "rl_steps.csv")));

@@ -119,6 +119,41 @@ public sealed class TrainerTests
     }
 
     [Fact]
+    public void Without_clipping_the_reported_norm_is_the_gradients_own_norm()
+    {
+        // Given clipping off and a large loss whose gradient norm is far above 1
+        using var model = new LanguageModel(Model, CPU, new Generator(12));
+        using var trainer = new Trainer(model, new TrainerConfig(Steps: 1, WarmupSteps: 0, GradientClip: 0, LogEvery: 1));
+        var task = CountingTask(model, new Generator(13));
+        var (_, norm, _) = trainer.TrainStep(step =>
+        {
+            var s = task(step);
+            return s with { Loss = s.Loss * 1000 };
+        });
+
+        // Then the norm is the L2 norm of the gradients left on the parameters, which were not scaled down
+        var own = Math.Sqrt(model.parameters().Sum(p => (double)p.grad!.square().sum().item<float>()));
+        Assert.True(norm > 1, $"norm {norm}");
+        Assert.Equal(own, norm, own * 1e-5);
+    }
+
+    [Fact]
+    public void A_given_schedule_and_decay_on_every_parameter_replace_the_defaults()
+    {
+        // With a zero loss the only change is AdamW's decay W ← W·(1 − lr·λ), here with lr from the given schedule
+        using var model = new LanguageModel(Model, CPU, new Generator(14));
+        var before = model.named_parameters().ToDictionary(p => p.name, p => Values(p.parameter));
+        using var trainer = new Trainer(model, new TrainerConfig(Steps: 1, LearningRate: 0.1, WarmupSteps: 0, WeightDecay: 0.5, LogEvery: 1),
+            learningRateAt: step => 0.2 * step, decayAllParameters: true);
+
+        var (_, _, rate) = trainer.TrainStep(_ => new StepLoss(stack(model.parameters().Select(p => p.sum())).sum() * 0, 1));
+
+        Assert.Equal(0.2, rate);
+        foreach (var (name, p) in model.named_parameters())
+            Assert.Equal(before[name].Select(v => v * (1 - 0.2f * 0.5f)).ToArray(), Values(p), new FloatTolerance(1e-7f));
+    }
+
+    [Fact]
     public void Metrics_csv_holds_one_row_per_logged_point()
     {
         var path = Path.Combine(TestPaths.TempFolder(), "metrics.csv");

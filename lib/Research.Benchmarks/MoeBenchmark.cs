@@ -4,6 +4,7 @@ using Research.Models;
 using Research.Moe;
 using Research.Platform;
 using static TorchSharp.torch;
+using MathNet.Numerics.Statistics;
 
 namespace Research.Benchmarks;
 
@@ -78,25 +79,19 @@ public static class MoeBenchmark
 
         using var head = x[..config.NaiveTokens].contiguous();
         double naive = Time(moe.ForwardNaive, head);
-        double moeHead = Median([.. Enumerable.Range(0, 3).Select(_ => Time(moe.forward, head))]);
+        double moeHead = Enumerable.Range(0, 3).Select(_ => Time(moe.forward, head)).Median();
         double difference;
         using (no_grad())
         using (var scope = NewDisposeScope())
             difference = (moe.forward(head) - moe.ForwardNaive(head)).abs().max().item<float>();
         progress?.Report(new ExperimentProgress("done", config.Repetitions + 1, config.Repetitions + 1));
 
-        double moeMs = Median(moeTimes), denseMs = Median(denseTimes);
+        double moeMs = moeTimes.Median(), denseMs = denseTimes.Median();
         // One SwiGLU of width h on a d-vector: 3 matmuls of d·h multiply-adds, 2 flops each.
         long flops = 2L * 3 * config.Dim * denseHidden;
         return new MoeBenchmarkResult(config.Tokens, config.Dim, config.Experts, config.ExpertHidden, config.TopK, config.SharedExperts, denseHidden,
             moeMs, denseMs, naive / config.NaiveTokens, moeMs / config.Tokens, moeMs / denseMs, naive / moeHead,
             moeMs / denseMs <= MoeBenchmarkResult.Goal, difference, difference <= MoeBenchmarkResult.Tolerance, flops,
             config.Repetitions, get_num_threads(), device.ToString());
-    }
-
-    private static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 }

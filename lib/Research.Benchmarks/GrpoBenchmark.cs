@@ -62,7 +62,7 @@ public static class GrpoBenchmark
         for (int i = 0; i < runs; i++)
         {
             using var scope = NewDisposeScope();
-            var (point, _) = R1ZeroExperiment.GrpoStep(model, null, trainer, grpo, task, task.Sample(config.Prompts, prompts), rollouts, i + 1, device);
+            var (point, _) = Grpo.Step(model, null, trainer, grpo, task, task.Sample(config.Prompts, prompts), rollouts, i + 1, device);
             if (i >= config.Warmup)
             {
                 sample.Add(point.SampleSeconds * 1000);

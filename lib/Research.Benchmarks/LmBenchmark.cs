@@ -30,19 +30,6 @@ public sealed record LmBenchmarkConfig(int Steps = 1000, int EarlyStep = 100, in
     }
 }
 
-/// <summary>Memory of the process at one step.</summary>
-/// <param name="WorkingSetMegabytes">Resident memory of the whole process (managed and libtorch's native heap).</param>
-/// <param name="LiveTensors">TorchSharp tensors alive: a leak shows here before it shows in megabytes.</param>
-public sealed record MemorySample(int Step, double WorkingSetMegabytes, long LiveTensors)
-{
-    /// <summary>The process's memory now, labelled with <paramref name="step"/>.</summary>
-    public static MemorySample Now(int step)
-    {
-        using var process = System.Diagnostics.Process.GetCurrentProcess();
-        return new MemorySample(step, Math.Round(process.WorkingSet64 / 1048576.0, 1), Tensor.TotalCount);
-    }
-}
-
 /// <param name="TokensPerSecond">Training tokens (input positions) per second of training-step time.</param>
 /// <param name="MemoryGrowthMegabytes">Working set at the last step minus at the early step.</param>
 public sealed record LmBenchmarkResult(string Model, long Parameters, int BatchSize, int SequenceLength, int Steps,

@@ -65,7 +65,7 @@ public static class V3MiniBenchmark
                 {
                     var (_, mini, optimizer) = models[i];
                     using var scope = NewDisposeScope();
-                    using var batch = MtpExperiment.CorpusBatch(corpus, config.BatchSize, rng, device);
+                    using var batch = SequenceBatch.FromCorpus(corpus, config.BatchSize, rng, device);
                     long start = Stopwatch.GetTimestamp();
                     mini.train();
                     optimizer.zero_grad();

@@ -4,6 +4,7 @@ using Research.Mla;
 using Research.Models;
 using Research.Platform;
 using static TorchSharp.torch;
+using MathNet.Numerics.Statistics;
 
 namespace Research.Benchmarks;
 
@@ -149,11 +150,11 @@ public static class MlaBenchmark
                 for (int i = 0; i < config.Repetitions; i++)   // interleaved, so load changes hit every variant alike
                     foreach (var v in variants) times[v].Add(Step(Module(v), v, x, Cache(v), device));
 
-                double mhaMs = Median(times[DecodeVariant.Mha]);
+                double mhaMs = times[DecodeVariant.Mha].Median();
                 foreach (var v in variants)
                 {
                     long elements = Module(v).CacheElementsPerToken;
-                    double ms = Median(times[v]);
+                    double ms = times[v].Median();
                     cells.Add(new MlaBenchmarkCell(context, batch, v, ms, times[v].Min(), times[v].Max(), ms / mhaMs,
                         elements * elementSize, (double)mhaElements / elements));
                 }
@@ -215,11 +216,5 @@ public static class MlaBenchmark
         var absorbed = mla.Decode(x, cache);
         cache.Truncate(cache.Length - 1);
         return (naive - absorbed).abs().max().item<float>();
-    }
-
-    private static double Median(List<double> values)
-    {
-        var sorted = values.Order().ToArray();
-        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 }
