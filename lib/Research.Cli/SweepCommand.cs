@@ -184,13 +184,7 @@ public static class SweepCommand
 
     private static void Print(SweepReport report, TextWriter stdout)
     {
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Out = new AnsiConsoleOutput(stdout),
-            Ansi = ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected ? AnsiSupport.Detect : AnsiSupport.No,
-        });
-        // Into a file or a pipe there is no terminal to fit: do not wrap the table at Spectre's default 80 columns.
-        if (!ReferenceEquals(stdout, Console.Out) || Console.IsOutputRedirected) console.Profile.Width = 160;
+        var console = ConsoleTables.For(stdout);
         console.WriteLine($"sweep '{report.Name}' ({report.Experiment}): {report.Done} of {report.Cells} cells finished; baseline {report.Baseline}");
         foreach (var metric in report.Metrics)
         {
