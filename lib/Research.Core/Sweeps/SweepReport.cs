@@ -87,6 +87,18 @@ public sealed record SweepReport(
         c.Arm, Baseline, c.N, c.Mean, c.StandardDeviation, c.Low, c.High, c.BootstrapLow, c.BootstrapHigh, c.PValue, c.AdjustedPValue, m.Margin,
         c.AdjustedEquivalencePValue, Verdicts.Name(c.Verdict)))));
 
+    /// <summary>One metric as the terminal and the HTML page show it: per arm its values, then its difference from the baseline.</summary>
+    public ResultTable ArmsTable(MetricReport metric) => ResultTable.Of($"{metric.Name} ({(metric.Direction == Direction.Lower ? "lower" : "higher")} is better" +
+        (metric.Margin is double m ? $", margin ±{m}" : "") + ")", metric.Arms.Select(a =>
+        {
+            var (s, c) = (a.Summary, metric.Comparisons.FirstOrDefault(x => x.Arm == a.Arm));
+            return new ArmLine(a.Arm, s?.N ?? 0, s?.Mean, s?.StandardDeviation, s is { N: > 1 } ? Interval(s.Low, s.High) : "–",
+                c is null ? "(baseline)" : Verdicts.Number(c.Mean), c is null ? "" : Interval(c.Low, c.High), c is null ? "" : Interval(c.BootstrapLow, c.BootstrapHigh),
+                c?.AdjustedPValue, c is null ? "" : Verdicts.Name(c.Verdict));
+        }));
+
+    private static string Interval(double low, double high) => $"[{Verdicts.Number(low)}, {Verdicts.Number(high)}]";
+
     /// <summary>
     /// Writes <c>report/</c> in the sweep directory: summary.csv, differences.csv, report.json and, with
     /// <paramref name="html"/>, index.html, whole or not at all (<see cref="AtomicFolder"/>).
@@ -117,6 +129,11 @@ public sealed record DifferenceRow(string Metric, string Arm, string Baseline, i
     [property: Column("sd_diff")] double StandardDeviation, [property: Column("t_low")] double Low, [property: Column("t_high")] double High,
     double BootstrapLow, double BootstrapHigh, [property: Column("p")] double PValue, [property: Column("p_holm")] double AdjustedPValue,
     double? Margin, [property: Column("p_equivalence_holm")] double? AdjustedEquivalencePValue, string Verdict);
+
+/// <summary>A line of <see cref="SweepReport.ArmsTable"/>; the intervals are t intervals unless named bootstrap.</summary>
+public sealed record ArmLine(string Arm, int N, double? Mean, [property: Column("sd")] double? StandardDeviation, [property: Column("t_interval")] string Interval,
+    [property: Column("delta")] string Difference, [property: Column("delta_t_interval")] string DifferenceInterval,
+    [property: Column("delta_bootstrap")] string DifferenceBootstrap, [property: Column("p_holm")] double? AdjustedPValue, string Verdict);
 
 /// <summary>How verdicts read in tables.</summary>
 public static class Verdicts
