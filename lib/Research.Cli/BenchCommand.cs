@@ -27,7 +27,7 @@ public static class BenchCommand
         var defaults = new Fp8BenchmarkConfig();
         var size = new Option<int>("--size") { Description = $"n of the n×n float32 tensor (a multiple of {defaults.TileSize}).", DefaultValueFactory = _ => defaults.Size };
         var repetitions = Repetitions(defaults.Repetitions);
-        return Bench<Fp8BenchmarkResult>("fp8", "The fused FP8 kernels against libtorch and the memory-bandwidth floor.", [size, repetitions], parse =>
+        return Bench<Fp8BenchmarkResult>("fp8", "The fused FP8 kernels against libtorch and the memory-bandwidth floor.", [size, repetitions], (parse, _) =>
         {
             var config = (defaults with { Size = parse.GetValue(size), Repetitions = parse.GetValue(repetitions) }).Validated();
             return progress => Fp8Benchmark.Run(config, progress);
@@ -37,7 +37,7 @@ public static class BenchCommand
             $"ratio {r.Ratio:F3} (fused FakeQuant / libtorch round trip), roundRatio {r.RoundRatio:F3}, scaledRatio {r.ScaledRatio:F3}",
             $"fused FakeQuant bit-identical to the scaled libtorch round trip: {(r.BitIdentical ? "yes" : "NO")}; over the timed runs: " +
             $"working set {r.WorkingSetGrowthMegabytes:+0.0;-0.0} MB, {r.TensorsLeftAlive} tensors left alive",
-        ], ResultTable.Of("timings", Timings(r))), r => r.BitIdentical, stdout, stderr);
+        ], ResultTable.Of("timings", Timings(r))), r => r.BitIdentical, stdout, stderr, onDevice: false);   // the fused kernels are CPU code
     }
 
     // The timings record's JSON names are the definitions' keys.
@@ -52,12 +52,10 @@ public static class BenchCommand
         var defaults = new LmBenchmarkConfig();
         var steps = new Option<int>("--steps") { Description = "Training steps (memory is compared between step 100 and the last).", DefaultValueFactory = _ => defaults.Steps };
         var model = new Option<string>("--model") { Description = $"Which model of the distill experiment to train: {string.Join(", ", LmBenchmarkConfig.Models)}.", DefaultValueFactory = _ => defaults.Model };
-        var device = Device();
-        return Bench<LmBenchmarkResult>("lm", "Training tokens per second and memory of the tiny LM.", [steps, model, device], parse =>
+        return Bench<LmBenchmarkResult>("lm", "Training tokens per second and memory of the tiny LM.", [steps, model], (parse, dev) =>
         {
             int n = parse.GetValue(steps);
             var config = (defaults with { Steps = n, Model = parse.GetValue(model)!, EarlyStep = Math.Min(100, Math.Max(1, n / 10)) }).Validated();
-            var dev = Devices.Parse(parse.GetValue(device)!);
             return progress => LmBenchmark.Run(config, dev, progress);
         }, r => new Report(
         [
@@ -72,12 +70,11 @@ public static class BenchCommand
     {
         var defaults = new MoeBenchmarkConfig();
         var tokens = new Option<int>("--tokens") { Description = "Tokens per forward+backward.", DefaultValueFactory = _ => defaults.Tokens };
-        var (repetitions, device) = (Repetitions(defaults.Repetitions), Device());
-        return Bench<MoeBenchmarkResult>("moe", "Forward+backward of an MoE layer against a dense SwiGLU with the same active parameters.", [tokens, repetitions, device], parse =>
+        var repetitions = Repetitions(defaults.Repetitions);
+        return Bench<MoeBenchmarkResult>("moe", "Forward+backward of an MoE layer against a dense SwiGLU with the same active parameters.", [tokens, repetitions], (parse, dev) =>
         {
             var config = defaults with { Tokens = parse.GetValue(tokens), Repetitions = parse.GetValue(repetitions) };
             config = (config with { NaiveTokens = Math.Min(config.NaiveTokens, config.Tokens) }).Validated();
-            var dev = Devices.Parse(parse.GetValue(device)!);
             return progress => MoeBenchmark.Run(config, dev, progress);
         }, r => new Report(
         [
@@ -94,14 +91,13 @@ public static class BenchCommand
         var defaults = new MlaBenchmarkConfig();
         var contexts = new Option<string>("--contexts") { Description = "Comma-separated context lengths.", DefaultValueFactory = _ => string.Join(",", defaults.Contexts) };
         var batches = new Option<string>("--batches") { Description = "Comma-separated batch sizes.", DefaultValueFactory = _ => string.Join(",", defaults.Batches) };
-        var (repetitions, device) = (Repetitions(defaults.Repetitions), Device());
-        return Bench<MlaBenchmarkResult>("mla", "One decode step of MHA, GQA and MLA (naive and absorbed) over a filled KV cache, by context and batch.", [contexts, batches, repetitions, device], parse =>
+        var repetitions = Repetitions(defaults.Repetitions);
+        return Bench<MlaBenchmarkResult>("mla", "One decode step of MHA, GQA and MLA (naive and absorbed) over a filled KV cache, by context and batch.", [contexts, batches, repetitions], (parse, dev) =>
         {
             var config = (defaults with
             {
                 Contexts = Lengths(parse.GetValue(contexts)!, "--contexts"), Batches = Lengths(parse.GetValue(batches)!, "--batches"), Repetitions = parse.GetValue(repetitions),
             }).Validated();
-            var dev = Devices.Parse(parse.GetValue(device)!);
             return progress => MlaBenchmark.Run(config, dev, progress);
         }, r => new Report(
         [
@@ -117,12 +113,11 @@ public static class BenchCommand
     private static Command Grpo(TextWriter stdout, TextWriter stderr)
     {
         var defaults = new GrpoBenchmarkConfig();
-        var (repetitions, device) = (Repetitions(defaults.Repetitions), Device());
+        var repetitions = Repetitions(defaults.Repetitions);
         return Bench<GrpoBenchmarkResult>("grpo", "One GRPO step of r1-zero's small model split into sampling and update, and the sampler with its KV cache against re-running the prefix.",
-            [repetitions, device], parse =>
+            [repetitions], (parse, dev) =>
         {
             var config = (defaults with { Repetitions = parse.GetValue(repetitions) }).Validated();
-            var dev = Devices.Parse(parse.GetValue(device)!);
             return progress => GrpoBenchmark.Run(config, dev, progress);
         }, r => new Report(
         [
@@ -141,16 +136,15 @@ public static class BenchCommand
         var steps = new Option<int>("--steps") { Description = "Training steps on the corpus.", DefaultValueFactory = _ => defaults.Steps };
         var depth = new Option<int>("--depth") { Description = "MTP depths D trained.", DefaultValueFactory = _ => defaults.Depth };
         var draftDepth = new Option<int>("--draft-depth") { Description = "Depths chained into each draft (at most D).", DefaultValueFactory = _ => defaults.DraftDepth };
-        var (repetitions, device) = (Repetitions(defaults.Repetitions), Device());
+        var repetitions = Repetitions(defaults.Repetitions);
         return Bench<MtpBenchmarkResult>("mtp", "Self-speculative decoding with MTP drafts against plain cached greedy decoding on a model trained with MTP.",
-            [layers, steps, depth, draftDepth, repetitions, device], parse =>
+            [layers, steps, depth, draftDepth, repetitions], (parse, dev) =>
         {
             var config = (defaults with
             {
                 Layers = parse.GetValue(layers), Steps = parse.GetValue(steps), Depth = parse.GetValue(depth), DraftDepth = parse.GetValue(draftDepth),
                 Repetitions = parse.GetValue(repetitions),
             }).Validated();
-            var dev = Devices.Parse(parse.GetValue(device)!);
             return progress => MtpBenchmark.Run(config, dev, progress);
         }, r => new Report(
         [
@@ -166,12 +160,11 @@ public static class BenchCommand
     private static Command V3Mini(TextWriter stdout, TextWriter stderr)
     {
         var defaults = new V3MiniBenchmarkConfig();
-        var (repetitions, device) = (Repetitions(defaults.Repetitions), Device());
+        var repetitions = Repetitions(defaults.Repetitions);
         return Bench<V3MiniBenchmarkResult>("v3-mini", "One training step of the v3-mini full model against its dense-FFN, MHA and FP32 ablations and the FP32-dense-MHA baseline.",
-            [repetitions, device], parse =>
+            [repetitions], (parse, dev) =>
         {
             var config = (defaults with { Repetitions = parse.GetValue(repetitions) }).Validated();
-            var dev = Devices.Parse(parse.GetValue(device)!);
             return progress => V3MiniBenchmark.Run(config, dev, progress);
         }, r => new Report(
         [
@@ -183,15 +176,16 @@ public static class BenchCommand
 
     /// <summary>A <c>bench</c> subcommand: <paramref name="prepare"/> reads and checks the options before any work and
     /// returns the run; the result goes out as JSON or as <paramref name="report"/>; <paramref name="passed"/> is the self-check.</summary>
-    private static Command Bench<T>(string name, string description, Option[] options, Func<ParseResult, Func<IProgress<ExperimentProgress>, T>> prepare,
-        Func<T, Report> report, Func<T, bool> passed, TextWriter stdout, TextWriter stderr)
+    private static Command Bench<T>(string name, string description, Option[] options, Func<ParseResult, TorchSharp.torch.Device, Func<IProgress<ExperimentProgress>, T>> prepare,
+        Func<T, Report> report, Func<T, bool> passed, TextWriter stdout, TextWriter stderr, bool onDevice = true)
     {
         var json = new Option<bool>("--json") { Description = "Print the result as JSON on stdout (progress goes to stderr)." };
+        var device = new Option<string>("--device") { Description = $"Device: {Devices.Allowed}.", DefaultValueFactory = _ => "cpu" };
         var command = new Command(name, description);
-        foreach (var option in options.Append(json)) command.Options.Add(option);
+        foreach (var option in onDevice ? [.. options, device, json] : options.Append(json)) command.Options.Add(option);
         command.SetAction(parse =>
         {
-            var run = prepare(parse);
+            var run = prepare(parse, Devices.Parse(onDevice ? parse.GetValue(device)! : "cpu"));
             var r = ProgressDisplay.Run("bench " + name, stderr, run);
             if (parse.GetValue(json)) stdout.WriteLine(JsonSerializer.Serialize(r, ExperimentConfigs.Json));
             else
@@ -207,8 +201,6 @@ public static class BenchCommand
 
     private static Option<int> Repetitions(int fallback) =>
         new("--repetitions") { Description = "Timed runs per operation (the median is reported).", DefaultValueFactory = _ => fallback };
-
-    private static Option<string> Device() => new("--device") { Description = $"Device: {Devices.Allowed}.", DefaultValueFactory = _ => "cpu" };
 
     private static int[] Lengths(string text, string option)
     {

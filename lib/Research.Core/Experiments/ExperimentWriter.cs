@@ -30,7 +30,7 @@ public static class ExperimentWriter
             {
                 File.WriteAllText(Path.Combine(partial, "result.json"), ToJson(document));
                 foreach (var table in output.Tables)
-                    File.WriteAllText(Path.Combine(partial, table.Name + ".csv"), ToCsv(table));
+                    File.WriteAllText(Path.Combine(partial, table.Name + ".csv"), table.ToCsv());
                 // Each chart's figure (plotly.js's data and layout) as JSON, for pictures made later from this run (research gallery).
                 Directory.CreateDirectory(Path.Combine(partial, ChartsFolder));
                 foreach (var chart in output.Charts)
@@ -71,9 +71,6 @@ public static class ExperimentWriter
 
     /// <summary>The document as indented camelCase JSON.</summary>
     public static string ToJson(ExperimentDocument document) => JsonSerializer.Serialize(document, ExperimentConfigs.Json);
-
-    /// <summary>RFC 4180 CSV with invariant-culture numbers (round-trip precision).</summary>
-    public static string ToCsv(ResultTable table) => table.ToCsv();
 
     private static string Page(ExperimentDefinition definition, ExperimentOutput output, ExperimentDocument document)
     {

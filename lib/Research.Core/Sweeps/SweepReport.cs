@@ -109,7 +109,7 @@ public sealed record SweepReport(
         AtomicFolder.Write(final, partial =>
         {
             foreach (var table in new[] { SummaryTable(), DifferencesTable() })
-                File.WriteAllText(Path.Combine(partial, table.Name + ".csv"), ExperimentWriter.ToCsv(table));
+                File.WriteAllText(Path.Combine(partial, table.Name + ".csv"), table.ToCsv());
             File.WriteAllText(Path.Combine(partial, "report.json"), ToJson());
             if (html) File.WriteAllText(Path.Combine(partial, "index.html"), SweepCharts.Page(this));
         });
