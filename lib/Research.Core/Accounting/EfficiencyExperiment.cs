@@ -50,8 +50,8 @@ public sealed record EfficiencyConfig
 
 /// <summary>One preset: counts and FLOPs per token at the config's sequence.</summary>
 public sealed record SizeRow([property: Column("model")] string Name, [property: Column("moe")] bool IsMoe, [property: Column("mla")] bool IsMla,
-    long Total, long Activated, long MtpStored, long MtpUnique, [property: Column(Format = "E3")] double ForwardFlops,
-    [property: Column(Format = "E3")] double TrainingFlops, [property: Column(Format = "E3")] double AttentionForwardFlops);
+    long Total, long Activated, long MtpStored, long MtpUnique, [property: Column(Format = "0.000e+00")] double ForwardFlops,
+    [property: Column(Format = "0.000e+00")] double TrainingFlops, [property: Column(Format = "0.000e+00")] double AttentionForwardFlops);
 
 /// <summary>One point of the decoding bound.</summary>
 /// <param name="Cache">"mla", "gqa", or "mha" for the MHA cache variant of an MLA model.</param>
@@ -59,11 +59,11 @@ public sealed record DecodeRow(string Model, string Cache, string Hardware, int 
     [property: Column("per_sequence")] double TokensPerSecondPerSequence, double BytesPerStep, bool Fits);
 
 /// <summary>Will the weights (and one sequence's cache) fit, and the batch-1 bound where they do.</summary>
-public sealed record FitRow(string Model, string Hardware, double BytesPerParameter, [property: Column(Format = "E3")] double WeightBytes,
-    [property: Column(Format = "E3")] double MemoryBytes, bool Fits, [property: Column(Format = "F0")] double TokensPerSecond);
+public sealed record FitRow(string Model, string Hardware, double BytesPerParameter, [property: Column(Format = "0.000e+00")] double WeightBytes,
+    [property: Column(Format = "0.000e+00")] double MemoryBytes, bool Fits, [property: Column(Format = "F0")] double TokensPerSecond);
 
 /// <summary>A published training run and the utilisation its GPU-hours imply.</summary>
-public sealed record CostRow(string Run, string Gpu, double GpuHours, double? Dollars, double? Tokens, [property: Column(Format = "E3")] double TrainingFlops,
+public sealed record CostRow(string Run, string Gpu, double GpuHours, double? Dollars, double? Tokens, [property: Column(Format = "0.000e+00")] double TrainingFlops,
     [property: Column(Format = "P1")] double ImpliedBf16, [property: Column(Format = "P1")] double ImpliedFp8, string NotCovered);
 
 /// <summary>A seed-essay claim, the kit's number for it and what the sources say (reference §9).</summary>

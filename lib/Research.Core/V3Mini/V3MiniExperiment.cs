@@ -26,7 +26,7 @@ namespace Research.V3Mini;
 /// <param name="Identical">Speculative decoding gave the plain decoding's tokens on every prompt (true without MTP).</param>
 /// <param name="FirstStepMegabytes">Process working set after the first step; <paramref name="LastStepMegabytes"/> after the last.</param>
 public sealed record V3MiniRun(string Name, int Seed, string Swapped, [property: Column(Format = "F4")] double ValidationLoss, long TotalParameters,
-    long ActivatedParameters, long MtpParameters, [property: Column(Format = "E3")] double TrainingFlopsPerToken, long KvCacheBytesPerToken,
+    long ActivatedParameters, long MtpParameters, [property: Column(Format = "0.000e+00")] double TrainingFlopsPerToken, long KvCacheBytesPerToken,
     [property: Column(Format = "F3")] double? MaxVio, IReadOnlyList<long[]> ExpertLoads, [property: Column(Format = "F1")] double StepMs,
     [property: Column(Format = "F0")] double PlainTokensPerSecond, [property: Column(Format = "F0")] double? SpeculativeTokensPerSecond,
     [property: Column(Format = "P0")] double? AcceptanceRate, bool Identical, [property: Column("first_step_mb", Format = "F0")] double FirstStepMegabytes,
