@@ -48,4 +48,17 @@ public sealed class ExperimentWriterTests
             Directory.GetFiles(Path.Combine(root, "demo")).Select(Path.GetFileName).Order());
         Assert.Single(Directory.GetDirectories(root));
     }
+
+    [Fact]
+    public void The_page_shows_the_display_tables_and_links_every_csv()
+    {
+        var root = TestPaths.TempFolder();
+
+        ExperimentWriter.Write(root, Definition, Output(Table("main", 1), ResultTable.Of("curve", [new Row(2)], display: false)), Document());
+
+        var page = File.ReadAllText(Path.Combine(root, "demo", "index.html"));
+        Assert.Contains("<caption>main</caption>", page);
+        Assert.DoesNotContain("<caption>curve</caption>", page);
+        Assert.Contains("href=\"curve.csv\"", page);
+    }
 }
