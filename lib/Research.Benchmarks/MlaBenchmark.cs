@@ -92,8 +92,9 @@ public sealed record MlaBenchmarkConfig(int Dim = 2048, int Heads = 32, int GqaK
 /// <param name="Ratio">Milliseconds over MHA's at the same context and batch, in the same run.</param>
 /// <param name="CacheBytesPerToken">Bytes one token adds to the layer's cache (elements × bytes per element).</param>
 /// <param name="CacheRatio">MHA's cache elements per token over this variant's.</param>
-public sealed record MlaBenchmarkCell(int Context, int Batch, DecodeVariant Variant, double Milliseconds, double MinMilliseconds,
-    double MaxMilliseconds, double Ratio, long CacheBytesPerToken, double CacheRatio);
+public sealed record MlaBenchmarkCell(int Context, int Batch, DecodeVariant Variant, [property: Column("ms", Format = "F2")] double Milliseconds,
+    [property: Column("min_ms", Format = "F2")] double MinMilliseconds, [property: Column("max_ms", Format = "F2")] double MaxMilliseconds,
+    [property: Column(Format = "F2")] double Ratio, long CacheBytesPerToken, [property: Column(Format = "F1")] double CacheRatio);
 
 /// <param name="Ratio">Absorbed MLA time over MHA's at <see cref="HeadlineContext"/> and <see cref="HeadlineBatch"/>
 /// (the longest context and the smallest batch: 4096 and 1 by default); goal ≤ 1.</param>

@@ -30,7 +30,8 @@ public sealed record V3MiniBenchmarkConfig(int Repetitions = 10, int BatchSize =
 
 /// <param name="Milliseconds">Median step time of the variant.</param>
 /// <param name="RatioToBaseline">Its median over the baseline's.</param>
-public sealed record V3MiniBenchmarkVariant(string Name, long TotalParameters, long ActivatedParameters, double Milliseconds, double RatioToBaseline, double Loss);
+public sealed record V3MiniBenchmarkVariant(string Name, long TotalParameters, long ActivatedParameters, [property: Column("ms", Format = "F1")] double Milliseconds,
+    [property: Column(Format = "F2")] double RatioToBaseline, [property: Column(Format = "F4")] double Loss);
 
 /// <param name="Ratio">Full model / FP32-dense-MHA baseline step time.</param>
 /// <param name="AllFinite">Every timed step's loss was finite (the self-check).</param>

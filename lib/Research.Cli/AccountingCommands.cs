@@ -137,19 +137,19 @@ public static class AccountingCommands
         o.WriteLine($"{s.Model}: {B(s.TotalParameters)} parameters ({s.TotalParameters:N0}), {B(s.ActivatedParameters)} activated per token ({s.ActivatedParameters:N0})" +
             (s.MtpParameters > 0 ? $", MTP {B(s.MtpParameters)} stored ({B(s.MtpUniqueParameters)} unique)" : ""));
         if (s.Source.Length > 0) o.WriteLine($"source: {s.Source}");
-        o.WriteLine($"{"part",-22} {"total",18} {"activated",18}");
-        foreach (var p in s.Parts) o.WriteLine($"{p.Part,-22} {p.Total,18:N0} {p.Activated,18:N0}");
         o.WriteLine($"FLOPs per token at seq {s.Sequence}: forward {G(s.ForwardFlopsPerToken)} (matmuls {G(s.MatmulForwardFlops)}, attention {G(s.AttentionForwardFlops)}), training {G(s.TrainingFlopsPerToken)}");
         o.WriteLine($"convention: {s.Convention}");
+        ConsoleTables.Write(o, ResultTable.Of("parameters by part", s.Parts));
     }
+
+    /// <summary>A line of the <c>model-size --list</c> table; B = 10^9.</summary>
+    public sealed record SizeLine(string Preset, string Total, string Activated, string Mtp, [property: Column(Format = "N1")] double TrainGflops);
 
     private static void PrintSizes(IReadOnlyList<ModelSize> rows, TextWriter o)
     {
-        o.WriteLine($"Parameters (B = 10^9) and training FLOPs per token at seq {rows[0].Sequence}");
-        o.WriteLine($"{"preset",-18} {"total",9} {"activated",10} {"MTP",7} {"train GFLOPs",13}");
-        foreach (var r in rows)
-            o.WriteLine($"{r.Model,-18} {B(r.TotalParameters),9} {B(r.ActivatedParameters),10} {B(r.MtpParameters),7} {r.TrainingFlopsPerToken / 1e9,13:N1}");
-        o.WriteLine($"convention: {FlopsPerToken.Convention}");
+        o.WriteLine($"Parameters (B = 10^9) and training FLOPs per token at seq {rows[0].Sequence}; convention: {FlopsPerToken.Convention}");
+        ConsoleTables.Write(o, ResultTable.Of("model sizes", rows.Select(r =>
+            new SizeLine(r.Model, B(r.TotalParameters), B(r.ActivatedParameters), B(r.MtpParameters), r.TrainingFlopsPerToken / 1e9))));
     }
 
     private static void PrintCost(CostEstimate e, TextWriter o)

@@ -120,6 +120,7 @@ public static class ExperimentCommands
         {
             stdout.WriteLine($"== {definition.Title} ({definition.Id}), {watch.Elapsed.TotalSeconds:F1} s");
             foreach (var line in output.Summary) stdout.WriteLine("  " + line);
+            ConsoleTables.Write(stdout, output.Tables.Where(t => t.Display));
         }
         return (document, output, folder);
     }

@@ -71,16 +71,16 @@ public static class KvCacheCommand
         o.WriteLine($"{e.Context:N0} tokens: {Bytes(e.TotalBytes)}");
     }
 
+    /// <summary>A line of the <c>--list</c> table, with the paper's symbols as column names.</summary>
+    public sealed record ListLine(string Preset, AttentionKind Kind, [property: Column("l")] int Layers, [property: Column("n_h")] int Heads,
+        [property: Column("n_g")] int KvHeads, [property: Column("d_h")] int HeadDim, [property: Column("d_c")] int KvLatentDim,
+        [property: Column("d_h^R")] int RopeHeadDim, int MaxContext, long ElementsPerToken, string PerToken, int Context, string Total);
+
     private static void PrintList(IReadOnlyList<ListRow> rows, KvDtype dtype, TextWriter o)
     {
         o.WriteLine($"KV cache per token ({dtype.ToString().ToLowerInvariant()}, KB = 1000 bytes) and for a context");
-        o.WriteLine($"{"preset",-18} {"kind",-4} {"l",4} {"n_h",4} {"n_g",4} {"d_h",4} {"d_c",4} {"d_h^R",5} {"max ctx",8} {"elements/token",15} {"per token",12} {"context",8} {"total",12}");
-        foreach (var r in rows)
-        {
-            var m = r.Model;
-            o.WriteLine($"{m.Name,-18} {m.Kind.ToString().ToLowerInvariant(),-4} {m.Layers,4} {m.Heads,4} {m.KvHeads,4} {m.HeadDim,4} {m.KvLatentDim,4} {m.RopeHeadDim,5} " +
-                $"{m.MaxContext,8} {r.ElementsPerToken,15:N0} {KvCacheSize.HumanBytes(r.BytesPerToken),12} {r.Context,8} " +
-                $"{(r.TotalBytes is long t ? KvCacheSize.HumanBytes(t) : "beyond max"),12}");
-        }
+        ConsoleTables.Write(o, ResultTable.Of("kv-cache", rows.Select(r => new ListLine(r.Model.Name, r.Model.Kind, r.Model.Layers, r.Model.Heads,
+            r.Model.KvHeads, r.Model.HeadDim, r.Model.KvLatentDim, r.Model.RopeHeadDim, r.Model.MaxContext, r.ElementsPerToken,
+            KvCacheSize.HumanBytes(r.BytesPerToken), r.Context, r.TotalBytes is long t ? KvCacheSize.HumanBytes(t) : "beyond max"))));
     }
 }

@@ -184,34 +184,11 @@ public static class SweepCommand
 
     private static void Print(SweepReport report, TextWriter stdout)
     {
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Out = new AnsiConsoleOutput(stdout),
-            Ansi = ReferenceEquals(stdout, Console.Out) && !Console.IsOutputRedirected ? AnsiSupport.Detect : AnsiSupport.No,
-        });
-        // Into a file or a pipe there is no terminal to fit: do not wrap the table at Spectre's default 80 columns.
-        if (!ReferenceEquals(stdout, Console.Out) || Console.IsOutputRedirected) console.Profile.Width = 160;
+        var console = ConsoleTables.For(stdout);
         console.WriteLine($"sweep '{report.Name}' ({report.Experiment}): {report.Done} of {report.Cells} cells finished; baseline {report.Baseline}");
         foreach (var metric in report.Metrics)
         {
-            var table = new Table().Title(Markup.Escape($"{metric.Name} ({(metric.Direction == Statistics.Direction.Lower ? "lower" : "higher")} is better" +
-                                                        (metric.Margin is double m ? $", margin ±{m}" : "") + ")"));
-            foreach (var h in new[] { "arm", "n", "mean", "sd", "95 % t interval", "Δ vs baseline", "Δ t interval", "Δ bootstrap", "p (Holm)", "verdict" })
-                table.AddColumn(Markup.Escape(h.Replace("95", $"{100 * (1 - report.Alpha):0.#}")));
-            foreach (var arm in metric.Arms)
-            {
-                var s = arm.Summary;
-                var c = metric.Comparisons.FirstOrDefault(x => x.Arm == arm.Arm);
-                table.AddRow(new[]
-                {
-                    arm.Arm, (s?.N ?? 0).ToString(), N(s?.Mean), N(s?.StandardDeviation),
-                    s is { N: > 1 } ? $"[{N(s.Low)}, {N(s.High)}]" : "–",
-                    c is null ? "(baseline)" : N(c.Mean), c is null ? "" : $"[{N(c.Low)}, {N(c.High)}]",
-                    c is null ? "" : $"[{N(c.BootstrapLow)}, {N(c.BootstrapHigh)}]", c is null ? "" : N(c.AdjustedPValue),
-                    c is null ? "" : Verdicts.Name(c.Verdict),
-                }.Select(Markup.Escape).ToArray());
-            }
-            console.Write(table);
+            console.Write(ConsoleTables.Of(report.ArmsTable(metric)));
             // The sentence a paper would print: effect, interval, n and method, then the verdict.
             foreach (var c in metric.Comparisons)
                 console.WriteLine($"{c.Arm} vs {report.Baseline}: Δ {metric.Name} {Signed(c.Mean)} [{Signed(c.Low)}, {Signed(c.High)}], n = {c.N} seeds, " +
@@ -221,8 +198,6 @@ public static class SweepCommand
     }
 
     private static string Signed(double v) => double.IsNaN(v) ? "–" : (v >= 0 ? "+" : "") + Verdicts.Number(v);
-
-    private static string N(double? v) => v is double d ? Verdicts.Number(d) : "–";
 
     /// <summary>
     /// How to start this very <c>research</c>: its apphost beside the assembly when there is one, else <c>dotnet research.dll</c>

@@ -49,16 +49,22 @@ public sealed record EfficiencyConfig
 }
 
 /// <summary>One preset: counts and FLOPs per token at the config's sequence.</summary>
-public sealed record SizeRow(string Name, bool IsMoe, bool IsMla, long Total, long Activated, long MtpStored, long MtpUnique,
-    double ForwardFlops, double TrainingFlops, double AttentionForwardFlops);
+public sealed record SizeRow([property: Column("model")] string Name, [property: Column("moe")] bool IsMoe, [property: Column("mla")] bool IsMla,
+    long Total, long Activated, long MtpStored, long MtpUnique, [property: Column(Format = "0.000e+00")] double ForwardFlops,
+    [property: Column(Format = "0.000e+00")] double TrainingFlops, [property: Column(Format = "0.000e+00")] double AttentionForwardFlops);
 
 /// <summary>One point of the decoding bound.</summary>
 /// <param name="Cache">"mla", "gqa", or "mha" for the MHA cache variant of an MLA model.</param>
 public sealed record DecodeRow(string Model, string Cache, string Hardware, int Batch, int Context, double TokensPerSecond,
-    double TokensPerSecondPerSequence, double BytesPerStep, bool Fits);
+    [property: Column("per_sequence")] double TokensPerSecondPerSequence, double BytesPerStep, bool Fits);
 
 /// <summary>Will the weights (and one sequence's cache) fit, and the batch-1 bound where they do.</summary>
-public sealed record FitRow(string Model, string Hardware, double BytesPerParameter, double WeightBytes, double MemoryBytes, bool Fits, double TokensPerSecond);
+public sealed record FitRow(string Model, string Hardware, double BytesPerParameter, [property: Column(Format = "0.000e+00")] double WeightBytes,
+    [property: Column(Format = "0.000e+00")] double MemoryBytes, bool Fits, [property: Column(Format = "F0")] double TokensPerSecond);
+
+/// <summary>A published training run and the utilisation its GPU-hours imply.</summary>
+public sealed record CostRow(string Run, string Gpu, double GpuHours, double? Dollars, double? Tokens, [property: Column(Format = "0.000e+00")] double TrainingFlops,
+    [property: Column(Format = "P1")] double ImpliedBf16, [property: Column(Format = "P1")] double ImpliedFp8, string NotCovered);
 
 /// <summary>A seed-essay claim, the kit's number for it and what the sources say (reference §9).</summary>
 public sealed record SeedClaimRow(string Claim, string Kit, string Sources);
@@ -172,28 +178,22 @@ public static class EfficiencyExperiment
 
     public static ExperimentOutput Output(EfficiencyConfig config, EfficiencyResult r)
     {
-        var summary = new List<string> { $"parameters (B = 10^9) and training FLOPs per token at seq {r.Sequence}:" };
-        summary.AddRange(r.Sizes.Select(s => $"  {s.Name,-18} total {s.Total / 1e9,7:F1}B  activated {s.Activated / 1e9,6:F1}B  " +
-            $"MTP {s.MtpStored / 1e9,5:F1}B  training {s.TrainingFlops / 1e9,8:F1} GFLOPs"));
-        summary.Add("paper: V3 671B / 37B; V2 236B / 21B; HW25 Table 2: V2 155, V3 250 GFLOPs per token at 4096");
+        var summary = new List<string>
+        {
+            $"parameters and FLOPs per token at seq {r.Sequence}; paper: V3 671B / 37B; V2 236B / 21B; HW25 Table 2: V2 155, V3 250 GFLOPs per token at 4096",
+        };
         summary.AddRange(r.Runs.Select(c => $"{c.Run.Name}: {c.Run.GpuHours / 1e6:F3}M GPU-hours" + (c.Run.Dollars is double d ? $" = ${d / 1e6:F3}M" : "") +
             $"; {c.Stage.Tokens / 1e12:F1}T tokens × {c.Flops.Training / 1e9:F1} GFLOPs imply {c.ImpliedBf16:P1} of BF16 peak, {c.ImpliedFp8:P1} of FP8"));
         summary.Add($"decoding bound ({DecodeBound.Statement})");
-        summary.AddRange(r.Decoding.Where(d => d.Context == 4096).Select(d =>
-            $"  {d.Model} ({d.Cache} cache) on {d.Hardware}, batch {d.Batch}, 4096 tokens: ≤ {d.TokensPerSecond:N0} tokens/s ({d.TokensPerSecondPerSequence:N0} per sequence){(d.Fits ? "" : ", weights do not fit")}"));
         summary.Add($"convention: {r.Convention}");
 
-        var sizes = new ResultTable("sizes", ["model", "moe", "mla", "total", "activated", "mtp_stored", "mtp_unique", "forward_flops", "training_flops"],
-            [.. r.Sizes.Select(s => (IReadOnlyList<object>)[s.Name, s.IsMoe, s.IsMla, s.Total, s.Activated, s.MtpStored, s.MtpUnique, s.ForwardFlops, s.TrainingFlops])]);
-        var budget = new ResultTable("budget", ["part", "total", "activated"],
-            [.. r.BudgetParts.Select(p => (IReadOnlyList<object>)[p.Part.ToString(), p.Total, p.Activated])]);
-        var cost = new ResultTable("cost", ["run", "gpu", "gpu_hours", "dollars", "tokens", "training_flops", "implied_bf16", "implied_fp8", "not_covered"],
-            [.. r.Runs.Select(c => (IReadOnlyList<object>)[c.Run.Name, c.Run.Gpu, c.Run.GpuHours, (object?)c.Run.Dollars ?? "", (object?)c.Stage.Tokens ?? "", c.TrainingFlops, c.ImpliedBf16, c.ImpliedFp8, c.Run.NotCovered])]);
-        var decoding = new ResultTable("decoding", ["model", "cache", "hardware", "batch", "context", "tokens_per_second", "per_sequence", "bytes_per_step", "fits"],
-            [.. r.Decoding.Select(d => (IReadOnlyList<object>)[d.Model, d.Cache, d.Hardware, d.Batch, d.Context, d.TokensPerSecond, d.TokensPerSecondPerSequence, d.BytesPerStep, d.Fits])]);
-        var fits = new ResultTable("fits", ["model", "hardware", "bytes_per_parameter", "weight_bytes", "memory_bytes", "fits", "tokens_per_second"],
-            [.. r.Fits.Select(f => (IReadOnlyList<object>)[f.Model, f.Hardware, f.BytesPerParameter, f.WeightBytes, f.MemoryBytes, f.Fits, f.TokensPerSecond])]);
-        var claims = new ResultTable("seed_claims", ["claim", "kit", "sources"], [.. r.SeedClaims.Select(c => (IReadOnlyList<object>)[c.Claim, c.Kit, c.Sources])]);
+        var sizes = ResultTable.Of("sizes", r.Sizes);
+        var budget = ResultTable.Of("budget", r.BudgetParts, display: false);
+        var cost = ResultTable.Of("cost", r.Runs.Select(c => new CostRow(c.Run.Name, c.Run.Gpu, c.Run.GpuHours, c.Run.Dollars, c.Stage.Tokens, c.TrainingFlops,
+            c.ImpliedBf16, c.ImpliedFp8, c.Run.NotCovered)), display: false);
+        var decoding = ResultTable.Of("decoding", r.Decoding, display: false);
+        var fits = ResultTable.Of("fits", r.Fits);
+        var claims = ResultTable.Of("seed_claims", r.SeedClaims, display: false);
         return new ExperimentOutput(config, 0, r, summary, [sizes, budget, cost, decoding, fits, claims],
         [
             new NamedChart("budget", $"Parameter budget of {r.Budget} by part", EfficiencyCharts.Budget(r)),

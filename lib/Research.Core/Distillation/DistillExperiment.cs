@@ -21,14 +21,19 @@ public sealed record TeacherResult(long Parameters, int Steps, double Accuracy, 
 /// <param name="ValidationLoss">Mean cross-entropy (nats) of the true answer tokens, EOS included, on the validation problems.</param>
 /// <param name="TeacherKl">KL(p_teacher ‖ q_student) at T = 1 on the validation answer tokens: how close it came to the teacher.</param>
 public sealed record MethodResult(string Name, DistillObjective Objective, DistillData Data, double Temperature, double Beta,
-    int TopK, double HardLabelWeight, double Accuracy, double ValidationLoss, double TeacherKl, double Seconds, double TokensPerSecond,
+    int TopK, double HardLabelWeight, [property: Column(Format = "P1")] double Accuracy, [property: Column(Format = "F4")] double ValidationLoss,
+    [property: Column(Format = "F4")] double TeacherKl, [property: Column(Format = "F1")] double Seconds, [property: Column(Format = "N0")] double TokensPerSecond,
     IReadOnlyList<LogPoint> Curve);
 
 /// <summary>The forward-KL student at one temperature.</summary>
-public sealed record SweepPoint(double Temperature, double Accuracy, double ValidationLoss, double TeacherKl);
+public sealed record SweepPoint(double Temperature, [property: Column(Format = "P1")] double Accuracy, [property: Column(Format = "F4")] double ValidationLoss,
+    [property: Column(Format = "F4")] double TeacherKl);
 
 /// <summary>A model's next-token probabilities at the example position, one per vocabulary entry.</summary>
 public sealed record TokenDistribution(string Model, IReadOnlyList<double> Probabilities);
+
+/// <summary>A row of <c>next_token_example.csv</c>: one model's probability of one vocabulary entry.</summary>
+public sealed record NextTokenRow(string Model, string Token, double Probability);
 
 /// <summary>
 /// One validation problem and the answer position where the teacher is least sure (largest entropy), with the
@@ -309,25 +314,16 @@ public static class DistillExperiment
             $"teacher: {t.Parameters:N0} parameters, {t.Steps} steps{(t.Cached ? " (loaded from cache)" : $" in {t.Seconds:F1} s")}: " +
             $"exact match {t.Accuracy:P1}, validation loss {t.ValidationLoss:F4}",
             $"students: {result.StudentParameters:N0} parameters, {result.StudentSteps} steps, {result.StudentTokens:N0} tokens each; " +
-            $"labelled pool {config.LabelledExamples} problems",
-            "method               data               exact match   val loss   KL(teacher‖student)   tokens/s",
+            $"labelled pool {config.LabelledExamples} problems; accuracy is exact match, teacher_kl is KL(teacher‖student)",
         };
-        summary.AddRange(result.Methods.Select(m =>
-            $"{m.Name,-20} {Kebab(m.Data),-18} {m.Accuracy,11:P1} {m.ValidationLoss,10:F4} {m.TeacherKl,21:F4} {m.TokensPerSecond,10:N0}"));
-        if (result.TemperatureSweep.Count > 0)
-            summary.Add("forward KL by temperature: " + string.Join(", ", result.TemperatureSweep.Select(s => $"T={s.Temperature:0.###} {s.Accuracy:P1}")));
         summary.Add($"example {result.Example.Problem}: after {result.Example.Prefix} the teacher's entropy is {result.Example.TeacherEntropy:F3} nats");
 
-        var methods = new ResultTable("methods",
-            ["name", "objective", "data", "temperature", "beta", "top_k", "hard_label_weight", "accuracy", "validation_loss", "teacher_kl", "seconds", "tokens_per_second"],
-            result.Methods.Select(m => (IReadOnlyList<object>)[m.Name, Kebab(m.Objective), Kebab(m.Data), m.Temperature, m.Beta, m.TopK,
-                m.HardLabelWeight, m.Accuracy, m.ValidationLoss, m.TeacherKl, m.Seconds, m.TokensPerSecond]).ToList());
-        var curves = new ResultTable("loss_curves", ["model", "step", "train_loss", "validation_loss", "learning_rate", "tokens", "seconds"],
-            [.. t.Curve.Select(p => Row("teacher", p)), .. result.Methods.SelectMany(m => m.Curve.Select(p => Row(m.Name, p)))]);
-        var sweep = new ResultTable("temperature_sweep", ["temperature", "accuracy", "validation_loss", "teacher_kl"],
-            result.TemperatureSweep.Select(s => (IReadOnlyList<object>)[s.Temperature, s.Accuracy, s.ValidationLoss, s.TeacherKl]).ToList());
-        var example = new ResultTable("next_token_example", ["model", .. result.Example.Tokens],
-            result.Example.Distributions.Select(d => (IReadOnlyList<object>)[d.Model, .. d.Probabilities.Cast<object>()]).ToList());
+        var methods = ResultTable.Of("methods", result.Methods);
+        var curves = ResultTable.Of("loss_curves", "model",
+            t.Curve.Select(p => ("teacher", p)).Concat(result.Methods.SelectMany(m => m.Curve.Select(p => (m.Name, p)))), display: false);
+        var sweep = ResultTable.Of("temperature_sweep", result.TemperatureSweep);
+        var example = ResultTable.Of("next_token_example", result.Example.Distributions.SelectMany(d =>
+            d.Probabilities.Select((p, i) => new NextTokenRow(d.Model, result.Example.Tokens[i], p))), display: false);
         return new ExperimentOutput(config, config.Seed, result, summary, [methods, curves, sweep, example],
         [
             new NamedChart("accuracy", "Exact-match accuracy per method", DistillCharts.Accuracy(result)),
@@ -337,9 +333,4 @@ public static class DistillExperiment
         ]);
     }
 
-    private static IReadOnlyList<object> Row(string model, LogPoint p) =>
-        [model, p.Step, p.TrainLoss, p.ValidationLoss ?? double.NaN, p.LearningRate, p.Tokens, p.Seconds];
-
-    private static string Kebab<T>(T value) where T : struct, Enum =>
-        System.Text.Json.JsonNamingPolicy.KebabCaseLower.ConvertName(value.ToString());
 }

@@ -23,15 +23,13 @@ public sealed record ExperimentRequest(
     CancellationToken Cancellation = default,
     bool Workshop = false);
 
-/// <summary>A table of plain values, written as <c>&lt;Name&gt;.csv</c>.</summary>
-public sealed record ResultTable(string Name, IReadOnlyList<string> Columns, IReadOnlyList<IReadOnlyList<object>> Rows);
-
 /// <summary>A chart with a file-safe name and a title for the index page.</summary>
 public sealed record NamedChart(string Name, string Title, GenericChart Chart);
 
 /// <summary>
 /// Everything one run produced. <paramref name="Config"/> and <paramref name="Result"/> are plain records
-/// (serialised to JSON as they are); <paramref name="Summary"/> holds the lines a person reads in a terminal.
+/// (serialised to JSON as they are); <paramref name="Summary"/> holds the sentences a person reads (headline,
+/// comparisons, the paper's numbers) and <paramref name="Tables"/> the rows, printed as tables.
 /// </summary>
 public sealed record ExperimentOutput(
     object Config,

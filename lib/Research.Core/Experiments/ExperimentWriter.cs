@@ -1,6 +1,4 @@
-using System.Globalization;
 using System.Net;
-using System.Text;
 using System.Text.Json;
 using Plotly.NET;
 using Research.Charts;
@@ -32,7 +30,7 @@ public static class ExperimentWriter
             {
                 File.WriteAllText(Path.Combine(partial, "result.json"), ToJson(document));
                 foreach (var table in output.Tables)
-                    File.WriteAllText(Path.Combine(partial, table.Name + ".csv"), ToCsv(table));
+                    File.WriteAllText(Path.Combine(partial, table.Name + ".csv"), table.ToCsv());
                 // Each chart's figure (plotly.js's data and layout) as JSON, for pictures made later from this run (research gallery).
                 Directory.CreateDirectory(Path.Combine(partial, ChartsFolder));
                 foreach (var chart in output.Charts)
@@ -74,31 +72,6 @@ public static class ExperimentWriter
     /// <summary>The document as indented camelCase JSON.</summary>
     public static string ToJson(ExperimentDocument document) => JsonSerializer.Serialize(document, ExperimentConfigs.Json);
 
-    /// <summary>RFC 4180 CSV with invariant-culture numbers (round-trip precision).</summary>
-    public static string ToCsv(ResultTable table)
-    {
-        var csv = new StringBuilder();
-        csv.AppendJoin(',', table.Columns.Select(Quote)).Append('\n');
-        foreach (var row in table.Rows)
-        {
-            if (row.Count != table.Columns.Count)
-                throw new ArgumentException($"table '{table.Name}': a row has {row.Count} values for {table.Columns.Count} columns");
-            csv.AppendJoin(',', row.Select(v => Quote(Format(v)))).Append('\n');
-        }
-        return csv.ToString();
-    }
-
-    private static string Format(object value) => value switch
-    {
-        double d => d.ToString("R", CultureInfo.InvariantCulture),
-        float f => f.ToString("R", CultureInfo.InvariantCulture),
-        IFormattable f => f.ToString(null, CultureInfo.InvariantCulture),
-        _ => value.ToString() ?? "",
-    };
-
-    private static string Quote(string s) =>
-        s.IndexOfAny([',', '"', '\n', '\r']) >= 0 ? "\"" + s.Replace("\"", "\"\"") + "\"" : s;
-
     private static string Page(ExperimentDefinition definition, ExperimentOutput output, ExperimentDocument document)
     {
         var parts = new List<string>
@@ -109,6 +82,7 @@ public static class ExperimentWriter
             $"{document.ElapsedSeconds:F1} s, {document.CreatedUtc:yyyy-MM-dd HH:mm} UTC.</p>",
             $"<pre>{Html(string.Join('\n', output.Summary))}</pre>",
         };
+        parts.AddRange(output.Tables.Where(t => t.Display).Select(t => t.ToHtml()));
         foreach (var chart in output.Charts)
             parts.Add($"<h2 id=\"{Html(chart.Name)}\">{Html(chart.Title)}</h2>\n" + ChartHtml.Fragment(chart.Chart, "chart-" + chart.Name));
         parts.Add("<h2>Data</h2><ul>" + string.Concat(output.Tables.Select(t => $"<li><a href=\"{Html(t.Name)}.csv\">{Html(t.Name)}.csv</a></li>")) +

@@ -40,7 +40,8 @@ public sealed record MatmulThroughputConfig(int[]? Sizes = null, int Repeats = 5
 }
 
 /// <summary>Throughput at one size. GFLOP/s counts 2n³ floating-point operations per n×n matmul.</summary>
-public sealed record MatmulPoint(int Size, double MedianMilliseconds, double BestMilliseconds, double MedianGflops, double BestGflops);
+public sealed record MatmulPoint(int Size, [property: Column("median_ms", Format = "F3")] double MedianMilliseconds,
+    [property: Column("best_ms", Format = "F3")] double BestMilliseconds, [property: Column(Format = "F1")] double MedianGflops, [property: Column(Format = "F1")] double BestGflops);
 
 /// <summary>Result of <c>matmul-throughput</c>.</summary>
 public sealed record MatmulThroughputResult(string Device, int Threads, IReadOnlyList<MatmulPoint> Points);
@@ -104,12 +105,7 @@ public static class MatmulThroughput
             var config = ExperimentConfigs.Load<MatmulThroughputConfig>(Id, request.ConfigPath, request.Workshop);
             if (request.Seed is int seed) config = config with { Seed = seed };
             var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
-            var table = new ResultTable("throughput",
-                ["size", "median_ms", "best_ms", "median_gflops", "best_gflops"],
-                result.Points.Select(p => (IReadOnlyList<object>)[p.Size, p.MedianMilliseconds, p.BestMilliseconds, p.MedianGflops, p.BestGflops]).ToList());
-            var summary = new List<string> { $"device {result.Device}, {result.Threads} threads", "    n   median ms   GFLOP/s (median)   GFLOP/s (best)" };
-            summary.AddRange(result.Points.Select(p => $"{p.Size,5} {p.MedianMilliseconds,11:F3} {p.MedianGflops,18:F1} {p.BestGflops,16:F1}"));
-            return new ExperimentOutput(config, config.Seed, result, summary, [table],
+            return new ExperimentOutput(config, config.Seed, result, [$"device {result.Device}, {result.Threads} threads"], [ResultTable.Of("throughput", result.Points)],
                 [new NamedChart("gflops-by-size", "Matmul GFLOP/s by matrix size", MatmulThroughputCharts.GflopsBySize(result))]);
         })
     {

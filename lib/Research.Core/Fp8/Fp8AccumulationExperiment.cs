@@ -42,7 +42,8 @@ public sealed record Fp8AccumulationConfig(int Rows = 64, int Columns = 64, int[
 /// <summary>Error of the simulated GEMM at one K, with or without promotion (see <see cref="Fp8AccumulationResult"/>).</summary>
 /// <param name="MaxRelativeError">max_ij |C_sim − C_ref|_ij / max_ij |C_ref|_ij.</param>
 /// <param name="MeanRelativeError">mean_ij |C_sim − C_ref|_ij / mean_ij |C_ref|_ij.</param>
-public sealed record AccumulationErrorPoint(int K, bool Promotion, double MaxRelativeError, double MeanRelativeError);
+public sealed record AccumulationErrorPoint(int K, bool Promotion, [property: Column(Format = "E2")] double MaxRelativeError,
+    [property: Column(Format = "E2")] double MeanRelativeError);
 
 /// <summary>The headline numbers at one K: max relative error without and with promotion.</summary>
 public sealed record PromotionPair(double NoPromotion, double Promotion);
@@ -125,14 +126,9 @@ public static class Fp8AccumulationExperiment
             var summary = new List<string>
             {
                 $"{result.Format} inputs, {result.Rows}×K·K×{result.Columns}, accumulator {result.AccumulatorMantissaBits} fraction bits ({result.Rounding}), chunks of {result.ChunkSize};",
-                "max relative error ‖ΔC‖max / ‖C‖max:",
-                "      K   no promotion   promotion every " + result.PromotionInterval,
+                $"max relative error ‖ΔC‖max / ‖C‖max, without promotion and with promotion every {result.PromotionInterval}",
             };
-            summary.AddRange(result.Points.GroupBy(p => p.K).Select(g =>
-                $"{g.Key,7}   {g.Single(p => !p.Promotion).MaxRelativeError,12:E2}   {g.Single(p => p.Promotion).MaxRelativeError,12:E2}"));
-            var table = new ResultTable("errors", ["k", "promotion", "max_relative_error", "mean_relative_error"],
-                result.Points.Select(p => (IReadOnlyList<object>)[p.K, p.Promotion, p.MaxRelativeError, p.MeanRelativeError]).ToList());
-            return new ExperimentOutput(config, config.Seed, result, summary, [table],
+            return new ExperimentOutput(config, config.Seed, result, summary, [ResultTable.Of("errors", result.Points)],
                 [new NamedChart("error-vs-k", "Relative error of an FP8 GEMM by K, with and without promotion", Fp8Charts.AccumulationError(result))]);
         })
     {

@@ -46,9 +46,10 @@ public static class Fp8FormatNames
 /// normal values. Half a step is u·2^e; it is relatively largest just above a power of two, at x → 2^e(1 + u).</param>
 /// <param name="MaxRelativeErrorNormal">The largest relative error measured over the normal range.</param>
 /// <param name="PositiveValues">Every positive finite value of the format, ascending.</param>
-public sealed record FormatSummary(string Name, int ExponentBits, int MantissaBits, int Bias, double MaxFinite,
-    double MinNormal, double MinPositive, double DynamicRangeBinades, double RelativeErrorBound,
-    double MaxRelativeErrorNormal, IReadOnlyList<double> PositiveValues);
+public sealed record FormatSummary([property: Column("format")] string Name, int ExponentBits, int MantissaBits, int Bias,
+    [property: Column("max", Format = "G6")] double MaxFinite, double MinNormal, double MinPositive,
+    [property: Column("binades", Format = "F1")] double DynamicRangeBinades, [property: Column(Format = "P2")] double RelativeErrorBound,
+    [property: Column(Format = "P2")] double MaxRelativeErrorNormal, [property: Column(Skip = true)] IReadOnlyList<double> PositiveValues);
 
 /// <summary>Relative rounding error of values with magnitude in [Magnitude, Magnitude·2^(1/steps)).</summary>
 public sealed record RoundingErrorPoint(string Format, double Magnitude, double MeanRelativeError, double MaxRelativeError);
@@ -123,17 +124,8 @@ public static class Fp8FormatsExperiment
             var config = ExperimentConfigs.Load<Fp8FormatsConfig>(Id, request.ConfigPath, request.Workshop);
             if (request.Seed is int seed) config = config with { Seed = seed };
             var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
-            var summary = new List<string> { "format  max        min normal  min subnormal  binades  sup u/(1+u)  measured max (normal)" };
-            summary.AddRange(result.Formats.Select(f =>
-                $"{f.Name,-6}  {f.MaxFinite,-9:G6}  {f.MinNormal,-10:G4}  {f.MinPositive,-13:G4}  {f.DynamicRangeBinades,7:F1}  {f.RelativeErrorBound,11:P2}  {f.MaxRelativeErrorNormal,8:P2}"));
-            var formats = new ResultTable("formats",
-                ["format", "exponent_bits", "mantissa_bits", "bias", "max", "min_normal", "min_positive", "binades", "relative_error_bound", "max_relative_error_normal"],
-                result.Formats.Select(f => (IReadOnlyList<object>)[f.Name, f.ExponentBits, f.MantissaBits, f.Bias, f.MaxFinite, f.MinNormal, f.MinPositive,
-                    f.DynamicRangeBinades, f.RelativeErrorBound, f.MaxRelativeErrorNormal]).ToList());
-            var errors = new ResultTable("rounding-error",
-                ["format", "magnitude", "mean_relative_error", "max_relative_error"],
-                result.Errors.Select(p => (IReadOnlyList<object>)[p.Format, p.Magnitude, p.MeanRelativeError, p.MaxRelativeError]).ToList());
-            return new ExperimentOutput(config, config.Seed, result, summary, [formats, errors],
+            return new ExperimentOutput(config, config.Seed, result, ["relative_error_bound is sup u/(1 + u); max_relative_error_normal is measured over the normal range"],
+                [ResultTable.Of("formats", result.Formats), ResultTable.Of("rounding-error", result.Errors, display: false)],
             [
                 new NamedChart("relative-error", "Relative rounding error by magnitude", Fp8Charts.RoundingError(result)),
                 new NamedChart("grid", "Representable positive values", Fp8Charts.Grid(result)),

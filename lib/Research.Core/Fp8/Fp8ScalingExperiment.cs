@@ -37,8 +37,9 @@ public sealed record Fp8ScalingConfig(int Tokens = 512, int Channels = 1024, int
 /// <param name="RelativeRmse">‖Q(x) − x‖ / ‖x‖ over the ordinary (non-outlier) elements: the ones an outlier's scale crushes.</param>
 /// <param name="RelativeRmseAll">The same over every element (dominated by the outliers themselves).</param>
 /// <param name="FlushedToZero">Fraction of non-zero ordinary elements that quantized to zero.</param>
-public sealed record ScalingErrorPoint(string Granularity, double OutlierGain, double RelativeRmse, double RelativeRmseAll,
-    double MedianRelativeError, double FlushedToZero);
+public sealed record ScalingErrorPoint(string Granularity, [property: Column(Format = "G3")] double OutlierGain,
+    [property: Column(Format = "P3")] double RelativeRmse, [property: Column(Format = "P3")] double RelativeRmseAll,
+    [property: Column(Format = "P3")] double MedianRelativeError, [property: Column(Format = "P2")] double FlushedToZero);
 
 /// <summary>Per-element log10 relative errors of ordinary elements at the largest gain, for the distribution chart.</summary>
 public sealed record ErrorDistribution(string Granularity, IReadOnlyList<double> Log10RelativeErrors);
@@ -127,14 +128,8 @@ public static class Fp8ScalingExperiment
             var config = ExperimentConfigs.Load<Fp8ScalingConfig>(Id, request.ConfigPath, request.Workshop);
             if (request.Seed is int seed) config = config with { Seed = seed };
             var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
-            var summary = new List<string> { $"{result.Format}, outlier channels [{string.Join(", ", result.OutlierChannelIndices)}]; relative RMSE of ordinary values:" };
-            summary.Add("gain      " + string.Join("", Granularities.Select(g => $"{g,-12}")));
-            summary.AddRange(result.Points.GroupBy(p => p.OutlierGain).Select(g =>
-                $"{g.Key,-8:G3}  " + string.Join("", g.Select(p => $"{p.RelativeRmse,-12:P3}"))));
-            var table = new ResultTable("errors",
-                ["granularity", "outlier_gain", "relative_rmse", "relative_rmse_all", "median_relative_error", "flushed_to_zero"],
-                result.Points.Select(p => (IReadOnlyList<object>)[p.Granularity, p.OutlierGain, p.RelativeRmse, p.RelativeRmseAll, p.MedianRelativeError, p.FlushedToZero]).ToList());
-            return new ExperimentOutput(config, config.Seed, result, summary, [table],
+            var summary = new List<string> { $"{result.Format}, outlier channels [{string.Join(", ", result.OutlierChannelIndices)}]; relative_rmse is over the ordinary values" };
+            return new ExperimentOutput(config, config.Seed, result, summary, [ResultTable.Of("errors", result.Points)],
             [
                 new NamedChart("error-vs-gain", "Error of ordinary values as outliers grow", Fp8Charts.ScalingError(result)),
                 new NamedChart("error-distribution", "Distribution of relative errors at the largest outlier gain", Fp8Charts.ScalingDistribution(result)),

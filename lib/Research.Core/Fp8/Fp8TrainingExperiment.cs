@@ -93,8 +93,9 @@ public sealed record LossPoint(int Step, double TrainLoss, double ValidationLoss
 /// <param name="FinalTrainLoss">The last point's training loss.</param>
 /// <param name="RelativeGap">(final training loss − FP32's) / FP32's; 0 for FP32 itself.</param>
 /// <param name="RelativeValidationGap">The same for the final validation loss.</param>
-public sealed record TrainingRun(string Name, string Recipe, double FinalTrainLoss, double FinalValidationLoss,
-    double RelativeGap, double RelativeValidationGap, double Seconds, IReadOnlyList<LossPoint> Curve);
+public sealed record TrainingRun([property: Column("run")] string Name, string Recipe, [property: Column(Format = "F4")] double FinalTrainLoss,
+    [property: Column(Format = "F4")] double FinalValidationLoss, [property: Column(Format = "P2")] double RelativeGap,
+    [property: Column(Format = "P2")] double RelativeValidationGap, [property: Column(Format = "F1")] double Seconds, IReadOnlyList<LossPoint> Curve);
 
 /// <summary>Result of <c>fp8-training</c>.</summary>
 /// <param name="BayesLoss">Cross-entropy of the teacher's own probabilities on the validation set: the floor no model
@@ -271,15 +272,9 @@ public static class Fp8TrainingExperiment
             var summary = new List<string>
             {
                 $"{config.Steps} steps of {config.BatchSize} fresh examples ({config.OutlierTokenFraction:P2} outlier tokens); Bayes loss {result.BayesLoss:F4} nats",
-                "run                final train   final val   gap train   gap val   seconds",
             };
-            summary.AddRange(result.Runs.Select(r =>
-                $"{r.Name,-18} {r.FinalTrainLoss,11:F4} {r.FinalValidationLoss,11:F4} {r.RelativeGap,10:P2} {r.RelativeValidationGap,9:P2} {r.Seconds,9:F1}"));
-            var finals = new ResultTable("final",
-                ["run", "recipe", "final_train_loss", "final_validation_loss", "relative_gap", "relative_validation_gap", "seconds"],
-                result.Runs.Select(r => (IReadOnlyList<object>)[r.Name, r.Recipe, r.FinalTrainLoss, r.FinalValidationLoss, r.RelativeGap, r.RelativeValidationGap, r.Seconds]).ToList());
-            var curves = new ResultTable("loss_curves", ["run", "step", "train_loss", "validation_loss"],
-                result.Runs.SelectMany(r => r.Curve.Select(p => (IReadOnlyList<object>)[r.Name, p.Step, p.TrainLoss, p.ValidationLoss])).ToList());
+            var finals = ResultTable.Of("final", result.Runs);
+            var curves = ResultTable.Of("loss_curves", "run", result.Runs.SelectMany(r => r.Curve.Select(p => (r.Name, p))), display: false);
             return new ExperimentOutput(config, config.Seed, result, summary, [finals, curves],
             [
                 new NamedChart("training-loss", "Training loss by step", Fp8TrainingCharts.TrainingLoss(result)),

@@ -2,14 +2,15 @@ using System.Runtime.CompilerServices;
 using Microsoft.DotNet.Interactive.Formatting;
 using Plotly.NET;
 using Research.Charts;
+using Research.Experiments;
 using Research.Platform;
 
 namespace Research.Interactive;
 
 /// <summary>
 /// What the kit does when it is loaded into a .NET Interactive kernel (VS Code Polyglot Notebooks, Jupyter):
-/// it makes Plotly.NET loadable next to the kernel's FSharp.Core, and it registers the HTML formatter for charts
-/// (<see cref="NotebookCharts"/>). Nothing here runs outside a kernel.
+/// it makes Plotly.NET loadable next to the kernel's FSharp.Core, and it registers the HTML formatters for charts
+/// (<see cref="NotebookCharts"/>) and result tables (<see cref="ResultTable.ToHtml"/>). Nothing here runs outside a kernel.
 /// </summary>
 public static class KernelIntegration
 {
@@ -42,6 +43,7 @@ public static class KernelIntegration
         // Registered last, so it takes precedence over Plotly.NET.Interactive's CDN-only formatter if that was loaded first.
         Formatter.Register<GenericChart>((chart, writer) => writer.Write(NotebookCharts.Html(chart)), HtmlFormatter.MimeType);
         Formatter.Register<GenericChart>((chart, writer) => writer.Write(NotebookCharts.Png(chart)), PngMimeType);
+        Formatter.Register<ResultTable>((table, writer) => writer.Write(table.ToHtml()), HtmlFormatter.MimeType);
         SetMimeTypes();
     }
 

@@ -127,6 +127,12 @@ public static class NotebookApp
                 Add(NotebookHtml.Displayed("text/html", ChartHtml.Fragment(chart, loader: PlotlyLoader.WaitForPage)));   // the page carries plotly.js
                 return;
             }
+            if (value is ResultTable table)   // as in the kernel (KernelIntegration): the table's own HTML
+            {
+                _stdout.WriteLine($"(table {table.Name}: on the page, {Path.GetFileName(_pagePath)})");
+                Add(NotebookHtml.Displayed("text/html", table.ToHtml()));
+                return;
+            }
             _stdout.WriteLine(value.ToDisplayString(PlainTextFormatter.MimeType));
             // The kernel's choice: the MIME type preferred for the value's type (text/plain for strings, HTML for
             // records and collections), the default (HTML) when none is registered.

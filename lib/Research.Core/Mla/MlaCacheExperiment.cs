@@ -42,8 +42,12 @@ public sealed record MlaCacheConfig
 /// <summary>One model's cache in the result: per token, and the total at each context within its max context.</summary>
 /// <param name="Contexts">The config's contexts up to the model's max context.</param>
 /// <param name="TotalBytes">Cache bytes at each of <paramref name="Contexts"/>.</param>
-public sealed record KvCacheRow(string Name, AttentionKind Kind, string Formula, int Layers, int Heads, int KvHeads, int HeadDim, int KvLatentDim,
-    int RopeHeadDim, int MaxContext, long ElementsPerToken, long BytesPerToken, int[] Contexts, long[] TotalBytes);
+public sealed record KvCacheRow([property: Column("model")] string Name, AttentionKind Kind, string Formula, int Layers, int Heads, int KvHeads, int HeadDim,
+    int KvLatentDim, int RopeHeadDim, int MaxContext, long ElementsPerToken, long BytesPerToken,
+    [property: Column(Skip = true)] int[] Contexts, [property: Column(Skip = true)] long[] TotalBytes);
+
+/// <summary>A row of <c>total_by_context.csv</c>.</summary>
+public sealed record CacheTotalRow(string Model, int Context, long TotalBytes);
 
 /// <param name="Presets">Published models, in the config's order.</param>
 /// <param name="Variants">MHA, GQA at each group count, MQA and MLA at the dims of <paramref name="VariantsOf"/>.</param>
@@ -100,10 +104,11 @@ public static class MlaCacheExperiment
     {
         string dtype = r.Dtype.ToString().ToLowerInvariant();
         var baseline = r.Presets.FirstOrDefault(p => p.Kind == AttentionKind.Mla) ?? r.Presets[0];
-        var summary = new List<string> { $"KV cache per token, {dtype} ({r.BytesPerElement} bytes per element), KB = 1000 bytes; × relative to {baseline.Name}:" };
-        summary.AddRange(r.Presets.Select(p =>
-            $"  {p.Name,-18} {p.Kind.ToString().ToLowerInvariant(),-4} {p.Formula,-16} {p.ElementsPerToken,9:N0} elements  {KvCacheSize.HumanBytes(p.BytesPerToken),12}  " +
-            $"{p.BytesPerToken / (double)baseline.BytesPerToken,5:F2}×  at {p.Contexts[^1]:N0} tokens {KvCacheSize.HumanBytes(p.TotalBytes[^1])}"));
+        var summary = new List<string>
+        {
+            $"KV cache per token, {dtype} ({r.BytesPerElement} bytes per element), KB = 1000 bytes; against {baseline.Name}: " +
+            string.Join(", ", r.Presets.Where(p => p != baseline).Select(p => $"{p.Name} {p.BytesPerToken / (double)baseline.BytesPerToken:F2}×")),
+        };
         var mha = r.Variants[0];
         summary.Add($"at {r.VariantsOf}'s dims (l = {mha.Layers}, n_h = {mha.Heads}, d_h = {mha.HeadDim}): " +
             string.Join(", ", r.Variants.Select(v => $"{v.Name} {v.ElementsPerToken:N0}")) + " elements per token");
@@ -111,13 +116,9 @@ public static class MlaCacheExperiment
             $"{r.V2SavingSameDtype:P1} at equal dtype");
         summary.Add("paper: HW25 Table 1 (BF16 per token): DeepSeek-V3 70.272 KB, Qwen-2.5 72B 327.680 KB, LLaMA-3.1 405B 516.096 KB");
 
-        IReadOnlyList<object> Cells(KvCacheRow p) =>
-            [p.Name, p.Kind.ToString().ToLowerInvariant(), p.Layers, p.Heads, p.KvHeads, p.HeadDim, p.KvLatentDim, p.RopeHeadDim, p.MaxContext, p.ElementsPerToken, p.BytesPerToken];
-        string[] columns = ["model", "kind", "layers", "heads", "kv_heads", "head_dim", "kv_latent_dim", "rope_head_dim", "max_context", "elements_per_token", "bytes_per_token"];
-        var presets = new ResultTable("presets", columns, [.. r.Presets.Select(Cells)]);
-        var variants = new ResultTable("variants", columns, [.. r.Variants.Select(Cells)]);
-        var totals = new ResultTable("total_by_context", ["model", "context", "total_bytes"],
-            [.. r.Presets.SelectMany(p => p.Contexts.Zip(p.TotalBytes, (c, b) => (IReadOnlyList<object>)[p.Name, c, b]))]);
+        var presets = ResultTable.Of("presets", r.Presets);
+        var variants = ResultTable.Of("variants", r.Variants);
+        var totals = ResultTable.Of("total_by_context", r.Presets.SelectMany(p => p.Contexts.Zip(p.TotalBytes, (c, b) => new CacheTotalRow(p.Name, c, b))), display: false);
         return new ExperimentOutput(config, 0, r, summary, [presets, variants, totals],
         [
             new NamedChart("bytes-per-token", "KV cache per token by model", KvCacheCharts.BytesPerToken(r)),

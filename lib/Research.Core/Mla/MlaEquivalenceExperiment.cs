@@ -52,7 +52,8 @@ public sealed record MlaEquivalenceConfig(int GqaKvHeads = 2, int Sequence = 96,
 /// <param name="RelativeDifference">That over max |training forward|.</param>
 /// <param name="ByPosition">max |decoded − forward| at each position (token-by-token route), for the chart.</param>
 public sealed record MlaDecodeComparison(string Variant, string Dtype, string Route, long CacheElementsPerToken,
-    double MaxAbsDifference, double RelativeDifference, double[] ByPosition);
+    [property: Column(Format = "E2")] double MaxAbsDifference, [property: Column(Format = "E2")] double RelativeDifference,
+    [property: Column(Skip = true)] double[] ByPosition);
 
 /// <param name="NaiveVsAbsorbed">max |naive − absorbed| over every decode step in float32: the two inference paths against each other.</param>
 /// <param name="LatentKeyRank">Rank of all heads' content keys for <see cref="MlaEquivalenceConfig.Sequence"/> tokens
@@ -189,17 +190,13 @@ public static class MlaEquivalenceExperiment
         var summary = new List<string>
         {
             $"MLA layer: d {a.HiddenSize}, n_h {a.NumAttentionHeads}, d_h {a.QkNopeHeadDim}, d_v {a.VHeadDim}, d_c {a.KvLoraRank}, d'_c {a.QLoraRank}, d_h^R {a.QkRopeHeadDim}; " +
-            $"{config.Batch} sequences of {config.Sequence} tokens; MHA/GQA (n_g {config.GqaKvHeads})/MQA with the same d and n_h",
-            "variant        dtype     route            cache/token   max |decoded − forward|   relative",
+            $"{config.Batch} sequences of {config.Sequence} tokens; MHA/GQA (n_g {config.GqaKvHeads})/MQA with the same d and n_h; " +
+            "max_abs_difference is max |decoded − forward|",
         };
-        summary.AddRange(result.Comparisons.Select(c =>
-            $"{c.Variant,-14} {c.Dtype,-9} {c.Route,-16} {c.CacheElementsPerToken,11} {c.MaxAbsDifference,25:E2} {c.RelativeDifference,10:E2}"));
         summary.Add($"naive vs absorbed MLA, every float32 decode step: max |Δ| {result.NaiveVsAbsorbed:E2}");
         summary.Add($"rank of the {config.Sequence} tokens' keys over all heads: MLA {result.LatentKeyRank} (≤ d_c = {a.KvLoraRank}), MHA {result.MhaKeyRank}");
         summary.Add($"float32 within {MlaEquivalenceConfig.Float32Tolerance:G}: {(result.WithinTolerance ? "yes" : "NO")}");
-        var table = new ResultTable("comparisons", ["variant", "dtype", "route", "cache_elements_per_token", "max_abs_difference", "relative_difference"],
-            [.. result.Comparisons.Select(c => (IReadOnlyList<object>)[c.Variant, c.Dtype, c.Route, c.CacheElementsPerToken, c.MaxAbsDifference, c.RelativeDifference])]);
-        return new ExperimentOutput(config, config.Seed, result, summary, [table],
+        return new ExperimentOutput(config, config.Seed, result, summary, [ResultTable.Of("comparisons", result.Comparisons)],
             [new NamedChart("decode-differences", "Decoded vs training forward, by position", DifferencesByPosition(result))]);
     }
 

@@ -29,9 +29,13 @@ namespace Research.Mla;
 public sealed record MlaQualityVariantResult(
     string Name, AttentionKind Kind, int KvHeads, int KvLatentDim, int RopeHeadDim, int QueryLatentDim, int FfnHidden,
     long CacheElementsPerTokenPerLayer, long CacheElementsPerToken, long CacheBytesPerTokenFloat32, long CacheBytesPerTokenBf16,
-    long Parameters, long AttentionParameters, double ParameterGap,
-    double InitialValidationLoss, double FinalLoss, double ValidationLoss, double Seconds,
-    bool DecodingMatches, double DecodingMaxLogitError, IReadOnlyList<LogPoint> Curve);
+    long Parameters, long AttentionParameters, [property: Column(Format = "P1")] double ParameterGap,
+    [property: Column(Format = "F4")] double InitialValidationLoss, [property: Column(Format = "F4")] double FinalLoss,
+    [property: Column(Format = "F4")] double ValidationLoss, [property: Column(Format = "F1")] double Seconds,
+    bool DecodingMatches, [property: Column(Format = "E1")] double DecodingMaxLogitError, IReadOnlyList<LogPoint> Curve);
+
+/// <summary>A row of <c>noise_runs.csv</c>: the first variant's validation loss under one seed.</summary>
+public sealed record NoiseRow(string Variant, int Seed, double ValidationLoss);
 
 /// <summary>The first variant trained again with another seed (initial weights and batches; same validation set).</summary>
 public sealed record MlaQualitySeedRun(int Seed, double ValidationLoss);
@@ -251,12 +255,7 @@ public static class MlaQualityExperiment
             $"tiny LM: {result.Layers} layers, d = {result.Dim}, n_h = {result.Heads} heads of d_h = {result.HeadDim}; " +
             $"parameter budget {result.ParameterBudget:N0} (MHA at FfnHidden {config.Model.IntermediateSize}), matched within ±{result.ParameterTolerance:P1} " +
             $"through the feed-forward width; {result.Steps} steps, {result.TrainingTokens:N0} tokens per variant, {result.Seconds:F0} s in all",
-            "variant   kind  n_g  d_c  d_h^R  ffn   parameters    gap   cache/token/layer  cache/token  bf16 bytes  init loss  train loss  val loss  decode=full  seconds",
         };
-        summary.AddRange(result.Variants.Select(v =>
-            $"{v.Name,-9} {v.Kind.ToString().ToLowerInvariant(),-5} {v.KvHeads,3} {v.KvLatentDim,4} {v.RopeHeadDim,6} {v.FfnHidden,4} {v.Parameters,12:N0} {v.ParameterGap,6:P1} " +
-            $"{v.CacheElementsPerTokenPerLayer,18} {v.CacheElementsPerToken,12} {v.CacheBytesPerTokenBf16,11} {v.InitialValidationLoss,10:F4} {v.FinalLoss,11:F4} " +
-            $"{v.ValidationLoss,9:F4} {(v.DecodingMatches ? "yes" : "NO"),12} {v.Seconds,8:F1}"));
         if (result.Variants.FirstOrDefault(v => v.Kind == AttentionKind.Mha) is { } mha)
         {
             // The logged point nearest half-way: a gap that shrinks from there is slower learning more than less capacity.
@@ -275,20 +274,11 @@ public static class MlaQualityExperiment
             : $", {spread / result.SeedNoise:F1}× the seed noise from {result.NoiseRuns.Count + 1} seeds: a hint, not a ranking that transfers to scale"));
         summary.Add("paper (V2 App. D): 7B dense, MHA beat GQA and MQA; ~16B and ~250B MoE, MLA beat MHA with 15.6K vs 110.6K and 34.6K vs 860.2K cache elements/token");
 
-        var variants = new ResultTable("variants",
-            ["name", "kind", "kv_heads", "kv_latent_dim", "rope_head_dim", "query_latent_dim", "ffn_hidden", "parameters", "attention_parameters",
-             "parameter_gap", "cache_elements_per_token_per_layer", "cache_elements_per_token", "cache_bytes_per_token_float32",
-             "cache_bytes_per_token_bf16", "initial_validation_loss", "final_loss", "validation_loss", "decoding_matches", "decoding_max_logit_error", "seconds"],
-            [.. result.Variants.Select(v => (IReadOnlyList<object>)[v.Name, v.Kind.ToString().ToLowerInvariant(), v.KvHeads, v.KvLatentDim, v.RopeHeadDim,
-                v.QueryLatentDim, v.FfnHidden, v.Parameters, v.AttentionParameters, v.ParameterGap, v.CacheElementsPerTokenPerLayer,
-                v.CacheElementsPerToken, v.CacheBytesPerTokenFloat32, v.CacheBytesPerTokenBf16, v.InitialValidationLoss, v.FinalLoss,
-                v.ValidationLoss, v.DecodingMatches, v.DecodingMaxLogitError, v.Seconds])]);
-        var curves = new ResultTable("loss_curves", ["variant", "step", "train_loss", "validation_loss", "learning_rate", "tokens", "seconds"],
-            [.. result.Variants.SelectMany(v => v.Curve.Select(p => (IReadOnlyList<object>)[v.Name, p.Step, p.TrainLoss,
-                p.ValidationLoss ?? double.NaN, p.LearningRate, p.Tokens, p.Seconds]))]);
-        var noise = new ResultTable("noise_runs", ["variant", "seed", "validation_loss"],
-            [.. new[] { (IReadOnlyList<object>)[result.Variants[0].Name, config.Seed, result.Variants[0].ValidationLoss] }
-                .Concat(result.NoiseRuns.Select(r => (IReadOnlyList<object>)[result.Variants[0].Name, r.Seed, r.ValidationLoss]))]);
+        var variants = ResultTable.Of("variants", result.Variants);
+        var curves = ResultTable.Of("loss_curves", "variant", result.Variants.SelectMany(v => v.Curve.Select(p => (v.Name, p))), display: false);
+        var first = result.Variants[0];
+        var noise = ResultTable.Of("noise_runs", result.NoiseRuns.Select(r => new NoiseRow(first.Name, r.Seed, r.ValidationLoss))
+            .Prepend(new NoiseRow(first.Name, config.Seed, first.ValidationLoss)), display: false);
         return new ExperimentOutput(config, config.Seed, result, summary, [variants, curves, noise],
         [
             new NamedChart("loss-vs-cache", "Validation loss against KV cache per token", MlaQualityCharts.LossAgainstCache(result)),

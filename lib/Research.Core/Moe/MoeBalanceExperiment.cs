@@ -27,6 +27,18 @@ public sealed record MoeStrategyResult(
     double Seconds, IReadOnlyList<LogPoint> Curve, double[] MaxVioBatchByStep,
     [property: JsonIgnore] long[][][] Loads, long[][][] DomainLoads, double[][] Bias, double DomainInformation);
 
+/// <summary>A row of <c>strategies.csv</c>.</summary>
+public sealed record StrategyRow(string Name, [property: Column(Format = "G3")] double AuxLossAlpha, [property: Column(Format = "G3")] double SequenceAuxLossAlpha,
+    [property: Column(Format = "G3")] double BiasUpdateSpeed, [property: Column(Format = "F3")] double MaxVioGlobal, [property: Column(Format = "F3")] double MaxVioBatch,
+    [property: Column(Format = "F4")] double FinalLoss, [property: Column(Format = "F4")] double ValidationLoss,
+    [property: Column(Format = "F3")] double DomainInformationBits, [property: Column(Format = "F1")] double Seconds);
+
+/// <summary>A row of <c>expert_loads.csv</c>: assignments per expert at one training step.</summary>
+public sealed record ExpertLoadRow(string Strategy, int Layer, int Step, [property: Column(Spread = true)] long[] Expert);
+
+/// <summary>A row of <c>domain_loads.csv</c>: validation assignments per expert of one domain's tokens.</summary>
+public sealed record DomainLoadRow(string Strategy, int Layer, string Domain, [property: Column(Spread = true)] long[] Expert);
+
 /// <param name="Domains">Domain names, in the order of <see cref="MoeStrategyResult.DomainLoads"/>.</param>
 /// <param name="ActiveParameters">Parameters a token passes through (embeddings, attention, shared and K_r routed experts, head).</param>
 public sealed record MoeBalanceResult(IReadOnlyList<MoeStrategyResult> Strategies, IReadOnlyList<string> Domains,
@@ -203,26 +215,15 @@ public static class MoeBalanceExperiment
         {
             $"tiny MoE LM: {result.Layers} layers × ({config.SharedExperts} shared + {result.Experts} routed experts, top-{result.TopK}), " +
             $"{result.Parameters:N0} parameters, {result.ActiveParameters:N0} active per token; {result.Steps} steps, {result.TrainingTokens:N0} tokens per strategy",
-            "strategy             α (aux)   α (seq)   γ (bias)   MaxVio_global   MaxVio_batch   train loss   val loss   I(domain;expert)   seconds",
+            "paper (LF Tables 2–3, 1B / 3B models): aux-loss-free MaxVio_global 0.04 / 0.04 vs aux loss 0.72 / 0.52, with lower perplexity",
         };
-        summary.AddRange(result.Strategies.Select(s =>
-            $"{s.Name,-20} {s.AuxLossAlpha,8:G3} {s.SequenceAuxLossAlpha,9:G3} {s.BiasUpdateSpeed,10:G3} {s.MaxVioGlobal,15:F3} {s.MaxVioBatch,14:F3} " +
-            $"{s.FinalLoss,12:F4} {s.ValidationLoss,10:F4} {s.DomainInformation,13:F3} bit {s.Seconds,9:F1}"));
-        summary.Add("paper (LF Tables 2–3, 1B / 3B models): aux-loss-free MaxVio_global 0.04 / 0.04 vs aux loss 0.72 / 0.52, with lower perplexity");
-
-        var strategies = new ResultTable("strategies",
-            ["name", "aux_loss_alpha", "sequence_aux_loss_alpha", "bias_update_speed", "max_vio_global", "max_vio_batch", "final_loss", "validation_loss", "domain_information_bits", "seconds"],
-            result.Strategies.Select(s => (IReadOnlyList<object>)[s.Name, s.AuxLossAlpha, s.SequenceAuxLossAlpha, s.BiasUpdateSpeed,
-                s.MaxVioGlobal, s.MaxVioBatch, s.FinalLoss, s.ValidationLoss, s.DomainInformation, s.Seconds]).ToList());
-        var loads = new ResultTable("expert_loads", ["strategy", "layer", "step", .. Enumerable.Range(0, result.Experts).Select(e => $"expert_{e}")],
-            [.. result.Strategies.SelectMany(s => s.Loads.SelectMany((layer, l) => layer.Select((step, i) =>
-                (IReadOnlyList<object>)[s.Name, l, i + 1, .. step.Cast<object>()])))]);
-        var domains = new ResultTable("domain_loads", ["strategy", "layer", "domain", .. Enumerable.Range(0, result.Experts).Select(e => $"expert_{e}")],
-            [.. result.Strategies.SelectMany(s => s.DomainLoads.SelectMany((layer, l) => layer.Select((row, d) =>
-                (IReadOnlyList<object>)[s.Name, l, result.Domains[d], .. row.Cast<object>()])))]);
-        var curves = new ResultTable("loss_curves", ["strategy", "step", "train_loss", "validation_loss", "learning_rate", "tokens", "seconds"],
-            [.. result.Strategies.SelectMany(s => s.Curve.Select(p => (IReadOnlyList<object>)[s.Name, p.Step, p.TrainLoss,
-                p.ValidationLoss ?? double.NaN, p.LearningRate, p.Tokens, p.Seconds]))]);
+        var strategies = ResultTable.Of("strategies", result.Strategies.Select(s => new StrategyRow(s.Name, s.AuxLossAlpha, s.SequenceAuxLossAlpha,
+            s.BiasUpdateSpeed, s.MaxVioGlobal, s.MaxVioBatch, s.FinalLoss, s.ValidationLoss, s.DomainInformation, s.Seconds)));
+        var loads = ResultTable.Of("expert_loads", result.Strategies.SelectMany(s => s.Loads.SelectMany((layer, l) =>
+            layer.Select((step, i) => new ExpertLoadRow(s.Name, l, i + 1, step)))), display: false);
+        var domains = ResultTable.Of("domain_loads", result.Strategies.SelectMany(s => s.DomainLoads.SelectMany((layer, l) =>
+            layer.Select((row, d) => new DomainLoadRow(s.Name, l, result.Domains[d], row)))), display: false);
+        var curves = ResultTable.Of("loss_curves", "strategy", result.Strategies.SelectMany(s => s.Curve.Select(p => (s.Name, p))), display: false);
         return new ExperimentOutput(config, config.Seed, result, summary, [strategies, loads, domains, curves],
         [
             new NamedChart("summary", "MaxVio_global and validation loss per strategy", MoeCharts.Summary(result)),

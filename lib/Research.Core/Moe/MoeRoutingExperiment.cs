@@ -58,6 +58,15 @@ public sealed record MoeRoutingResult(int Tokens, int Experts, int TopK, int Dev
     AffinitySummary Sigmoid, AffinitySummary Softmax, long[] Loads, double MaxVio, double CoefficientOfVariation,
     DispatchTraffic Limited, DispatchTraffic Free, double ExpectedNodesUniform, RebalancedPlacement Rebalanced);
 
+/// <summary>A row of <c>nodes_per_token.csv</c>: tokens reaching exactly <paramref name="Nodes"/> nodes, with and without the group limit.</summary>
+public sealed record NodesRow(int Nodes, int TokensLimited, int TokensFree);
+
+/// <summary>A row of <c>device_load.csv</c>: a device's load with experts placed contiguously and after rebalancing.</summary>
+public sealed record DeviceLoadRow(int Device, int Node, double Contiguous, double Rebalanced);
+
+/// <summary>A row of <c>expert_load.csv</c>.</summary>
+public sealed record ExpertRow(int Expert, long Assignments, int Replicas);
+
 /// <summary>
 /// <c>moe-routing</c>: where V3's gate sends tokens and what that costs an expert-parallel deployment — affinity
 /// distributions (sigmoid against softmax), expert loads, nodes and devices each token must reach with and without
@@ -138,13 +147,12 @@ public static class MoeRoutingExperiment
             $"device load max/mean: {r.Rebalanced.ImbalanceBefore:F2} contiguous, {r.Rebalanced.ImbalanceAfter:F2} with {config.RedundantExperts} redundant experts (EPLB-style)",
             "paper: V3 limits each token to 4 nodes; IB ≈ 50 GB/s vs NVLink ≈ 160 GB/s (V3 §3.2.2); 32 redundant experts for prefill on 32 GPUs (§3.4)",
         };
-        var traffic = new ResultTable("nodes_per_token", ["nodes", "tokens_limited", "tokens_free"],
-            [.. Enumerable.Range(0, Math.Max(r.Limited.NodesHistogram.Length, r.Free.NodesHistogram.Length)).Select(i => (IReadOnlyList<object>)
-                [i, i < r.Limited.NodesHistogram.Length ? r.Limited.NodesHistogram[i] : 0, i < r.Free.NodesHistogram.Length ? r.Free.NodesHistogram[i] : 0])]);
-        var devices = new ResultTable("device_load", ["device", "node", "contiguous", "rebalanced"],
-            [.. Enumerable.Range(0, r.Devices).Select(d => (IReadOnlyList<object>)[d, d / (r.Devices / r.Nodes), r.Rebalanced.Before[d], r.Rebalanced.After[d]])]);
-        var experts = new ResultTable("expert_load", ["expert", "assignments", "replicas"],
-            [.. Enumerable.Range(0, r.Experts).Select(e => (IReadOnlyList<object>)[e, r.Loads[e], r.Rebalanced.Replicas[e]])]);
+        int At(int[] histogram, int i) => i < histogram.Length ? histogram[i] : 0;
+        var traffic = ResultTable.Of("nodes_per_token", Enumerable.Range(0, Math.Max(r.Limited.NodesHistogram.Length, r.Free.NodesHistogram.Length))
+            .Select(i => new NodesRow(i, At(r.Limited.NodesHistogram, i), At(r.Free.NodesHistogram, i))));
+        var devices = ResultTable.Of("device_load", Enumerable.Range(0, r.Devices)
+            .Select(d => new DeviceLoadRow(d, d / (r.Devices / r.Nodes), r.Rebalanced.Before[d], r.Rebalanced.After[d])), display: false);
+        var experts = ResultTable.Of("expert_load", Enumerable.Range(0, r.Experts).Select(e => new ExpertRow(e, r.Loads[e], r.Rebalanced.Replicas[e])), display: false);
         return new ExperimentOutput(config, config.Seed, r, summary, [traffic, devices, experts],
         [
             new NamedChart("affinities", "Sigmoid affinities: all experts and the selected ones", AffinityChart(r)),

@@ -15,7 +15,7 @@ namespace Research.Rl;
 /// <param name="FormatShare">Share of responses the format rule accepts.</param>
 /// <param name="ScratchpadShare">Share of responses that write a scratchpad inside the think markers.</param>
 /// <param name="FaithfulShare">Share of the scratchpads written that are the problem's exact working (NaN when none is written).</param>
-public sealed record EvalPoint(int Step, double PassAt1, double ConsAtK, double ResponseLength, double FormatShare, double ScratchpadShare,
+public sealed record EvalPoint(int Step, [property: Column("pass_at_1")] double PassAt1, double ConsAtK, double ResponseLength, double FormatShare, double ScratchpadShare,
     double FaithfulShare);
 
 /// <summary>The rollouts and the update of one RL step.</summary>

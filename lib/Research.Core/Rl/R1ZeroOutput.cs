@@ -33,11 +33,8 @@ public static partial class R1ZeroExperiment
             $"base model: {b.Parameters:N0} parameters, {b.PretrainingSteps} pretraining steps: pass@1 {b.PassAt1:P1}, cons@{k} {b.ConsAtK:P1}, " +
             $"{b.ResponseLength:F1} tokens per response, format {b.FormatShare:P0}, scratchpad {b.ScratchpadShare:P0}",
             $"large model for distillation: {result.Teacher.Parameters:N0} parameters, base pass@1 {result.LargeBase.PassAt1:P1} → after a cold start and GRPO {result.Teacher.PassAt1:P1}, " +
-            $"scratchpad {result.LargeBase.ScratchpadShare:P0} → {result.Teacher.ScratchpadShare:P0} ({Faithful(result.Teacher.Evaluations[^1].FaithfulShare)})",
-            $"run               pass@1   cons@{k}   length   format   scratchpad   faithful   updates   seconds",
+            $"scratchpad {result.LargeBase.ScratchpadShare:P0} → {result.Teacher.ScratchpadShare:P0} ({Faithful(result.Teacher.Evaluations[^1].FaithfulShare)}); cons_at_k is cons@{k}",
         };
-        summary.AddRange(result.Runs.Select(r =>
-            $"{r.Name,-16} {r.PassAt1,7:P1} {r.ConsAtK,7:P1} {r.ResponseLength,8:F1} {r.FormatShare,8:P0} {r.ScratchpadShare,12:P0} {(double.IsNaN(r.Evaluations[^1].FaithfulShare) ? "–" : r.Evaluations[^1].FaithfulShare.ToString("P0")),10} {r.Updates,9} {r.Seconds,9:F1}"));
         foreach (var r in result.Runs.Where(r => r.LengthTrend is not null))
             summary.Add($"{r.Name}: response length {Describe(r.LengthTrend!, "F1")} tokens, scratchpad use {Describe(r.ScratchpadTrend!, "P0")}");
         summary.Add($"memory: RL step {result.MemoryFirst.Step} {result.MemoryFirst.WorkingSetMegabytes:F1} MB, step {result.MemoryLast.Step} " +
@@ -45,18 +42,11 @@ public static partial class R1ZeroExperiment
             $"live tensors {result.MemoryFirst.LiveTensors} → {result.MemoryLast.LiveTensors}");
 
         RunResult[] all = [result.Teacher, .. result.Runs];   // every run, the teacher first
-        var runs = new ResultTable("runs", ["name", "parameters", "pass_at_1", "cons_at_k", "response_length", "format_share", "scratchpad_share", "updates", "seconds"],
-            [.. all.Select(r => (IReadOnlyList<object>)[r.Name, r.Parameters, r.PassAt1, r.ConsAtK, r.ResponseLength,
-                r.FormatShare, r.ScratchpadShare, r.Updates, r.Seconds])]);
-        var steps = new ResultTable("rl_steps", ["run", "step", "reward", "accuracy_reward", "format_reward", "response_length", "scratchpad_share", "kl", "entropy",
-                "silent_groups", "sample_seconds", "update_seconds"],
-            [.. all.SelectMany(r => r.Steps.Select(s => (IReadOnlyList<object>)[r.Name, s.Step, s.Reward, s.AccuracyReward,
-                s.FormatReward, s.ResponseLength, s.ScratchpadShare, s.Kl, s.Entropy, s.SilentGroups, s.SampleSeconds, s.UpdateSeconds]))]);
-        var evaluations = new ResultTable("evaluations", ["run", "step", "pass_at_1", "cons_at_k", "response_length", "format_share", "scratchpad_share", "faithful_share"],
-            [.. all.SelectMany(r => r.Evaluations.Select(e => (IReadOnlyList<object>)[r.Name, e.Step, e.PassAt1, e.ConsAtK,
-                e.ResponseLength, e.FormatShare, e.ScratchpadShare, e.FaithfulShare]))]);
-        var samples = new ResultTable("samples", ["run", "step", "problem", "response", "reward", "correct"],
-            [.. all.SelectMany(r => r.Samples.Select(s => (IReadOnlyList<object>)[r.Name, s.Step, s.Problem, s.Response, s.Reward, s.Correct]))]);
+        var runs = ResultTable.Of("runs", all.Select(r => new RlRunRow(r.Name, r.Parameters, r.PassAt1, r.ConsAtK, r.ResponseLength,
+            r.FormatShare, r.ScratchpadShare, r.Evaluations[^1].FaithfulShare, r.Updates, r.Seconds)));
+        var steps = ResultTable.Of("rl_steps", "run", all.SelectMany(r => r.Steps.Select(s => (r.Name, s))), display: false);
+        var evaluations = ResultTable.Of("evaluations", "run", all.SelectMany(r => r.Evaluations.Select(e => (r.Name, e))), display: false);
+        var samples = ResultTable.Of("samples", "run", all.SelectMany(r => r.Samples.Select(s => (r.Name, s))), display: false);
         return new ExperimentOutput(config, config.Seed, result, summary, [runs, steps, evaluations, samples],
         [
             new NamedChart("pass-at-1", "Held-out pass@1 during training", RlCharts.HeldOut(result, e => e.PassAt1, "pass@1 (%)")),
@@ -73,3 +63,9 @@ public static partial class R1ZeroExperiment
 
     private static string Faithful(double share) => double.IsNaN(share) ? "none written" : $"{share:P0} of them faithful";
 }
+
+/// <summary>A row of <c>runs.csv</c>: a run's final held-out scores.</summary>
+public sealed record RlRunRow(string Name, long Parameters, [property: Column("pass_at_1", Format = "P1")] double PassAt1, [property: Column(Format = "P1")] double ConsAtK,
+    [property: Column(Format = "F1")] double ResponseLength, [property: Column(Format = "P0")] double FormatShare, [property: Column(Format = "P0")] double ScratchpadShare,
+    [property: Column(Format = "P0")] double FaithfulShare, int Updates, [property: Column(Format = "F1")] double Seconds);
+

@@ -64,27 +64,12 @@ public static class SweepCharts
         {
             parts.Add($"<h2>{H(metric.Name)}</h2><p><code>{H(metric.Path)}</code>, {(metric.Direction == Statistics.Direction.Lower ? "lower" : "higher")} is better" +
                       (metric.Margin is double m ? $", equivalence margin ±{m}" : ", no equivalence margin") + ".</p>");
-            parts.Add(Table(["arm", "n", "mean", "sd", "t interval"], metric.Arms.Select(a => new[]
-            {
-                a.Arm, (a.Summary?.N ?? 0).ToString(), Num(a.Summary?.Mean), Num(a.Summary?.StandardDeviation),
-                a.Summary is { N: > 1 } s ? $"[{Verdicts.Number(s.Low)}, {Verdicts.Number(s.High)}]" : "–",
-            })));
-            parts.Add(Table(["arm − " + report.Baseline, "n", "mean Δ", "t interval", "bootstrap interval", "p (Holm)", "verdict"], metric.Comparisons.Select(c => new[]
-            {
-                c.Arm, c.N.ToString(), Verdicts.Number(c.Mean), $"[{Verdicts.Number(c.Low)}, {Verdicts.Number(c.High)}]",
-                $"[{Verdicts.Number(c.BootstrapLow)}, {Verdicts.Number(c.BootstrapHigh)}]", Verdicts.Number(c.AdjustedPValue), Verdicts.Name(c.Verdict),
-            })));
+            parts.Add(report.ArmsTable(metric).ToHtml());
             parts.Add(ChartHtml.Fragment(Arms(metric)));
             if (metric.Comparisons.Count > 0) parts.Add(ChartHtml.Fragment(Forest(metric, report.Baseline)));
         }
         return ChartHtml.Page($"Sweep {report.Name}", parts);
     }
-
-    private static string Num(double? v) => v is double d ? Verdicts.Number(d) : "–";
-
-    private static string Table(string[] header, IEnumerable<string[]> rows) =>
-        "<table><tr>" + string.Concat(header.Select(h => $"<th>{WebUtility.HtmlEncode(h)}</th>")) + "</tr>" +
-        string.Concat(rows.Select(r => "<tr>" + string.Concat(r.Select(c => $"<td>{WebUtility.HtmlEncode(c)}</td>")) + "</tr>")) + "</table>";
 
     private static double Finite(double v) => double.IsFinite(v) ? v : 0;
 

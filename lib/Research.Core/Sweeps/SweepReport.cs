@@ -79,23 +79,25 @@ public sealed record SweepReport(
     }
 
     /// <summary>Per metric and arm: n, mean, SD, the t interval.</summary>
-    public ResultTable SummaryTable() => new("summary",
-        ["metric", "arm", "n", "mean", "sd", "low", "high", "missing", "non_finite"],
-        Metrics.SelectMany(m => m.Arms.Select(a => (IReadOnlyList<object>)
-        [
-            m.Name, a.Arm, a.Summary?.N ?? 0, a.Summary?.Mean ?? double.NaN, a.Summary?.StandardDeviation ?? double.NaN,
-            a.Summary?.Low ?? double.NaN, a.Summary?.High ?? double.NaN, a.Missing, a.NonFinite.Count,
-        ])).ToList());
+    public ResultTable SummaryTable() => ResultTable.Of("summary", Metrics.SelectMany(m => m.Arms.Select(a => new ArmRow(m.Name, a.Arm,
+        a.Summary?.N ?? 0, a.Summary?.Mean, a.Summary?.StandardDeviation, a.Summary?.Low, a.Summary?.High, a.Missing, a.NonFinite.Count))));
 
     /// <summary>Per metric and arm against the baseline: the paired differences and the verdict.</summary>
-    public ResultTable DifferencesTable() => new("differences",
-        ["metric", "arm", "baseline", "n", "mean_diff", "sd_diff", "t_low", "t_high", "bootstrap_low", "bootstrap_high",
-         "p", "p_holm", "margin", "p_equivalence_holm", "verdict"],
-        Metrics.SelectMany(m => m.Comparisons.Select(c => (IReadOnlyList<object>)
-        [
-            m.Name, c.Arm, Baseline, c.N, c.Mean, c.StandardDeviation, c.Low, c.High, c.BootstrapLow, c.BootstrapHigh,
-            c.PValue, c.AdjustedPValue, (object?)m.Margin ?? "", (object?)c.AdjustedEquivalencePValue ?? "", Verdicts.Name(c.Verdict),
-        ])).ToList());
+    public ResultTable DifferencesTable() => ResultTable.Of("differences", Metrics.SelectMany(m => m.Comparisons.Select(c => new DifferenceRow(m.Name,
+        c.Arm, Baseline, c.N, c.Mean, c.StandardDeviation, c.Low, c.High, c.BootstrapLow, c.BootstrapHigh, c.PValue, c.AdjustedPValue, m.Margin,
+        c.AdjustedEquivalencePValue, Verdicts.Name(c.Verdict)))));
+
+    /// <summary>One metric as the terminal and the HTML page show it: per arm its values, then its difference from the baseline.</summary>
+    public ResultTable ArmsTable(MetricReport metric) => ResultTable.Of($"{metric.Name} ({(metric.Direction == Direction.Lower ? "lower" : "higher")} is better" +
+        (metric.Margin is double m ? $", margin ±{m}" : "") + ")", metric.Arms.Select(a =>
+        {
+            var (s, c) = (a.Summary, metric.Comparisons.FirstOrDefault(x => x.Arm == a.Arm));
+            return new ArmLine(a.Arm, s?.N ?? 0, s?.Mean, s?.StandardDeviation, s is { N: > 1 } ? Interval(s.Low, s.High) : "–",
+                c is null ? "(baseline)" : Verdicts.Number(c.Mean), c is null ? "" : Interval(c.Low, c.High), c is null ? "" : Interval(c.BootstrapLow, c.BootstrapHigh),
+                c?.AdjustedPValue, c is null ? "" : Verdicts.Name(c.Verdict));
+        }));
+
+    private static string Interval(double low, double high) => $"[{Verdicts.Number(low)}, {Verdicts.Number(high)}]";
 
     /// <summary>
     /// Writes <c>report/</c> in the sweep directory: summary.csv, differences.csv, report.json and, with
@@ -107,7 +109,7 @@ public sealed record SweepReport(
         AtomicFolder.Write(final, partial =>
         {
             foreach (var table in new[] { SummaryTable(), DifferencesTable() })
-                File.WriteAllText(Path.Combine(partial, table.Name + ".csv"), ExperimentWriter.ToCsv(table));
+                File.WriteAllText(Path.Combine(partial, table.Name + ".csv"), table.ToCsv());
             File.WriteAllText(Path.Combine(partial, "report.json"), ToJson());
             if (html) File.WriteAllText(Path.Combine(partial, "index.html"), SweepCharts.Page(this));
         });
@@ -117,6 +119,21 @@ public sealed record SweepReport(
     /// <summary>The report as JSON (what <c>--json</c> prints and <c>report/report.json</c> holds).</summary>
     public string ToJson() => JsonSerializer.Serialize(this, ExperimentConfigs.Json);
 }
+
+/// <summary>A row of <c>summary.csv</c>: one arm's values of one metric; no mean or interval without values.</summary>
+public sealed record ArmRow(string Metric, string Arm, int N, double? Mean, [property: Column("sd")] double? StandardDeviation, double? Low, double? High,
+    int Missing, int NonFinite);
+
+/// <summary>A row of <c>differences.csv</c>: one arm against the baseline on one metric, paired by seed.</summary>
+public sealed record DifferenceRow(string Metric, string Arm, string Baseline, int N, [property: Column("mean_diff")] double Mean,
+    [property: Column("sd_diff")] double StandardDeviation, [property: Column("t_low")] double Low, [property: Column("t_high")] double High,
+    double BootstrapLow, double BootstrapHigh, [property: Column("p")] double PValue, [property: Column("p_holm")] double AdjustedPValue,
+    double? Margin, [property: Column("p_equivalence_holm")] double? AdjustedEquivalencePValue, string Verdict);
+
+/// <summary>A line of <see cref="SweepReport.ArmsTable"/>; the intervals are t intervals unless named bootstrap.</summary>
+public sealed record ArmLine(string Arm, int N, double? Mean, [property: Column("sd")] double? StandardDeviation, [property: Column("t_interval")] string Interval,
+    [property: Column("delta")] string Difference, [property: Column("delta_t_interval")] string DifferenceInterval,
+    [property: Column("delta_bootstrap")] string DifferenceBootstrap, [property: Column("p_holm")] double? AdjustedPValue, string Verdict);
 
 /// <summary>How verdicts read in tables.</summary>
 public static class Verdicts

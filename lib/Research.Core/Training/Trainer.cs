@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using Research.Experiments;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -186,17 +185,14 @@ public sealed class MetricsCsv : IDisposable
 {
     private readonly StreamWriter _writer;
 
+    // The columns and number formats of ResultTable, so this file and an experiment's loss_curves.csv read alike.
     public MetricsCsv(string path)
     {
         _writer = new StreamWriter(path) { AutoFlush = true };
-        _writer.WriteLine("step,train_loss,validation_loss,learning_rate,gradient_norm,tokens,seconds");
+        _writer.Write(ResultTable.Of("metrics", Array.Empty<LogPoint>()).ToCsv());
     }
 
-    public void Append(LogPoint p) => _writer.WriteLine(string.Join(',',
-        p.Step.ToString(CultureInfo.InvariantCulture), Format(p.TrainLoss), p.ValidationLoss is double v ? Format(v) : "",
-        Format(p.LearningRate), Format(p.GradientNorm), p.Tokens.ToString(CultureInfo.InvariantCulture), Format(p.Seconds)));
-
-    private static string Format(double d) => d.ToString("R", CultureInfo.InvariantCulture);
+    public void Append(LogPoint p) => _writer.WriteLine(string.Join(',', ResultTable.Of("metrics", [p]).CsvRows().Single()));
 
     public void Dispose() => _writer.Dispose();
 }

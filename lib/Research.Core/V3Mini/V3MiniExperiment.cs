@@ -25,13 +25,19 @@ namespace Research.V3Mini;
 /// <param name="SpeculativeTokensPerSecond">The same with the MTP depth's drafts; null without MTP.</param>
 /// <param name="Identical">Speculative decoding gave the plain decoding's tokens on every prompt (true without MTP).</param>
 /// <param name="FirstStepMegabytes">Process working set after the first step; <paramref name="LastStepMegabytes"/> after the last.</param>
-public sealed record V3MiniRun(string Name, int Seed, string Swapped, double ValidationLoss, long TotalParameters, long ActivatedParameters,
-    long MtpParameters, double TrainingFlopsPerToken, long KvCacheBytesPerToken, double? MaxVio, IReadOnlyList<long[]> ExpertLoads,
-    double StepMs, double PlainTokensPerSecond, double? SpeculativeTokensPerSecond, double? AcceptanceRate, bool Identical,
-    double FirstStepMegabytes, double LastStepMegabytes, int Fp8Tile, IReadOnlyList<LogPoint> Curve)
+public sealed record V3MiniRun(string Name, int Seed, string Swapped, [property: Column(Format = "F4")] double ValidationLoss, long TotalParameters,
+    long ActivatedParameters, long MtpParameters, [property: Column(Format = "0.000e+00")] double TrainingFlopsPerToken, long KvCacheBytesPerToken,
+    [property: Column(Format = "F3")] double? MaxVio, IReadOnlyList<long[]> ExpertLoads, [property: Column(Format = "F1")] double StepMs,
+    [property: Column(Format = "F0")] double PlainTokensPerSecond, [property: Column(Format = "F0")] double? SpeculativeTokensPerSecond,
+    [property: Column(Format = "P0")] double? AcceptanceRate, bool Identical, [property: Column("first_step_mb", Format = "F0")] double FirstStepMegabytes,
+    [property: Column("last_step_mb", Format = "F0")] double LastStepMegabytes, int Fp8Tile, IReadOnlyList<LogPoint> Curve)
 {
+    [Column(Skip = true)]
     public string Key => Seed == 0 ? Name : $"{Name}-seed{Seed}";
 }
+
+/// <summary>A row of <c>expert_loads.csv</c>: validation tokens one expert of one MoE layer received.</summary>
+public sealed record ExpertTokensRow(string Run, int Layer, int Expert, long Tokens);
 
 /// <summary>An ablation against the full model, at the reference seed.</summary>
 /// <param name="Delta">Its validation loss minus the full model's (positive: the technique it removes helped).</param>

@@ -67,8 +67,8 @@ public sealed class KvCacheCommandTests
         Assert.True(exit == ExitCodes.Ok, error);
         foreach (var name in global::Research.Mla.KvCachePresets.Names) Assert.Contains(name, output);
         var lines = output.Split('\n');
-        Assert.Contains("327.680 KB", lines.Single(l => l.StartsWith("qwen2.5-72b", StringComparison.Ordinal)));
-        Assert.Contains("beyond max", lines.Single(l => l.StartsWith("deepseek-67b", StringComparison.Ordinal)));
+        Assert.Contains("327.680 KB", lines.Single(l => l.StartsWith("│ qwen2.5-72b ", StringComparison.Ordinal)));
+        Assert.Contains("beyond max", lines.Single(l => l.StartsWith("│ deepseek-67b ", StringComparison.Ordinal)));
 
         var (_, json, _) = Research("kv-cache", "--list", "--json");
         var rows = JsonDocument.Parse(json).RootElement.EnumerateArray().ToList();

@@ -11,24 +11,24 @@ public sealed class ExperimentWriterTests
 
     private static ExperimentDocument Document() => new("demo", "Demo", 1, "cpu", 0.1, DateTime.UnixEpoch, new { }, new { value = 1 });
 
-    [Fact]
-    public void Csv_quotes_separators_and_uses_invariant_round_trip_numbers()
+    private sealed record Row(int X);
+
+    // A row whose value fails when the table is written.
+    private sealed record Broken(int X)
     {
-        var table = new ResultTable("t", ["name", "x"], [["a,b", 0.1], ["say \"hi\"", 1e-20]]);
-
-        var csv = ExperimentWriter.ToCsv(table);
-
-        Assert.Equal("name,x\n\"a,b\",0.1\n\"say \"\"hi\"\"\",1E-20\n", csv);
+        public int Y => throw new ArgumentException("no value");
     }
+
+    private static ResultTable Table(string name, int x) => ResultTable.Of(name, [new Row(x)]);
 
     [Fact]
     public void A_failing_write_leaves_the_previous_run_intact_and_no_temporary_folder()
     {
         var root = TestPaths.TempFolder();
-        ExperimentWriter.Write(root, Definition, Output(new ResultTable("good", ["x"], [[1]])), Document());
+        ExperimentWriter.Write(root, Definition, Output(Table("good", 1)), Document());
 
-        // A row with the wrong number of values fails half-way through writing.
-        var broken = Output(new ResultTable("good", ["x"], [[2]]), new ResultTable("bad", ["x", "y"], [[1]]));
+        // A row that cannot give its values fails half-way through writing.
+        var broken = Output(Table("good", 2), ResultTable.Of("bad", [new Broken(1)]));
         Assert.Throws<ArgumentException>(() => ExperimentWriter.Write(root, Definition, broken, Document()));
 
         Assert.Equal("x\n1\n", File.ReadAllText(Path.Combine(root, "demo", "good.csv")));
@@ -40,12 +40,25 @@ public sealed class ExperimentWriterTests
     public void A_new_run_replaces_the_old_folder_whole()
     {
         var root = TestPaths.TempFolder();
-        ExperimentWriter.Write(root, Definition, Output(new ResultTable("old", ["x"], [[1]])), Document());
+        ExperimentWriter.Write(root, Definition, Output(Table("old", 1)), Document());
 
-        ExperimentWriter.Write(root, Definition, Output(new ResultTable("new", ["x"], [[2]])), Document());
+        ExperimentWriter.Write(root, Definition, Output(Table("new", 2)), Document());
 
         Assert.Equal(["index.html", "new.csv", "result.json"],
             Directory.GetFiles(Path.Combine(root, "demo")).Select(Path.GetFileName).Order());
         Assert.Single(Directory.GetDirectories(root));
+    }
+
+    [Fact]
+    public void The_page_shows_the_display_tables_and_links_every_csv()
+    {
+        var root = TestPaths.TempFolder();
+
+        ExperimentWriter.Write(root, Definition, Output(Table("main", 1), ResultTable.Of("curve", [new Row(2)], display: false)), Document());
+
+        var page = File.ReadAllText(Path.Combine(root, "demo", "index.html"));
+        Assert.Contains("<caption>main</caption>", page);
+        Assert.DoesNotContain("<caption>curve</caption>", page);
+        Assert.Contains("href=\"curve.csv\"", page);
     }
 }

@@ -91,28 +91,28 @@ public sealed class MlaBenchmarkTests
     }
 
     [Fact]
-    public void Bench_mla_prints_a_table_by_context_batch_and_variant_then_the_goal()
+    public void Bench_mla_prints_the_goal_then_a_table_by_context_batch_and_variant()
     {
         var (exit, stdout, stderr) = InProcessCli.Run("bench", "mla", "--contexts", "3", "--batches", "1", "--repetitions", "1");
 
         Assert.True(exit == ExitCodes.Ok, stderr);
-        var lines = stdout.Trim().Split('\n');
-        Assert.Equal(1 + 1 + 4 + 2, lines.Length);   // dimensions, header, four variants, goal, agreement
-        Assert.Contains("cache KiB/token", lines[1]);
-        Assert.Contains("mla-absorbed", lines[5]);
-        Assert.Contains("14.2×", lines[5]);
-        Assert.StartsWith("ratio ", lines[6]);
-        Assert.Contains("at context 3, batch 1", lines[6]);
-        Assert.Contains("(agree)", lines[7]);
+        var lines = stdout.TrimEnd().Split('\n');
+        Assert.Equal(3 + 4 + 4 + 1, lines.Length);   // dimensions, goal, agreement; title, border, header, rule; four variants; border
+        Assert.StartsWith("ratio ", lines[1]);
+        Assert.Contains("at context 3, batch 1", lines[1]);
+        Assert.Contains("(agree)", lines[2]);
+        Assert.Contains("cache_bytes_per_token", lines[5]);
+        Assert.Contains("mla-absorbed", lines[10]);
+        Assert.Contains(" 14.2 ", lines[10]);   // MHA's cache over MLA's
     }
 
     [Theory]
-    [InlineData(new[] { "bench", "mla", "--tokens", "64" }, "--tokens does not apply to 'bench mla'")]
-    [InlineData(new[] { "bench", "mla", "--size", "256" }, "--size does not apply to 'bench mla'")]
-    [InlineData(new[] { "bench", "mla", "--steps", "10" }, "--steps does not apply to 'bench mla'")]
-    [InlineData(new[] { "bench", "moe", "--contexts", "512" }, "--contexts does not apply to 'bench moe'")]
-    [InlineData(new[] { "bench", "fp8", "--batches", "1" }, "--batches does not apply to 'bench fp8'")]
-    [InlineData(new[] { "bench", "lm", "--contexts", "512" }, "--contexts does not apply to 'bench lm'")]
+    [InlineData(new[] { "bench", "mla", "--tokens", "64" }, "Unrecognized command or argument '--tokens'. Run 'research --help' for usage.")]
+    [InlineData(new[] { "bench", "mla", "--size", "256" }, "Unrecognized command or argument '--size'. Run 'research --help' for usage.")]
+    [InlineData(new[] { "bench", "mla", "--steps", "10" }, "Unrecognized command or argument '--steps'. Run 'research --help' for usage.")]
+    [InlineData(new[] { "bench", "moe", "--contexts", "512" }, "Unrecognized command or argument '--contexts'. Run 'research --help' for usage.")]
+    [InlineData(new[] { "bench", "fp8", "--batches", "1" }, "Unrecognized command or argument '--batches'. Run 'research --help' for usage.")]
+    [InlineData(new[] { "bench", "lm", "--contexts", "512" }, "Unrecognized command or argument '--contexts'. Run 'research --help' for usage.")]
     [InlineData(new[] { "bench", "mla", "--contexts", "512,x" }, "--contexts must be comma-separated whole numbers such as 512,2048")]
     [InlineData(new[] { "bench", "mla", "--contexts", "0" }, "MlaBenchmarkConfig.Contexts must be one or more lengths in 1..65536")]
     [InlineData(new[] { "bench", "mla", "--batches", "1,0" }, "MlaBenchmarkConfig.Batches must be one or more batch sizes in 1..1024")]

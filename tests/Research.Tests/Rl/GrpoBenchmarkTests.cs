@@ -24,7 +24,7 @@ public sealed class GrpoBenchmarkTests
     }
 
     [Theory]
-    [InlineData(new[] { "bench", "grpo", "--tokens", "64" }, "--tokens does not apply to 'bench grpo'")]
+    [InlineData(new[] { "bench", "grpo", "--tokens", "64" }, "Unrecognized command or argument '--tokens'. Run 'research --help' for usage.")]
     [InlineData(new[] { "bench", "grpo", "--repetitions", "0" }, "Repetitions")]
     public void Bench_grpo_refuses_options_that_do_not_apply(string[] args, string named) =>
         InProcessCli.AssertBadInput(InProcessCli.Run(args), named);

@@ -25,10 +25,10 @@ public sealed class MoeBenchmarkTests
     }
 
     [Theory]
-    [InlineData(new[] { "bench", "moe", "--steps", "10" }, "--steps does not apply to 'bench moe'")]
-    [InlineData(new[] { "bench", "moe", "--size", "256" }, "--size does not apply to 'bench moe'")]
-    [InlineData(new[] { "bench", "fp8", "--tokens", "64" }, "--tokens does not apply to 'bench fp8'")]
-    [InlineData(new[] { "bench", "lm", "--tokens", "64" }, "--tokens does not apply to 'bench lm'")]
+    [InlineData(new[] { "bench", "moe", "--steps", "10" }, "Unrecognized command or argument '--steps'. Run 'research --help' for usage.")]
+    [InlineData(new[] { "bench", "moe", "--size", "256" }, "Unrecognized command or argument '--size'. Run 'research --help' for usage.")]
+    [InlineData(new[] { "bench", "fp8", "--tokens", "64" }, "Unrecognized command or argument '--tokens'. Run 'research --help' for usage.")]
+    [InlineData(new[] { "bench", "lm", "--tokens", "64" }, "Unrecognized command or argument '--tokens'. Run 'research --help' for usage.")]
     [InlineData(new[] { "bench", "moe", "--tokens", "0" }, "MoeBenchmarkConfig.Tokens must be in 1..1048576")]
     [InlineData(new[] { "bench", "moe", "--repetitions", "0" }, "MoeBenchmarkConfig.Repetitions must be in 1..1000")]
     public void Bad_options_are_one_line_and_exit_code_2(string[] args, string expected)
