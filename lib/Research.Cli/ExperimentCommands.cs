@@ -33,6 +33,7 @@ public static class ExperimentCommands
         {
             var definition = ExperimentCatalog.Find(parse.GetValue(id)!);
             var dev = Devices.Parse(parse.GetValue(device)!);
+            if (parse.GetValue(seed) is < 0) throw new ArgumentException($"--seed must be ≥ 0 (got {parse.GetValue(seed)})");
             var root = ExperimentWriter.PrepareFolder(parse.GetValue(outDir)!);   // fail before the work, not after
             var (document, _, folder) = RunOne(definition, new ExperimentRequest(dev, parse.GetValue(seed), parse.GetValue(config), CacheFolder(root), Workshop: parse.GetValue(workshop)), root, stdout, stderr, parse.GetValue(json));
             if (parse.GetValue(json)) stdout.WriteLine(ExperimentWriter.ToJson(document));

@@ -22,6 +22,7 @@ public sealed record MatmulThroughputConfig(int[] Sizes, int Repeats = 5, int Wa
 
     public MatmulThroughputConfig Validated()
     {
+        if (Seed < 0) throw new ConfigException($"MatmulThroughputConfig.Seed must be ≥ 0 (got {Seed})");
         if (Sizes is null || Sizes.Length == 0)
             throw new ConfigException("MatmulThroughputConfig.Sizes must list at least one size (1..8192)");
         foreach (var n in Sizes)
@@ -31,6 +32,7 @@ public sealed record MatmulThroughputConfig(int[] Sizes, int Repeats = 5, int Wa
             throw new ConfigException($"MatmulThroughputConfig.Repeats must be in 1..1000 (got {Repeats})");
         if (Warmup < 0 || Warmup > 100)
             throw new ConfigException($"MatmulThroughputConfig.Warmup must be in 0..100 (got {Warmup})");
+        ExperimentConfigs.CheckDistinct("MatmulThroughputConfig.Sizes", Sizes);
         return this;
     }
 }

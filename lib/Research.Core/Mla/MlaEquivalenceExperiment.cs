@@ -25,6 +25,7 @@ public sealed record MlaEquivalenceConfig(int GqaKvHeads = 2, int Sequence = 96,
 
     public MlaEquivalenceConfig Validated()
     {
+        if (Seed < 0) throw new ConfigException($"MlaEquivalenceConfig.Seed must be ≥ 0 (got {Seed})");
         Attention.Validated();
         if (Attention.Dim % Attention.Heads != 0 || Attention.Dim / Attention.Heads % 2 != 0)
             throw new ConfigException($"MlaEquivalenceConfig.Attention: Heads ({Attention.Heads}) must divide Dim ({Attention.Dim}) into even head widths, since the MHA/GQA/MQA layers compared use d_h = Dim / Heads with RoPE");

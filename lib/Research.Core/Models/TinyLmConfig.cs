@@ -48,6 +48,25 @@ public sealed record TinyLmConfig(
         return this;
     }
 
+    /// <summary>Parameters: two V×d embeddings, then per block 4·d² attention, 3·d·FfnHidden SwiGLU and two norms.</summary>
+    public double ParameterEstimate() => 2.0 * Vocabulary * Dim + Layers * (4.0 * Dim * Dim + 3.0 * Dim * FfnHidden + 2.0 * Dim);
+
+    /// <summary>
+    /// Bytes of training this model with AdamW: weights, gradients and the two moments (4 floats per parameter).
+    /// <paramref name="owner"/> names the config in the error of <see cref="MemoryLimit.Check"/>.
+    /// </summary>
+    public void CheckTrainingMemory(string owner) =>
+        MemoryLimit.Check(owner, $"Dim {Dim} × Layers {Layers} (FfnHidden {FfnHidden}): {ParameterEstimate():G3} parameters × 4 (weights, gradients, AdamW's two moments)",
+            4.0 * MemoryLimit.Float32 * ParameterEstimate());
+
+    /// <summary>
+    /// Floats one forward over <paramref name="rows"/> sequences of <paramref name="length"/> tokens keeps for backward:
+    /// per token the V logits and per block about 6·d (norms, q, k, v, output), 3·FfnHidden (SwiGLU) and n_h·length
+    /// attention scores.
+    /// </summary>
+    public double ActivationFloats(double rows, int length) =>
+        rows * length * (Vocabulary + Layers * (6.0 * Dim + 3.0 * FfnHidden + (double)Heads * length));
+
     private static void Range(int value, int min, int max, string field, string? range = null)
     {
         if (value < min || value > max)

@@ -151,6 +151,20 @@ public sealed record R1ZeroConfig(
         if (ColdStartExamples < 1 || ColdStartExamples > 1_000_000) throw new ConfigException($"R1ZeroConfig.ColdStartExamples must be in 1..1000000 (got {ColdStartExamples})");
         ColdStart.Validated();
         if (!(DistillationLearningRate > 0 && DistillationLearningRate <= 1)) throw new ConfigException($"R1ZeroConfig.DistillationLearningRate must be in (0, 1] (got {DistillationLearningRate})");
+        if (Seed < 0) throw new ConfigException($"R1ZeroConfig.Seed must be ≥ 0 (got {Seed})");
+        CheckMemory(task.PromptLength + Grpo.Sampling.MaxTokens);
         return this;
+    }
+
+    // The largest tensors: each model's training state, and one GRPO step's PromptsPerStep × GroupSize rollouts
+    // through the policy with their logits and the activations backward needs.
+    private void CheckMemory(int length)
+    {
+        Small.CheckTrainingMemory("R1ZeroConfig.Small");
+        Large.CheckTrainingMemory("R1ZeroConfig.Large");
+        foreach (var (model, name) in new[] { (Small, nameof(Small)), (Large, nameof(Large)) })
+            MemoryLimit.Check("R1ZeroConfig", $"Grpo.PromptsPerStep {Grpo.PromptsPerStep} × Grpo.GroupSize {Grpo.GroupSize} × sequence {length} × " +
+                                              $"(vocabulary {model.Vocabulary} logits + activations) of {name}",
+                MemoryLimit.Float32 * model.ActivationFloats((double)Grpo.PromptsPerStep * Grpo.GroupSize, length));
     }
 }

@@ -130,8 +130,9 @@ public static class SweepFiles
             var config = definition.CellConfig(arm, seeds[0]);
             try
             {
-                var typed = config.Deserialize(schema.ConfigType, ExperimentConfigs.Json)
+                var typed = config.Deserialize(schema.ConfigType, ExperimentConfigs.StrictRead)
                             ?? throw new ConfigException("the config is null");
+                if (ExperimentConfigs.NullElement(typed, "$", 0) is { } at) throw new ConfigException($"null at {at} is not allowed in this list");
                 schema.Validate(typed);
             }
             catch (Exception e) when (e is JsonException or ConfigException or ArgumentException)
