@@ -66,6 +66,8 @@ public static class SweepCommand
         {
             var directory = Path.GetFullPath(parse.GetValue(dir)!);
             var plan = SweepPlan.Read(directory);
+            // Two runners of one sweep would start the same cells twice and overwrite each other's results.
+            using var outputLock = OutputLock.Acquire(directory);
             if (parse.GetValue(executor) == "slurm")
             {
                 var options = new SlurmOptions(parse.GetValue(partition), parse.GetValue(account), parse.GetValue(time), parse.GetValue(mem),
