@@ -111,7 +111,7 @@ public static class SweepCommand
         var threads = new Option<int?>("--threads") { Description = "libtorch's intra-op threads for this cell." };
         var device = new Option<string?>("--device") { Description = "Must match the plan's device (checked); a Slurm task granted a GPU passes cuda." };
         var command = new Command("cell", "Run one cell of a planned sweep in this process (what 'sweep run' and each Slurm array task start).") { dir, index, threads, device };
-        command.SetAction(parse =>
+        command.SetAction((parse, cancellation) =>
         {
             var directory = Path.GetFullPath(parse.GetValue(dir)!);
             if (parse.GetValue(threads) is int t)
@@ -123,9 +123,9 @@ public static class SweepCommand
             var plan = SweepPlan.Read(directory);
             var cell = plan.Cell(parse.GetValue(index));
             var done = ProgressDisplay.Run($"{cell.Arm} seed {cell.Seed}", stderr,
-                progress => SweepCells.Run(directory, cell.Index, parse.GetValue(device), progress));
+                progress => SweepCells.Run(directory, cell.Index, parse.GetValue(device), progress, cancellation));
             stdout.WriteLine($"cell {cell.Index} ({cell.Arm}, seed {cell.Seed}) finished in {done.Seconds:F1} s");
-            return ExitCodes.Ok;
+            return Task.FromResult(ExitCodes.Ok);
         });
         return command;
     }
