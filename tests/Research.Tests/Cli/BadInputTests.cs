@@ -61,6 +61,17 @@ public sealed class BadInputTests
         }
     }
 
+    [Fact]
+    public void Every_shipped_config_passes_the_stricter_checks_and_fits_in_memory()
+    {
+        foreach (var definition in ExperimentCatalog.All.Where(d => d.Schema is not null))
+            foreach (bool workshop in new[] { false, true })
+            {
+                var load = typeof(ExperimentConfigs).GetMethod(nameof(ExperimentConfigs.Load))!.MakeGenericMethod(definition.Schema!.ConfigType);
+                definition.Schema.Validate(load.Invoke(null, [definition.Id, null, workshop])!);
+            }
+    }
+
     [Theory]
     [InlineData("""{ "seed": 0, "seed": 1 }""")]
     [InlineData("""{ "seed": 0, "Seed": 1 }""")]
@@ -95,15 +106,21 @@ public sealed class BadInputTests
         InProcessCli.AssertBadInput(run, "cannot be read");
     }
 
-    [Fact]
-    public void A_model_too_wide_and_deep_for_memory_is_refused_with_its_estimate()
+    [Theory]
+    [InlineData("distill", "teacher")]
+    [InlineData("mla-quality", "model")]
+    [InlineData("mtp", "corpusModel")]
+    public void A_model_too_wide_and_deep_for_memory_is_refused_with_its_estimate(string id, string model)
     {
-        var json = Patched("distill", c => c["teacher"]!["dim"] = 65536);
-        var deep = JsonNode.Parse(json)!.AsObject();
-        deep["teacher"]!["layers"] = 1000;
-        deep["teacher"]!["heads"] = 4;
+        var json = Patched(id, c =>
+        {
+            c[model] ??= new JsonObject();
+            c[model]!["dim"] = 65536;
+            c[model]!["layers"] = 1000;
+            c[model]!["heads"] = 4;
+        });
 
-        InProcessCli.AssertBadConfig("distill", deep.ToJsonString(), "Dim 65536 × Layers 1000");
+        InProcessCli.AssertBadConfig(id, json, "Dim 65536 × Layers 1000");
     }
 
     [Fact]
