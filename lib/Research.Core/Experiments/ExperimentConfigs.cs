@@ -13,7 +13,7 @@ namespace Research.Experiments;
 public static class ExperimentConfigs
 {
     /// <summary>JSON conventions of every file the kit reads or writes: camelCase, strict on unknown fields.</summary>
-    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    public static readonly JsonSerializerOptions Json = ReadOnly(new(JsonSerializerDefaults.Web)
     {
         WriteIndented = true,
         // Results hold symbols like "·" and "∇"; keep them readable (the JSON is never embedded in HTML unescaped).
@@ -21,18 +21,25 @@ public static class ExperimentConfigs
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
-    };
+    });
 
     /// <summary>
     /// <see cref="Json"/> made stricter for reading configs: null where the record declares no null ("training": null)
     /// and a key given twice ("seed" then "seed" or "Seed", which case-insensitive matching maps to one field) are errors,
     /// where the defaults would crash later or silently keep the last value. Only for reading: results may hold nulls.
     /// </summary>
-    public static readonly JsonSerializerOptions StrictRead = new(Json)
+    public static readonly JsonSerializerOptions StrictRead = ReadOnly(new(Json)
     {
         RespectNullableAnnotations = true,
         AllowDuplicateProperties = false,
-    };
+    });
+
+    // Frozen with their resolver at once: GetTypeInfo (sweeps' JsonShape) then works before the first (de)serialization.
+    private static JsonSerializerOptions ReadOnly(JsonSerializerOptions options)
+    {
+        options.MakeReadOnly(populateMissingResolver: true);
+        return options;
+    }
 
     /// <summary>
     /// The config for <paramref name="id"/>: from <paramref name="path"/> when given, else the embedded default, or with

@@ -78,11 +78,13 @@ public static class SweepFiles
     /// <summary>Reads <paramref name="path"/> and checks it; errors name the file and the field.</summary>
     public static SweepDefinition Load(string path)
     {
+        if (Directory.Exists(path)) throw new ConfigException($"sweep file '{path}' is a directory, not a JSON file");
         if (!File.Exists(path)) throw new ConfigException($"sweep file '{path}' does not exist");
         SweepFile file;
         try
         {
-            file = JsonSerializer.Deserialize<SweepFile>(File.ReadAllText(path), ExperimentConfigs.Json)
+            // Strict like a config: a key given twice or a null where a value belongs is an error, not the last value.
+            file = JsonSerializer.Deserialize<SweepFile>(File.ReadAllText(path), ExperimentConfigs.StrictRead)
                    ?? throw new ConfigException($"{path}: the file holds null, expected a sweep object");
         }
         catch (JsonException e)
