@@ -13,6 +13,8 @@ public static class ExitCodes
     public const int Failed = 1;
     /// <summary>Bad input: unknown command or id, malformed file, invalid value, unwritable folder.</summary>
     public const int BadInput = 2;
+    /// <summary>Stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it); nothing half-written was left.</summary>
+    public const int Interrupted = 130;
 }
 
 /// <summary>The <c>research</c> command line: parsing, dispatch and the one-line error contract.</summary>
@@ -44,7 +46,22 @@ public static class CliApp
         }
         try
         {
-            return await parse.InvokeAsync(new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false }, cancellation);
+            // ProcessTerminationTimeout null: Program.cs owns the signal handlers and passes their token in here.
+            return await parse.InvokeAsync(new InvocationConfiguration
+            {
+                Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null,
+            }, cancellation);
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            await stderr.WriteLineAsync("research: interrupted");
+            return ExitCodes.Interrupted;
+        }
+        catch (OutputInUseException e)
+        {
+            // Not bad input: the same command succeeds once the other run is done.
+            await stderr.WriteLineAsync($"research: {e.Message}");
+            return ExitCodes.Failed;
         }
         catch (Exception e) when (e is ArgumentException or ConfigException or OutputException or NotebookException or ChartImageException or Sweeps.SlurmException or Sweeps.MetricException
                                       or FileNotFoundException or DirectoryNotFoundException)

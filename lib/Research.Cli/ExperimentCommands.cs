@@ -29,15 +29,19 @@ public static class ExperimentCommands
         var (outDir, device, json) = CommonOptions();
         var workshop = WorkshopOption();
         var command = new Command("run", "Run one experiment; writes result.json, CSV files and charts to <out>/<id>/.") { id, seed, config, workshop, outDir, device, json };
-        command.SetAction(parse =>
+        command.SetAction((parse, cancellation) =>
         {
             var definition = ExperimentCatalog.Find(parse.GetValue(id)!);
             var dev = Devices.Parse(parse.GetValue(device)!);
+            if (parse.GetValue(seed) is < 0) throw new ArgumentException($"--seed must be ≥ 0 (got {parse.GetValue(seed)})");
             var root = ExperimentWriter.PrepareFolder(parse.GetValue(outDir)!);   // fail before the work, not after
-            var (document, _, folder) = RunOne(definition, new ExperimentRequest(dev, parse.GetValue(seed), parse.GetValue(config), CacheFolder(root), Workshop: parse.GetValue(workshop)), root, stdout, stderr, parse.GetValue(json));
+            using var outputLock = OutputLock.Acquire(root);
+            var request = new ExperimentRequest(dev, parse.GetValue(seed), parse.GetValue(config), CacheFolder(root),
+                Cancellation: cancellation, Workshop: parse.GetValue(workshop));
+            var (document, _, folder) = RunOne(definition, request, root, stdout, stderr, parse.GetValue(json));
             if (parse.GetValue(json)) stdout.WriteLine(ExperimentWriter.ToJson(document));
             else stdout.WriteLine($"wrote {folder}");
-            return ExitCodes.Ok;
+            return Task.FromResult(ExitCodes.Ok);
         });
         return command;
     }
@@ -47,10 +51,11 @@ public static class ExperimentCommands
         var (outDir, device, _) = CommonOptions();
         var workshop = WorkshopOption();
         var command = new Command("reproduce", "Run every experiment, then write <out>/index.html linking every chart.") { outDir, device, workshop };
-        command.SetAction(parse =>
+        command.SetAction((parse, cancellation) =>
         {
             var dev = Devices.Parse(parse.GetValue(device)!);
             var root = ExperimentWriter.PrepareFolder(parse.GetValue(outDir)!);
+            using var outputLock = OutputLock.Acquire(root);
             var total = Stopwatch.StartNew();
             var entries = new List<ReportEntry>();
             foreach (var definition in ExperimentCatalog.All)
@@ -58,7 +63,8 @@ public static class ExperimentCommands
                 var watch = Stopwatch.StartNew();
                 try
                 {
-                    var (_, output, _) = RunOne(definition, new ExperimentRequest(dev, CacheFolder: CacheFolder(root), Workshop: parse.GetValue(workshop)), root, stdout, stderr, json: false);
+                    var request = new ExperimentRequest(dev, CacheFolder: CacheFolder(root), Cancellation: cancellation, Workshop: parse.GetValue(workshop));
+                    var (_, output, _) = RunOne(definition, request, root, stdout, stderr, json: false);
                     entries.Add(new ReportEntry(definition.Id, definition.Title, watch.Elapsed.TotalSeconds, output.Charts));
                 }
                 catch (Exception e) when (e is not (OutputException or OperationCanceledException))
@@ -71,7 +77,7 @@ public static class ExperimentCommands
             var index = ReportIndex.Write(root, entries, "DeepSeek efficiency techniques: reproduction");
             int failed = entries.Count(e => e.Error is not null);
             stdout.WriteLine($"reproduced {entries.Count - failed} of {entries.Count} experiments in {total.Elapsed.TotalSeconds:F1} s; open {index}");
-            return failed == 0 ? ExitCodes.Ok : ExitCodes.Failed;
+            return Task.FromResult(failed == 0 ? ExitCodes.Ok : ExitCodes.Failed);
         });
         return command;
     }
@@ -114,7 +120,7 @@ public static class ExperimentCommands
         var watch = Stopwatch.StartNew();
         var output = ProgressDisplay.Run(definition.Id, stderr, progress => definition.Run(request with { Progress = progress }));
         var document = new ExperimentDocument(definition.Id, definition.Title, output.Seed, request.Device.ToString(),
-            Math.Round(watch.Elapsed.TotalSeconds, 3), DateTime.UtcNow, output.Config, output.Result);
+            Math.Round(watch.Elapsed.TotalSeconds, 3), DateTime.UtcNow, output.Config, output.Result, RunEnvironment.Current());
         var folder = ExperimentWriter.Write(root, definition, output, document);
         if (!json)
         {

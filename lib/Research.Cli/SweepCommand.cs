@@ -66,6 +66,8 @@ public static class SweepCommand
         {
             var directory = Path.GetFullPath(parse.GetValue(dir)!);
             var plan = SweepPlan.Read(directory);
+            // Two runners of one sweep would start the same cells twice and overwrite each other's results.
+            using var outputLock = OutputLock.Acquire(directory);
             if (parse.GetValue(executor) == "slurm")
             {
                 var options = new SlurmOptions(parse.GetValue(partition), parse.GetValue(account), parse.GetValue(time), parse.GetValue(mem),
@@ -109,7 +111,7 @@ public static class SweepCommand
         var threads = new Option<int?>("--threads") { Description = "libtorch's intra-op threads for this cell." };
         var device = new Option<string?>("--device") { Description = "Must match the plan's device (checked); a Slurm task granted a GPU passes cuda." };
         var command = new Command("cell", "Run one cell of a planned sweep in this process (what 'sweep run' and each Slurm array task start).") { dir, index, threads, device };
-        command.SetAction(parse =>
+        command.SetAction((parse, cancellation) =>
         {
             var directory = Path.GetFullPath(parse.GetValue(dir)!);
             if (parse.GetValue(threads) is int t)
@@ -121,9 +123,9 @@ public static class SweepCommand
             var plan = SweepPlan.Read(directory);
             var cell = plan.Cell(parse.GetValue(index));
             var done = ProgressDisplay.Run($"{cell.Arm} seed {cell.Seed}", stderr,
-                progress => SweepCells.Run(directory, cell.Index, parse.GetValue(device), progress));
+                progress => SweepCells.Run(directory, cell.Index, parse.GetValue(device), progress, cancellation));
             stdout.WriteLine($"cell {cell.Index} ({cell.Arm}, seed {cell.Seed}) finished in {done.Seconds:F1} s");
-            return ExitCodes.Ok;
+            return Task.FromResult(ExitCodes.Ok);
         });
         return command;
     }

@@ -44,6 +44,11 @@ public sealed record EfficiencyConfig
         if (!(WeightBytes > 0 && WeightBytes <= 8) || FitWeightBytes is null || FitWeightBytes.Any(b => !(b > 0 && b <= 8)))
             throw new ConfigException("EfficiencyConfig.WeightBytes and FitWeightBytes must be bytes per parameter in (0, 8]");
         if (FitContext < 1) throw new ConfigException($"EfficiencyConfig.FitContext must be ≥ 1 (got {FitContext})");
+        ExperimentConfigs.CheckDistinct("EfficiencyConfig.Presets", Presets);
+        ExperimentConfigs.CheckDistinct("EfficiencyConfig.DecodePresets", DecodePresets);
+        ExperimentConfigs.CheckDistinct("EfficiencyConfig.Batches", Batches);
+        ExperimentConfigs.CheckDistinct("EfficiencyConfig.FitHardware", FitHardware);
+        ExperimentConfigs.CheckDistinct("EfficiencyConfig.FitWeightBytes", FitWeightBytes);
         return this;
     }
 }

@@ -107,6 +107,7 @@ public sealed record DistillConfig
     /// <summary>This config, or a <see cref="ConfigException"/> naming the first bad field.</summary>
     public DistillConfig Validated()
     {
+        if (Seed < 0) throw new ConfigException($"DistillConfig.Seed must be ≥ 0 (got {Seed})");
         Task.Validated();
         var task = new ArithmeticTask(Task);
         foreach (var (model, name) in new[] { (Teacher, nameof(Teacher)), (Student, nameof(Student)) })
@@ -133,10 +134,25 @@ public sealed record DistillConfig
         if (TemperatureSweep is null) throw new ConfigException("DistillConfig.TemperatureSweep must be a list (empty for no sweep)");
         foreach (var t in TemperatureSweep)
             if (!(t > 0 && t <= 100)) throw new ConfigException($"DistillConfig.TemperatureSweep values must be in (0, 100] (got {t})");
+        if (TemperatureSweep.Distinct().Count() != TemperatureSweep.Count)
+            throw new ConfigException($"DistillConfig.TemperatureSweep lists a temperature twice (got [{string.Join(", ", TemperatureSweep)}]); each would train the same student again");
         if (TemperatureSweep.Count > 0 && SweepBase is null)
             throw new ConfigException("DistillConfig.TemperatureSweep needs a method with Objective forward-kl in DistillConfig.Methods");
-        if (Seed < 0) throw new ConfigException($"DistillConfig.Seed must be ≥ 0 (got {Seed})");
+        CheckMemory(task.SequenceLength);
         return this;
+    }
+
+    // The largest tensors: each model's training state, a training batch through the teacher, and the teacher's
+    // logits on the whole validation set in one forward (kept for every student's KL), with one block's activations.
+    private void CheckMemory(int length)
+    {
+        Teacher.CheckTrainingMemory("DistillConfig.Teacher");
+        Student.CheckTrainingMemory("DistillConfig.Student");
+        MemoryLimit.Check("DistillConfig", $"BatchSize {BatchSize} × sequence {length} activations of the teacher",
+            MemoryLimit.Float32 * Teacher.ActivationFloats(BatchSize, length));
+        var oneBlock = Teacher with { NumHiddenLayers = 1 };
+        MemoryLimit.Check("DistillConfig", $"ValidationExamples {ValidationExamples} × sequence {length} in one teacher forward (logits and a block)",
+            MemoryLimit.Float32 * oneBlock.ActivationFloats(ValidationExamples, length));
     }
 
     /// <summary>The forward-KL method the temperature sweep varies (the first one listed).</summary>

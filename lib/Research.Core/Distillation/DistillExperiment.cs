@@ -79,6 +79,8 @@ public static class DistillExperiment
 
         var teacherPath = cacheFolder is null ? null : Path.Combine(cacheFolder, $"distill-teacher-{TeacherKey(config)}");
         bool cached = teacherPath is not null && File.Exists(teacherPath + ".bin");
+        // A cache that cannot take the teacher is found now, not after the minutes it takes to train one.
+        if (cacheFolder is not null && !cached) ExperimentWriter.PrepareFolder(cacheFolder, "cache");
         int total = (cached ? 0 : config.TeacherTraining.Steps) + plan.Count * config.StudentTraining.Steps;
         using var teacher = new LanguageModel(config.Teacher, device, DeviceStream(config, TeacherInitStream, device));
         var (teacherCurve, teacherSeconds) = cached
@@ -237,7 +239,11 @@ public static class DistillExperiment
     /// <summary>A short hash of everything that decides the teacher's weights.</summary>
     public static string TeacherKey(DistillConfig config)
     {
-        var identity = JsonSerializer.Serialize(new { config.Task, config.Teacher, config.TeacherTraining, config.BatchSize, config.Seed, Format = 1 },
+        // The code and libraries that trained it are part of its identity: a teacher from another kit commit or libtorch
+        // would make this run's numbers differ from a fresh one's.
+        var versions = Platform.KitVersions.Current();
+        var identity = JsonSerializer.Serialize(new { config.Task, config.Teacher, config.TeacherTraining, config.BatchSize, config.Seed, Format = 1,
+                versions.KitCommit, versions.TorchSharp, versions.LibTorch },
             ExperimentConfigs.Json);
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(identity)))[..16];
     }

@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace Research.Experiments;
 
 /// <summary>Files that appear whole or not at all.</summary>
@@ -51,6 +53,12 @@ public static class AtomicFolder
 
     private static void Replace(string final, string partial)
     {
+        if (Directory.Exists(final) && Exchange(final, partial))
+        {
+            TryDelete(partial);   // now holds the previous folder
+            return;
+        }
+        // Elsewhere two renames: between them neither folder is at `final`, for the moment a rename takes.
         string? old = null;
         if (Directory.Exists(final))
         {
@@ -59,6 +67,34 @@ public static class AtomicFolder
         }
         Directory.Move(partial, final);
         if (old is not null) TryDelete(old);
+    }
+
+    /// <summary>
+    /// Swaps two existing paths in one step with Linux's renameat2(RENAME_EXCHANGE), so a reader sees the old folder
+    /// or the new one and never neither. False where that is not available (another OS, a C library before glibc 2.28,
+    /// a file system without it); nothing has moved then.
+    /// </summary>
+    public static bool Exchange(string a, string b)
+    {
+        if (!OperatingSystem.IsLinux()) return false;
+        try
+        {
+            return Native.renameat2(Native.AtFdCwd, a, Native.AtFdCwd, b, Native.RenameExchange) == 0;
+        }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    private static class Native
+    {
+        public const int AtFdCwd = -100;          // <fcntl.h>: paths relative to the working directory
+        public const uint RenameExchange = 2;     // <linux/fs.h>: RENAME_EXCHANGE
+
+        [DllImport("libc", SetLastError = true)]
+        public static extern int renameat2(int oldDirFd, [MarshalAs(UnmanagedType.LPUTF8Str)] string oldPath,
+            int newDirFd, [MarshalAs(UnmanagedType.LPUTF8Str)] string newPath, uint flags);
     }
 
     private static void TryDelete(string dir)

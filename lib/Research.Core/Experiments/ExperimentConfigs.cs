@@ -1,3 +1,5 @@
+using System.Collections;
+using System.Reflection;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -11,7 +13,7 @@ namespace Research.Experiments;
 public static class ExperimentConfigs
 {
     /// <summary>JSON conventions of every file the kit reads or writes: camelCase, strict on unknown fields.</summary>
-    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    public static readonly JsonSerializerOptions Json = ReadOnly(new(JsonSerializerDefaults.Web)
     {
         WriteIndented = true,
         // Results hold symbols like "·" and "∇"; keep them readable (the JSON is never embedded in HTML unescaped).
@@ -19,7 +21,25 @@ public static class ExperimentConfigs
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
-    };
+    });
+
+    /// <summary>
+    /// <see cref="Json"/> made stricter for reading configs: null where the record declares no null ("training": null)
+    /// and a key given twice ("seed" then "seed" or "Seed", which case-insensitive matching maps to one field) are errors,
+    /// where the defaults would crash later or silently keep the last value. Only for reading: results may hold nulls.
+    /// </summary>
+    public static readonly JsonSerializerOptions StrictRead = ReadOnly(new(Json)
+    {
+        RespectNullableAnnotations = true,
+        AllowDuplicateProperties = false,
+    });
+
+    // Frozen with their resolver at once: GetTypeInfo (sweeps' JsonShape) then works before the first (de)serialization.
+    private static JsonSerializerOptions ReadOnly(JsonSerializerOptions options)
+    {
+        options.MakeReadOnly(populateMissingResolver: true);
+        return options;
+    }
 
     /// <summary>
     /// The config for <paramref name="id"/>: from <paramref name="path"/> when given, else the embedded default, or with
@@ -30,8 +50,7 @@ public static class ExperimentConfigs
         string text, source;
         if (path is not null)
         {
-            if (!File.Exists(path)) throw new ConfigException($"config file '{path}' does not exist");
-            text = File.ReadAllText(path);
+            text = ReadFile(path);
             source = path;
         }
         else
@@ -42,13 +61,66 @@ public static class ExperimentConfigs
         }
         try
         {
-            return JsonSerializer.Deserialize<T>(text, Json) ?? throw new ConfigException($"{source}: the file holds null, expected a {typeof(T).Name} object");
+            var config = JsonSerializer.Deserialize<T>(text, StrictRead) ?? throw new ConfigException($"{source}: the file holds null, expected a {typeof(T).Name} object");
+            if (NullElement(config, "$", 0) is { } at) throw new ConfigException($"{source} at {at}: null is not allowed in this list");
+            return config;
         }
         catch (JsonException e)
         {
             var where = e.Path is { Length: > 0 } p ? $" at {p}" : "";
-            throw new ConfigException($"{source}{where}: {e.Message.Split(" Path:")[0]}", e);
+            // The serializer's own wording for a null suggests editing the C# annotations; the user edits the file.
+            var message = e.Message.Contains("doesn't allow setting null", StringComparison.Ordinal)
+                ? "null is not allowed here; give a value or leave the field out for its default" : e.Message.Split(" Path:")[0];
+            throw new ConfigException($"{source}{where}: {message}", e);
         }
+    }
+
+    /// <summary>The text of a config file, or a <see cref="ConfigException"/> saying why it cannot be read.</summary>
+    public static string ReadFile(string path)
+    {
+        if (Directory.Exists(path)) throw new ConfigException($"config file '{path}' is a directory, not a JSON file");
+        if (!File.Exists(path)) throw new ConfigException($"config file '{path}' does not exist");
+        try { return File.ReadAllText(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ConfigException($"config file '{path}' cannot be read: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// The JSON path of the first null element in a list of <paramref name="value"/> (a loaded config) whose element type
+    /// is not nullable, or null. RespectNullableAnnotations checks properties but not list elements ("variants": [null]).
+    /// </summary>
+    public static string? NullElement(object value, string path, int depth)
+    {
+        // Configs nest a few records deep; the bound only guards against a cycle through a non-record type.
+        if (depth > 8 || value is string || value.GetType().IsPrimitive || value.GetType().IsEnum) return null;
+        if (value.GetType().Namespace?.StartsWith("Research", StringComparison.Ordinal) != true) return null;
+        foreach (var property in value.GetType().GetProperties(BindingFlags.Public | BindingFlags.Instance))
+        {
+            if (property.GetIndexParameters().Length > 0 || property.GetMethod is null) continue;
+            var name = $"{path}.{JsonNamingPolicy.CamelCase.ConvertName(property.Name)}";
+            switch (property.GetValue(value))
+            {
+                case null or string:
+                    continue;
+                case IEnumerable items:
+                    bool nullable = new NullabilityInfoContext().Create(property) is { ElementType: { } e } ? e.ReadState != NullabilityState.NotNull
+                        : new NullabilityInfoContext().Create(property).GenericTypeArguments is [{ } g] && g.ReadState != NullabilityState.NotNull;
+                    int i = 0;
+                    foreach (var item in items)
+                    {
+                        if (item is null && !nullable) return $"{name}[{i}]";
+                        if (item is not null && NullElement(item, $"{name}[{i}]", depth + 1) is { } inner) return inner;
+                        i++;
+                    }
+                    break;
+                case var child:
+                    if (NullElement(child, name, depth + 1) is { } found) return found;
+                    break;
+            }
+        }
+        return null;
     }
 
     /// <summary>The text of an embedded default config, or null.</summary>
@@ -63,6 +135,18 @@ public static class ExperimentConfigs
         foreach (int s in noiseSeeds)
             if (s < 0 || s == seed) throw new ConfigException($"{owner}.NoiseSeeds must be seeds ≥ 0 other than Seed ({seed}) (got {s})");
         if (noiseSeeds.Distinct().Count() != noiseSeeds.Count) throw new ConfigException($"{owner}.NoiseSeeds lists a seed twice");
+    }
+
+    /// <summary>
+    /// Refuses a list that names the same value twice (<paramref name="field"/> as "Config.Field"): a repeated size,
+    /// depth or temperature repeats work and draws the same point twice, and is almost always a typo.
+    /// </summary>
+    public static void CheckDistinct<T>(string field, IReadOnlyList<T>? values)
+    {
+        if (values is null) return;
+        var repeated = values.GroupBy(v => v).FirstOrDefault(g => g.Count() > 1);
+        if (repeated is not null)
+            throw new ConfigException($"{field} lists {repeated.Key} twice (got [{string.Join(", ", values)}]); each value must appear once");
     }
 
     public static string? EmbeddedDefault(string id) => Embedded($"configs/{id}.json");

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Text.Json;
 using Plotly.NET;
@@ -6,8 +7,10 @@ using Research.Charts;
 namespace Research.Experiments;
 
 /// <summary>The JSON document of one run: what <c>--json</c> prints and <c>result.json</c> holds.</summary>
+/// <param name="Environment">Threads, versions and CPU the numbers came from (timings and float results depend on them).</param>
 public sealed record ExperimentDocument(
-    string Id, string Title, int Seed, string Device, double ElapsedSeconds, DateTime CreatedUtc, object Config, object Result);
+    string Id, string Title, int Seed, string Device, double ElapsedSeconds, DateTime CreatedUtc, object Config, object Result,
+    Platform.RunEnvironment? Environment = null);
 
 /// <summary>An output folder or file that cannot be written; the message names it.</summary>
 public sealed class OutputException(string message, Exception? inner = null) : Exception(message, inner);
@@ -51,8 +54,9 @@ public static class ExperimentWriter
     /// <summary>Where the figure JSON of chart <paramref name="chartName"/> is in the experiment folder <paramref name="experimentFolder"/>.</summary>
     public static string FigurePath(string experimentFolder, string chartName) => Path.Combine(experimentFolder, ChartsFolder, chartName + ".json");
 
-    /// <summary>Creates <paramref name="outDir"/> if needed and checks it can be written; returns its full path.</summary>
-    public static string PrepareFolder(string outDir)
+    /// <summary>Creates <paramref name="outDir"/> if needed and checks it can be written; returns its full path.
+    /// <paramref name="role"/> names the folder in the error ("output", "cache").</summary>
+    public static string PrepareFolder(string outDir, string role = "output")
     {
         var full = Path.GetFullPath(outDir);
         try
@@ -65,7 +69,7 @@ public static class ExperimentWriter
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new OutputException($"output folder '{full}' is not writable: {e.Message}", e);
+            throw new OutputException($"{role} folder '{full}' is not writable: {e.Message}", e);
         }
     }
 
@@ -78,8 +82,8 @@ public static class ExperimentWriter
         {
             $"<h1>{Html(definition.Title)}</h1>",
             $"<p>{Html(definition.Description)}</p>",
-            $"<p>Experiment <code>{Html(definition.Id)}</code>, seed {document.Seed}, device {Html(document.Device)}, " +
-            $"{document.ElapsedSeconds:F1} s, {document.CreatedUtc:yyyy-MM-dd HH:mm} UTC.</p>",
+            string.Create(CultureInfo.InvariantCulture, $"<p>Experiment <code>{Html(definition.Id)}</code>, seed {document.Seed}, device {Html(document.Device)}, ") +
+            string.Create(CultureInfo.InvariantCulture, $"{document.ElapsedSeconds:F1} s, {document.CreatedUtc:yyyy-MM-dd HH:mm} UTC.</p>"),
             $"<pre>{Html(string.Join('\n', output.Summary))}</pre>",
         };
         parts.AddRange(output.Tables.Where(t => t.Display).Select(t => t.ToHtml()));

@@ -25,6 +25,7 @@ public sealed record MatmulThroughputConfig(int[]? Sizes = null, int Repeats = 5
 
     public MatmulThroughputConfig Validated()
     {
+        if (Seed < 0) throw new ConfigException($"MatmulThroughputConfig.Seed must be ≥ 0 (got {Seed})");
         if (Sizes is null || Sizes.Length == 0)
             throw new ConfigException("MatmulThroughputConfig.Sizes must list at least one size (1..8192)");
         foreach (var n in Sizes)
@@ -34,7 +35,7 @@ public sealed record MatmulThroughputConfig(int[]? Sizes = null, int Repeats = 5
             throw new ConfigException($"MatmulThroughputConfig.Repeats must be in 1..1000 (got {Repeats})");
         if (Warmup < 0 || Warmup > 100)
             throw new ConfigException($"MatmulThroughputConfig.Warmup must be in 0..100 (got {Warmup})");
-        if (Seed < 0) throw new ConfigException($"MatmulThroughputConfig.Seed must be ≥ 0 (got {Seed})");
+        ExperimentConfigs.CheckDistinct("MatmulThroughputConfig.Sizes", Sizes);
         return this;
     }
 }

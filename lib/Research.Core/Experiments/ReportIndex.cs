@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Text;
 
@@ -20,7 +21,7 @@ public static class ReportIndex
             .Append("<h1>").Append(Html(heading)).Append("</h1>\n<ul>\n");
         foreach (var e in entries)
         {
-            html.Append($"<li><a href=\"{Html(e.Id)}/index.html\">{Html(e.Title)}</a> (<code>{Html(e.Id)}</code>, {e.ElapsedSeconds:F1} s)");
+            html.Append(CultureInfo.InvariantCulture, $"<li><a href=\"{Html(e.Id)}/index.html\">{Html(e.Title)}</a> (<code>{Html(e.Id)}</code>, {e.ElapsedSeconds:F1} s)");
             if (e.Error is not null) html.Append($" <span class=\"failed\">failed: {Html(e.Error)}</span>");
             if (e.Charts.Count > 0)
             {

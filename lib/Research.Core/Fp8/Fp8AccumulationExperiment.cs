@@ -28,13 +28,14 @@ public sealed record Fp8AccumulationConfig(int Rows = 64, int Columns = 64, int[
 
     public Fp8AccumulationConfig Validated()
     {
+        if (Seed < 0) throw new ConfigException($"Fp8AccumulationConfig.Seed must be ≥ 0 (got {Seed})");
         if (Rows < 1 || Rows > 4096) throw new ConfigException($"Fp8AccumulationConfig.Rows must be in 1..4096 (got {Rows})");
         if (Columns < 1 || Columns > 4096) throw new ConfigException($"Fp8AccumulationConfig.Columns must be in 1..4096 (got {Columns})");
         if (Ks.Count == 0 || Ks.Any(k => k < 1 || k > MaxInnerSize))
             throw new ConfigException($"Fp8AccumulationConfig.InnerSizes must list sizes K in 1..{MaxInnerSize}");
         Fp8FormatNames.Parse(Format, "Fp8AccumulationConfig.Format");
         Accumulation.Validated();
-        if (Seed < 0) throw new ConfigException($"Fp8AccumulationConfig.Seed must be ≥ 0 (got {Seed})");
+        ExperimentConfigs.CheckDistinct("Fp8AccumulationConfig.InnerSizes", Ks);
         return this;
     }
 }

@@ -15,6 +15,7 @@ public sealed record Fp8FormatsConfig(string[]? Formats = null, int StepsPerBina
 
     public Fp8FormatsConfig Validated()
     {
+        if (Seed < 0) throw new ConfigException($"Fp8FormatsConfig.Seed must be ≥ 0 (got {Seed})");
         if (Formats is null || Formats.Length == 0)
             throw new ConfigException("Fp8FormatsConfig.Formats must name at least one format");
         foreach (var name in Formats) Fp8FormatNames.Parse(name, "Fp8FormatsConfig.Formats");
@@ -22,7 +23,7 @@ public sealed record Fp8FormatsConfig(string[]? Formats = null, int StepsPerBina
             throw new ConfigException($"Fp8FormatsConfig.StepsPerBinade must be in 1..64 (got {StepsPerBinade})");
         if (SamplesPerStep < 1 || SamplesPerStep > 1_000_000)
             throw new ConfigException($"Fp8FormatsConfig.SamplesPerStep must be in 1..1000000 (got {SamplesPerStep})");
-        if (Seed < 0) throw new ConfigException($"Fp8FormatsConfig.Seed must be ≥ 0 (got {Seed})");
+        ExperimentConfigs.CheckDistinct("Fp8FormatsConfig.Formats", Formats.Select(f => f.ToUpperInvariant()).ToList());
         return this;
     }
 }

@@ -20,6 +20,7 @@ public sealed record Fp8ScalingConfig(int Tokens = 512, int Channels = 1024, int
 
     public Fp8ScalingConfig Validated()
     {
+        if (Seed < 0) throw new ConfigException($"Fp8ScalingConfig.Seed must be ≥ 0 (got {Seed})");
         if (Tokens < 1 || Tokens > 65536) throw new ConfigException($"Fp8ScalingConfig.Tokens must be in 1..65536 (got {Tokens})");
         if (Channels < 1 || Channels > 65536) throw new ConfigException($"Fp8ScalingConfig.Channels must be in 1..65536 (got {Channels})");
         if (OutlierChannels < 0 || OutlierChannels > Channels)
@@ -28,7 +29,7 @@ public sealed record Fp8ScalingConfig(int Tokens = 512, int Channels = 1024, int
             throw new ConfigException("Fp8ScalingConfig.OutlierGains must list gains in 1..1e6");
         Fp8FormatNames.Parse(Format, "Fp8ScalingConfig.Format");
         new ScalingConfig(Granularity.Tile, TileSize, BlockSize).Validated();
-        if (Seed < 0) throw new ConfigException($"Fp8ScalingConfig.Seed must be ≥ 0 (got {Seed})");
+        ExperimentConfigs.CheckDistinct("Fp8ScalingConfig.OutlierGains", Gains);
         return this;
     }
 }

@@ -35,6 +35,7 @@ public sealed record Fp8TrainingConfig(
 {
     public Fp8TrainingConfig Validated()
     {
+        if (Seed < 0) throw new ConfigException($"Fp8TrainingConfig.Seed must be ≥ 0 (got {Seed})");
         Range(Inputs, 1, 4096, nameof(Inputs));
         Range(Hidden, 1, 4096, nameof(Hidden));
         Range(Classes, 2, 1000, nameof(Classes));

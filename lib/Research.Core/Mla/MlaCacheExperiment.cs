@@ -35,6 +35,7 @@ public sealed record MlaCacheConfig
         foreach (var g in GqaGroups)
             if (g < 1 || dims.Heads % g != 0)
                 throw new ConfigException($"MlaCacheConfig.GqaGroups entries must divide the heads of '{VariantsOf}' (n_h = {dims.Heads}) (got {g})");
+        ExperimentConfigs.CheckDistinct("MlaCacheConfig.GqaGroups", GqaGroups);
         return this;
     }
 }

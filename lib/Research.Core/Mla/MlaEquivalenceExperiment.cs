@@ -34,11 +34,11 @@ public sealed record MlaEquivalenceConfig(int GqaKvHeads = 2, int Sequence = 96,
             throw new ConfigException($"MlaEquivalenceConfig.GqaKvHeads (n_g) must divide Attention.NumAttentionHeads ({Attention.NumAttentionHeads}) (got {GqaKvHeads})");
         if (Sequence < 2 || Sequence > Attention.MaxPositionEmbeddings)
             throw new ConfigException($"MlaEquivalenceConfig.Sequence must be in 2..Attention.MaxPositionEmbeddings ({Attention.MaxPositionEmbeddings}) (got {Sequence})");
+        if (Seed < 0) throw new ConfigException($"MlaEquivalenceConfig.Seed must be ≥ 0 (got {Seed})");
         if (Batch is < 1 or > 64)
             throw new ConfigException($"MlaEquivalenceConfig.Batch must be in 1..64 (got {Batch})");
         if (Prefill < 1 || Prefill >= Sequence)
             throw new ConfigException($"MlaEquivalenceConfig.Prefill must be in 1..Sequence−1 ({Sequence - 1}) (got {Prefill})");
-        if (Seed < 0) throw new ConfigException($"MlaEquivalenceConfig.Seed must be ≥ 0 (got {Seed})");
         return this;
     }
 

@@ -147,6 +147,10 @@ public sealed record MlaQualityConfig
         if (DecodeTokens < 1 || DecodePromptLength + DecodeTokens > Model.MaxPositionEmbeddings)
             throw new ConfigException($"MlaQualityConfig.DecodeTokens must be in 1..{Model.MaxPositionEmbeddings - DecodePromptLength} (Model.MaxSequence − DecodePromptLength) (got {DecodeTokens})");
         ExperimentConfigs.CheckSeeds(nameof(MlaQualityConfig), Seed, NoiseSeeds);
+        // The largest tensors: the model's training state and a batch through it (MHA's full keys and values at most).
+        Model.CheckTrainingMemory("MlaQualityConfig.Model");
+        MemoryLimit.Check("MlaQualityConfig", $"BatchSize {BatchSize} × sequence {Corpus.SequenceLength} activations of the model",
+            MemoryLimit.Float32 * Model.ActivationFloats(BatchSize, Corpus.SequenceLength));
         return this;
     }
 }

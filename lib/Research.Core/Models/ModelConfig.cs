@@ -202,7 +202,8 @@ public sealed record ModelConfig(
             throw new ConfigException($"{where}: balancing applies to MoE models only (n_routed_experts is null); leave it null");
         long total = Research.Accounting.ParameterCounting.Count(this).Stored;
         if (total > MaxBuiltParameters)
-            throw new ConfigException($"{where}: {total:N0} parameters is beyond what the kit builds ({MaxBuiltParameters:N0})");
+            throw new ConfigException($"{where}: hidden_size {HiddenSize} × num_hidden_layers {NumHiddenLayers} (intermediate_size {IntermediateSize}) " +
+                $"is {total:N0} parameters, beyond what the kit builds ({MaxBuiltParameters:N0}: about {4.0 * 4 * MaxBuiltParameters / (1 << 30):F1} GiB of AdamW training state)");
         return c;
     }
 
@@ -279,6 +280,30 @@ public sealed record ModelConfig(
                 throw new ConfigException($"{where}: num_key_value_heads must divide num_attention_heads ({NumAttentionHeads}): allowed " +
                     $"{string.Join(", ", Enumerable.Range(1, NumAttentionHeads).Where(d => NumAttentionHeads % d == 0))} (got {kvHeads})");
         }
+    }
+
+    /// <summary>Parameters the built model holds: the main model and its MTP depths' own (the accounting's count).</summary>
+    public double ParameterEstimate()
+    {
+        var count = Research.Accounting.ParameterCounting.Count(this);
+        return (double)count.Total + count.Mtp.Unique;
+    }
+
+    /// <summary>Refuses a model whose AdamW training state (weights, gradients and the two moments: 4 floats per
+    /// parameter) exceeds <see cref="MemoryLimit"/>; <paramref name="owner"/> names the config in the message.</summary>
+    public void CheckTrainingMemory(string owner) =>
+        MemoryLimit.Check(owner, $"hidden_size {HiddenSize} × num_hidden_layers {NumHiddenLayers} (intermediate_size {IntermediateSize}): " +
+            $"{ParameterEstimate():G3} parameters × 4 (weights, gradients, AdamW's two moments)", 4.0 * MemoryLimit.Float32 * ParameterEstimate());
+
+    /// <summary>
+    /// Floats one forward over <paramref name="rows"/> sequences of <paramref name="length"/> tokens keeps for backward:
+    /// per token the V logits and per block about 6·d (norms, q, k, v, output), 3 × the feed-forward width a token
+    /// passes through (SwiGLU; an MoE layer's routed + shared experts) and n_h·length attention scores.
+    /// </summary>
+    public double ActivationFloats(double rows, int length)
+    {
+        double ffn = IsMoe ? Math.Max(IntermediateSize, (NumExpertsPerTok + NSharedExperts) * MoeIntermediateSize) : IntermediateSize;
+        return rows * length * (VocabSize + NumHiddenLayers * (6.0 * HiddenSize + 3.0 * ffn + (double)NumAttentionHeads * length));
     }
 
     /// <summary>The model's attention as the KV-cache calculator sees it (DeepSeek-V2 Table 1): MLA caches

@@ -72,6 +72,10 @@ public sealed record MoeBalanceConfig
         if (duplicate is not null) throw new ConfigException($"MoeBalanceConfig.Strategies: the name '{duplicate.Key}' is used twice");
         if (Seed < 0) throw new ConfigException($"MoeBalanceConfig.Seed must be ≥ 0 (got {Seed})");
         foreach (var strategy in Strategies) Layer(strategy).Buildable();
+        var layer = Layer(Strategies[0]);
+        layer.CheckTrainingMemory("MoeBalanceConfig.Model");
+        MemoryLimit.Check("MoeBalanceConfig", $"BatchSize {BatchSize} × sequence {Corpus.SequenceLength} activations of the model",
+            MemoryLimit.Float32 * layer.ActivationFloats(BatchSize, Corpus.SequenceLength));
         return this;
     }
 

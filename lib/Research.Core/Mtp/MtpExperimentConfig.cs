@@ -113,6 +113,12 @@ public sealed record MtpExperimentConfig
             throw new ConfigException($"{me}.DraftDepth must be in 1..{(shallowest == int.MaxValue ? "D" : shallowest.ToString())} (the smallest trained MTP depth D ≥ 1 of Depths; a draft cannot use a depth the model was not trained with) (got {DraftDepth})");
         if (DecodeRepetitions is < 2 or > 100) throw new ConfigException($"{me}.DecodeRepetitions must be in 2..100: the first pass warms up (got {DecodeRepetitions})");
         ExperimentConfigs.CheckSeeds(me, Seed, NoiseSeeds);
+        // The largest tensors: the corpus model's training state and a batch through it with its MTP modules' logits.
+        CorpusModel.CheckTrainingMemory($"{me}.CorpusModel");
+        if (Addition is not null) AdditionModel.CheckTrainingMemory($"{me}.AdditionModel");
+        int deepest = Depths.Max();
+        MemoryLimit.Check(me, $"BatchSize {BatchSize} × sequence {Corpus.SequenceLength} activations of CorpusModel and {deepest} MTP depths",
+            MemoryLimit.Float32 * (CorpusModel with { NumHiddenLayers = CorpusModel.NumHiddenLayers + deepest }).ActivationFloats(BatchSize, Corpus.SequenceLength));
         return this;
     }
 }

@@ -175,6 +175,19 @@ public sealed record R1ZeroConfig(
         ColdStart.Validated();
         if (!(DistillationLearningRate > 0 && DistillationLearningRate <= 1)) throw new ConfigException($"R1ZeroConfig.DistillationLearningRate must be in (0, 1] (got {DistillationLearningRate})");
         if (Seed < 0) throw new ConfigException($"R1ZeroConfig.Seed must be ≥ 0 (got {Seed})");
+        CheckMemory(task.PromptLength + Grpo.Sampling.MaxTokens);
         return this;
+    }
+
+    // The largest tensors: each model's training state, and one GRPO step's PromptsPerStep × GroupSize rollouts
+    // through the policy with their logits and the activations backward needs.
+    private void CheckMemory(int length)
+    {
+        Small.CheckTrainingMemory("R1ZeroConfig.Small");
+        Large.CheckTrainingMemory("R1ZeroConfig.Large");
+        foreach (var (model, name) in new[] { (Small, nameof(Small)), (Large, nameof(Large)) })
+            MemoryLimit.Check("R1ZeroConfig", $"Grpo.PromptsPerStep {Grpo.PromptsPerStep} × Grpo.GroupSize {Grpo.GroupSize} × sequence {length} × " +
+                                              $"(vocabulary {model.VocabSize} logits + activations) of {name}",
+                MemoryLimit.Float32 * model.ActivationFloats((double)Grpo.PromptsPerStep * Grpo.GroupSize, length));
     }
 }

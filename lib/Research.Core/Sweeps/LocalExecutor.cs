@@ -126,6 +126,8 @@ public static class LocalExecutor
             }
         }
         if (process.ExitCode == 0 && SweepCells.StateOf(directory, cell) == CellState.Done) return (cell, true, watch.Elapsed.TotalSeconds);
+        // Ctrl-C reaches the cell too (one process group), which may end before this process notices: interrupted, not failed.
+        cancellation.ThrowIfCancellationRequested();
         // The cell records its own errors; a crash (killed, out of memory) cannot, so record it here with the output's tail.
         var error = tail.LastOrDefault(l => l.StartsWith("research:", StringComparison.Ordinal))
                     ?? (process.ExitCode == 0 ? "the cell exited 0 without a result" : $"the cell process exited with code {process.ExitCode}");

@@ -112,7 +112,7 @@ public static class SweepCells
             throw;
         }
         var document = new ExperimentDocument(definition.Id, definition.Title, output.Seed, device,
-            Math.Round(watch.Elapsed.TotalSeconds, 3), DateTime.UtcNow, output.Config, output.Result);
+            Math.Round(watch.Elapsed.TotalSeconds, 3), DateTime.UtcNow, output.Config, output.Result, RunEnvironment.Current());
         AtomicFile.Write(Path.Combine(folder, SweepPlan.ResultFile), p => File.WriteAllText(p, ExperimentWriter.ToJson(document)));
         var done = new CellDone(hash, Math.Round(watch.Elapsed.TotalSeconds, 3), DateTime.UtcNow, Environment.MachineName);
         AtomicFile.Write(Path.Combine(folder, SweepPlan.DoneFile), p => Write(p, done));

@@ -78,11 +78,13 @@ public static class SweepFiles
     /// <summary>Reads <paramref name="path"/> and checks it; errors name the file and the field.</summary>
     public static SweepDefinition Load(string path)
     {
+        if (Directory.Exists(path)) throw new ConfigException($"sweep file '{path}' is a directory, not a JSON file");
         if (!File.Exists(path)) throw new ConfigException($"sweep file '{path}' does not exist");
         SweepFile file;
         try
         {
-            file = JsonSerializer.Deserialize<SweepFile>(File.ReadAllText(path), ExperimentConfigs.Json)
+            // Strict like a config: a key given twice or a null where a value belongs is an error, not the last value.
+            file = JsonSerializer.Deserialize<SweepFile>(File.ReadAllText(path), ExperimentConfigs.StrictRead)
                    ?? throw new ConfigException($"{path}: the file holds null, expected a sweep object");
         }
         catch (JsonException e)
@@ -130,8 +132,9 @@ public static class SweepFiles
             var config = definition.CellConfig(arm, seeds[0]);
             try
             {
-                var typed = config.Deserialize(schema.ConfigType, ExperimentConfigs.Json)
+                var typed = config.Deserialize(schema.ConfigType, ExperimentConfigs.StrictRead)
                             ?? throw new ConfigException("the config is null");
+                if (ExperimentConfigs.NullElement(typed, "$", 0) is { } at) throw new ConfigException($"null at {at} is not allowed in this list");
                 schema.Validate(typed);
             }
             catch (Exception e) when (e is JsonException or ConfigException or ArgumentException)

@@ -1,11 +1,9 @@
-using System.Reflection;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Research.Experiments;
 using Research.Platform;
-using TorchSharp;
 
 namespace Research.Sweeps;
 
@@ -15,18 +13,8 @@ public sealed record SweepEnvironment(string KitCommit, string TorchSharp, strin
     /// <summary>This process's environment for <paramref name="device"/> (loads TorchSharp).</summary>
     public static SweepEnvironment Current(string device)
     {
-        TorchRuntime.EnsureLoaded();
-        return new SweepEnvironment(KitCommitOf(typeof(SweepEnvironment).Assembly),
-            typeof(torch).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "?",
-            torch.__version__, device);
-    }
-
-    // The SDK stamps the commit into the informational version ("1.0.0+<sha>") when the build runs in a git clone.
-    private static string KitCommitOf(Assembly assembly)
-    {
-        var version = assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "";
-        int plus = version.IndexOf('+');
-        return plus >= 0 && plus < version.Length - 1 ? version[(plus + 1)..] : "unknown";
+        var versions = KitVersions.Current();
+        return new SweepEnvironment(versions.KitCommit, versions.TorchSharp, versions.LibTorch, device);
     }
 }
 

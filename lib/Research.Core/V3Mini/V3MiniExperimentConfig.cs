@@ -94,6 +94,9 @@ public sealed record V3MiniExperimentConfig
         if (DecodeTokens < 2 || DecodePromptLength + DecodeTokens + 1 > Model.MaxPositionEmbeddings)
             throw new ConfigException($"{me}.DecodeTokens must be in 2..{Model.MaxPositionEmbeddings - DecodePromptLength - 1} (Model.MaxPositionEmbeddings − DecodePromptLength − 1) (got {DecodeTokens})");
         ExperimentConfigs.CheckSeeds(me, Seed, NoiseSeeds);
+        Model.CheckTrainingMemory($"{me}.Model");
+        MemoryLimit.Check(me, $"BatchSize {BatchSize} × sequence {Corpus.SequenceLength} activations of the model and its MTP depths",
+            MemoryLimit.Float32 * (Model with { NumHiddenLayers = Model.NumHiddenLayers + Model.NumNextnPredictLayers }).ActivationFloats(BatchSize, Corpus.SequenceLength));
         V3Fp8.CheckTile(Model, Fp8Tile);
         foreach (var run in Runs) V3MiniAblations.Of(run, this).Buildable();
         return this;
