@@ -572,8 +572,9 @@ public sealed class MoeLayer : nn.Module<Tensor, Tensor>
         Config = config.Validated();
         Balance = config.Balance.Validated();
         fp8 = config.Fp8 is { Enabled: true } r ? r.Validated() : null;
-        int d = config.HiddenSize, n = config.Gate.Experts, h = config.MoeIntermediateSize;
-        gate = new Router(d, config.Gate, device, generator);
+        var router = config.ToRouterConfig();
+        int d = config.HiddenSize, n = router.Experts, h = config.MoeIntermediateSize;
+        gate = new Router(d, router, device, generator);
         w1 = new ExpertWeights(n, h, d, device);
         w3 = new ExpertWeights(n, h, d, device);
         w2 = new ExpertWeights(n, d, h, device);

@@ -152,21 +152,18 @@ public sealed record ModelConfig(
     public BalancingConfig Balance => Balancing ?? (HasGateBias ? BalancingConfig.DeepSeekV3 : BalancingConfig.None);
 
     /// <summary>The gate of an MoE config: scoring_func, norm_topk_prob, routed_scaling_factor and the group limit
-    /// (groups scored by their top two affinities with sigmoid gates, V3; by their best one with softmax, V2).</summary>
-    [JsonIgnore]
-    public RouterConfig Gate
+    /// (groups scored by their top two affinities with sigmoid gates, V3; by their best one with softmax, V2).
+    /// A method, not a property: a dense config has no gate, and serializers and reflection read every property.</summary>
+    public RouterConfig ToRouterConfig()
     {
-        get
-        {
-            bool sigmoid = ScoringFunc == "sigmoid";
-            int groups = NGroup ?? 1;
-            return new RouterConfig(NRoutedExperts ?? throw new ConfigException($"ModelConfig '{Name}' is dense: n_routed_experts is null"),
-                NumExpertsPerTok, sigmoid ? Affinity.Sigmoid : Affinity.Softmax, NormTopkProb, RoutedScalingFactor, groups,
-                TopkGroup ?? groups, sigmoid ? GroupScore.TopTwoSum : GroupScore.Max, CapacityFactor).Validated();
-        }
+        bool sigmoid = ScoringFunc == "sigmoid";
+        int groups = NGroup ?? 1;
+        return new RouterConfig(NRoutedExperts ?? throw new ConfigException($"ModelConfig '{Name}' is dense: n_routed_experts is null"),
+            NumExpertsPerTok, sigmoid ? Affinity.Sigmoid : Affinity.Softmax, NormTopkProb, RoutedScalingFactor, groups,
+            TopkGroup ?? groups, sigmoid ? GroupScore.TopTwoSum : GroupScore.Max, CapacityFactor).Validated();
     }
 
-    /// <summary>This config with its MoE fields set from <paramref name="gate"/> (the inverse of <see cref="Gate"/>;
+    /// <summary>This config with its MoE fields set from <paramref name="gate"/> (the inverse of <see cref="ToRouterConfig"/>;
     /// the group score follows the scoring function, as in DeepSeek's code).</summary>
     public ModelConfig WithGate(RouterConfig gate) => this with
     {
@@ -194,7 +191,7 @@ public sealed record ModelConfig(
         if (IsMla && QLoraRank > HiddenSize)
             throw new ConfigException($"{where}: q_lora_rank (d'_c) must be in 1..hidden_size ({HiddenSize}) (got {QLoraRank})");
         Fp8?.Validated();
-        if (IsMoe) _ = Gate;   // the router's own checks (capacity factor, groups)
+        if (IsMoe) ToRouterConfig();   // the router's own checks (capacity factor, groups)
         Balance.Validated();
         if (Balance.BiasUpdateSpeed > 0 && !HasGateBias)
             throw new ConfigException($"{where}: balancing.biasUpdateSpeed > 0 needs topk_method '{AuxLossFreeTopk}', the gate that keeps a bias (got topk_method '{TopkMethod ?? "null"}')");

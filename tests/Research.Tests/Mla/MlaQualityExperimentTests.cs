@@ -145,7 +145,7 @@ public sealed class MlaQualityExperimentTests
     [InlineData("""{ "variants": [ { "name": "a", "kind": "mha" }, { "name": "a", "kind": "mqa" } ] }""", "MlaQualityConfig.Variants: the name 'a' is used twice")]
     [InlineData("""{ "decodeTokens": 60 }""", "MlaQualityConfig.DecodeTokens must be in 1..48")]
     [InlineData("""{ "noiseSeeds": [0] }""", "MlaQualityConfig.NoiseSeeds must be seeds ≥ 0 other than Seed (0)")]
-    [InlineData("""{ "variants": [ { "name": "l", "kind": "mla", "kvLatentDim": 64, "ropeHeadDim": 8 } ] }""", "MlaQualityConfig.Variants[0]: its attention has more parameters")]
+    [InlineData("""{ "variants": [ { "name": "l", "kind": "mla", "kvLatentDim": 32, "ropeHeadDim": 512 } ] }""", "MlaQualityConfig.Variants[0]: its attention has more parameters")]
     public void Bad_configs_exit_2_naming_the_field_and_write_nothing(string json, string expected)
     {
         InProcessCli.AssertBadConfig(MlaQualityExperiment.Id, json, expected);

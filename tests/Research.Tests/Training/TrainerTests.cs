@@ -92,6 +92,21 @@ public sealed class TrainerTests
     }
 
     [Fact]
+    public void A_checkpoint_from_before_the_one_model_file_is_refused_saying_why()
+    {
+        // A v1 file (the kit's format before Models/DeepSeekV3.cs renamed the parameters) must not load half-way.
+        var path = Path.Combine(TestPaths.TempFolder(), "old.ckpt");
+        using (var writer = new BinaryWriter(File.Create(path))) writer.Write("research-kit checkpoint v1");
+        using var model = new LanguageModel(Model, CPU, new Generator(5));
+        using var trainer = new Trainer(model, new TrainerConfig(Steps: 4, WarmupSteps: 0, LogEvery: 1));
+        var before = model.parameters().SelectMany(Values).ToArray();
+        var e = Assert.Throws<InvalidDataException>(() => trainer.Load(path));
+        Assert.Contains("earlier kit (format v1)", e.Message);
+        Assert.Contains("train again", e.Message);
+        Assert.Equal(before, model.parameters().SelectMany(Values));
+    }
+
+    [Fact]
     public void Clipping_scales_the_global_gradient_norm_down_to_the_limit()
     {
         using var model = new LanguageModel(Model, CPU, new Generator(7));
