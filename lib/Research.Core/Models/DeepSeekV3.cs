@@ -594,8 +594,8 @@ public sealed class MoeLayer : nn.Module<Tensor, Tensor>
 
     public Router Router => gate;
 
-    /// <summary>Hidden width active per token: (K_r + N_s) · moe_intermediate_size, what a dense SwiGLU of equal compute has.</summary>
-    public int ActiveHidden => (Config.NumExpertsPerTok + Config.NSharedExperts) * Config.MoeIntermediateSize;
+    /// <summary>Hidden width active per token: <see cref="ModelConfig.ActiveExpertWidth"/>.</summary>
+    public int ActiveHidden => Config.ActiveExpertWidth;
 
     /// <summary>Loads of the last forward pass.</summary>
     public RoutingStats? LastStats { get; private set; }

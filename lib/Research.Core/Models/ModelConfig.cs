@@ -135,6 +135,10 @@ public sealed record ModelConfig(
     /// <summary>Layers with a dense SwiGLU: all of a dense model, the first k of an MoE model.</summary>
     public int DenseLayers => IsMoe ? FirstKDenseReplace : NumHiddenLayers;
 
+    /// <summary>Hidden width a token passes through in an MoE layer: (K_r + N_s) · moe_intermediate_size, what a dense
+    /// SwiGLU of equal compute has.</summary>
+    public int ActiveExpertWidth => (NumExpertsPerTok + NSharedExperts) * MoeIntermediateSize;
+
     /// <summary>Layers with a DeepSeekMoE feed-forward.</summary>
     public int MoeLayers => NumHiddenLayers - DenseLayers;
 
@@ -288,9 +292,12 @@ public sealed record ModelConfig(
 
     /// <summary>Refuses a model whose AdamW training state (weights, gradients and the two moments: 4 floats per
     /// parameter) exceeds <see cref="MemoryLimit"/>; <paramref name="owner"/> names the config in the message.</summary>
-    public void CheckTrainingMemory(string owner) =>
+    public void CheckTrainingMemory(string owner)
+    {
+        double parameters = ParameterEstimate();
         MemoryLimit.Check(owner, $"hidden_size {HiddenSize} × num_hidden_layers {NumHiddenLayers} (intermediate_size {IntermediateSize}): " +
-            $"{ParameterEstimate():G3} parameters × 4 (weights, gradients, AdamW's two moments)", 4.0 * MemoryLimit.Float32 * ParameterEstimate());
+            $"{parameters:G3} parameters × 4 (weights, gradients, AdamW's two moments)", 4.0 * MemoryLimit.Float32 * parameters);
+    }
 
     /// <summary>
     /// Floats one forward over <paramref name="rows"/> sequences of <paramref name="length"/> tokens keeps for backward:
@@ -299,7 +306,7 @@ public sealed record ModelConfig(
     /// </summary>
     public double ActivationFloats(double rows, int length)
     {
-        double ffn = IsMoe ? Math.Max(IntermediateSize, (NumExpertsPerTok + NSharedExperts) * MoeIntermediateSize) : IntermediateSize;
+        double ffn = IsMoe ? Math.Max(IntermediateSize, ActiveExpertWidth) : IntermediateSize;
         return rows * length * (VocabSize + NumHiddenLayers * (6.0 * HiddenSize + 3.0 * ffn + (double)NumAttentionHeads * length));
     }
 

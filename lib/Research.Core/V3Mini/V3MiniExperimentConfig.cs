@@ -132,7 +132,7 @@ public static class V3MiniAblations
             FullName => m,
             "dense-ffn" => m with
             {
-                NRoutedExperts = null, TopkMethod = null, IntermediateSize = (m.NumExpertsPerTok + m.NSharedExperts) * m.MoeIntermediateSize,
+                NRoutedExperts = null, TopkMethod = null, IntermediateSize = m.ActiveExpertWidth,
                 Balancing = BalancingConfig.None,
             },
             "mha" => Matched(m, m with { KvLoraRank = null, QLoraRank = null, NumKeyValueHeads = m.NumAttentionHeads }),
