@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Research.Interactive;
 using Research.Platform;
 using TorchSharp;
@@ -7,6 +8,13 @@ namespace Research;
 /// <summary>Entry point for notebooks: one call that loads TorchSharp and picks the device.</summary>
 public static class Kit
 {
+    // Any program that touches the kit gets TorchSharp's native fix (Research.Platform) before it can reach TorchSharp
+    // through the kit: a notebook may `#r` this library and call torch before Setup.
+#pragma warning disable CA2255 // a library module initializer is the point: the kit is unusable without torch
+    [ModuleInitializer]
+    internal static void LoadTorch() => TorchRuntime.EnsureLoaded();
+#pragma warning restore CA2255
+
     /// <summary>
     /// Loads TorchSharp (with the Linux libstdc++ fix where needed) and returns the device named
     /// <paramref name="device"/>: "cpu" (default), "cuda" or "cuda:N" (needs a CUDA build; see environment/README.md).

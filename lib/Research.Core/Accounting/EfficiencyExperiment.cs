@@ -4,7 +4,7 @@ using Research.Mla;
 namespace Research.Accounting;
 
 /// <summary>Config of <c>efficiency</c>: which presets, the sequence for FLOPs, and where decoding is bounded.</summary>
-public sealed record EfficiencyConfig
+public sealed record EfficiencyConfig : IExperimentConfig<EfficiencyConfig>
 {
     /// <summary>Preset names (default: every one of <see cref="ModelPresets"/>).</summary>
     public IReadOnlyList<string> Presets { get; init; } = ModelPresets.Names;
@@ -27,6 +27,8 @@ public sealed record EfficiencyConfig
     /// <summary>Weight precisions of the will-it-fit table, bytes per parameter (2 BF16, 1 FP8, 0.5 4-bit).</summary>
     public IReadOnlyList<double> FitWeightBytes { get; init; } = [DecodingBound.Bf16, DecodingBound.Fp8, DecodingBound.Int4];
     public int FitContext { get; init; } = 4096;
+
+    public EfficiencyConfig WithSeed(int seed) => this;   // nothing here is drawn at random
 
     public EfficiencyConfig Validated()
     {
@@ -168,16 +170,13 @@ public static class EfficiencyExperiment
         ];
     }
 
-    public static ExperimentDefinition Definition { get; } = new(
+    public static ExperimentDefinition Definition { get; } = ExperimentDefinition.Of<EfficiencyConfig, EfficiencyResult>(
         Id,
         "Efficiency accounting at full size",
         "Parameters total and activated by part, FLOPs per token, training GPU-hours and the utilisation published hours imply, " +
         "and the decoding bound from memory, from the published configs of DeepSeek-V3, V2, V2-Lite and dense GQA models; reproduces " +
         "V3's 671B / 37B, HW25 Table 2 (155 and 250 GFLOPs per token) and V3 Table 1 ($5.576M).",
-        request => Output(ExperimentConfigs.Load<EfficiencyConfig>(Id, request.ConfigPath, request.Workshop).Validated()))
-    {
-        Schema = ExperimentSchema.Of<EfficiencyConfig, EfficiencyResult>(c => c.Validated()),
-    };
+        (config, _) => Run(config), Output);
 
     public static ExperimentOutput Output(EfficiencyConfig config) => Output(config, Run(config));
 

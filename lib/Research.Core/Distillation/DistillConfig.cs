@@ -61,7 +61,7 @@ public sealed record DistillMethod(
 /// budget and seed trained with each <see cref="Methods"/> entry, and forward KL again at each
 /// <see cref="TemperatureSweep"/> temperature.
 /// </summary>
-public sealed record DistillConfig
+public sealed record DistillConfig : IExperimentConfig<DistillConfig>
 {
     /// <summary>The verifiable task: addition of up to MaxDigits-digit numbers.</summary>
     public ArithmeticTaskConfig Task { get; init; } = new(MaxDigits: 3);
@@ -103,6 +103,8 @@ public sealed record DistillConfig
     public IReadOnlyList<double> TemperatureSweep { get; init; } = [1, 2, 4];
 
     public int Seed { get; init; }
+
+    public DistillConfig WithSeed(int seed) => this with { Seed = seed };
 
     /// <summary>This config, or a <see cref="ConfigException"/> naming the first bad field.</summary>
     public DistillConfig Validated()

@@ -293,23 +293,14 @@ public static class DistillExperiment
     private static Generator DeviceStream(DistillConfig config, int offset, Device device) => new((ulong)(config.Seed * 16L + offset), device);
 
     /// <summary>The registry entry: default config from data/configs/distill.json.</summary>
-    public static ExperimentDefinition Definition { get; } = new(
+    public static ExperimentDefinition Definition { get; } = ExperimentDefinition.Of<DistillConfig, DistillResult>(
         Id,
         "Distillation: teacher → student on multi-digit addition",
         "A larger teacher trained once (cached in <out>/cache), then students of one size, budget and seed trained with " +
         "hard labels only, forward KL, reverse KL, generalized JSD, top-k KL and sequence-level distillation (fine-tuning " +
         "on the teacher's greedy answers, as DeepSeek-R1 distilled its small models), plus a temperature sweep. " +
         "Scored by exact match of greedy answers on held-out problems.",
-        request =>
-        {
-            var config = ExperimentConfigs.Load<DistillConfig>(Id, request.ConfigPath, request.Workshop);
-            if (request.Seed is int seed) config = config with { Seed = seed };
-            var result = Run(config.Validated(), request.Device, request.CacheFolder, request.Progress, request.Cancellation);
-            return Output(config, result);
-        })
-    {
-        Schema = ExperimentSchema.Of<DistillConfig, DistillResult>(c => c.Validated()),
-    };
+        (config, request) => Run(config, request.Device, request.CacheFolder, request.Progress, request.Cancellation), Output);
 
     /// <summary>Summary lines, tables and charts of a run.</summary>
     public static ExperimentOutput Output(DistillConfig config, DistillResult result)

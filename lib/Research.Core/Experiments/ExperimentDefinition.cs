@@ -46,6 +46,32 @@ public sealed record ExperimentDefinition(string Id, string Title, string Descri
 {
     /// <summary>The types of its config and result: what <c>research sweep</c> checks patches and metric paths against.</summary>
     public ExperimentSchema? Schema { get; init; }
+
+    /// <summary>
+    /// The one way an experiment is run by id: its config from the request (embedded default, workshop size or a file),
+    /// <c>--seed</c> applied, checked, then <paramref name="run"/> and <paramref name="output"/>.
+    /// </summary>
+    public static ExperimentDefinition Of<TConfig, TResult>(string id, string title, string description,
+        Func<TConfig, ExperimentRequest, TResult> run, Func<TConfig, TResult, ExperimentOutput> output)
+        where TConfig : IExperimentConfig<TConfig> where TResult : notnull =>
+        new(id, title, description, request =>
+        {
+            var config = ExperimentConfigs.Load<TConfig>(id, request.ConfigPath, request.Workshop);
+            if (request.Seed is int seed) config = config.WithSeed(seed);
+            config = config.Validated();
+            return output(config, run(config, request));
+        })
+        { Schema = ExperimentSchema.Of<TConfig, TResult>(c => c.Validated()) };
+}
+
+/// <summary>What the registry needs of an experiment's config: a copy with another seed, and its checks.</summary>
+public interface IExperimentConfig<TSelf> where TSelf : IExperimentConfig<TSelf>
+{
+    /// <summary>This config with <paramref name="seed"/> as the run's seed (a config that draws nothing at random returns itself).</summary>
+    TSelf WithSeed(int seed);
+
+    /// <summary>This config, or a <see cref="ConfigException"/> naming the field that is out of range.</summary>
+    TSelf Validated();
 }
 
 /// <summary>

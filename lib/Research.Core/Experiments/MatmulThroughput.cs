@@ -11,7 +11,7 @@ namespace Research.Experiments;
 /// <param name="Repeats">Timed samples per size; the median is reported because it ignores one-off stalls.</param>
 /// <param name="Warmup">Untimed samples first, so thread pools and caches are warm.</param>
 /// <param name="Seed">Seed of the random inputs.</param>
-public sealed record MatmulThroughputConfig(int[]? Sizes = null, int Repeats = 5, int Warmup = 1, int Seed = 0)
+public sealed record MatmulThroughputConfig(int[]? Sizes = null, int Repeats = 5, int Warmup = 1, int Seed = 0) : IExperimentConfig<MatmulThroughputConfig>
 {
     // Null means the default sizes, held here so that `new MatmulThroughputConfig()` is the run data/configs describes.
     public int[] Sizes { get; init; } = Sizes ?? [64, 128, 256, 512, 1024, 2048];
@@ -22,6 +22,8 @@ public sealed record MatmulThroughputConfig(int[]? Sizes = null, int Repeats = 5
 
     /// <summary>Largest size accepted: 8192² float32 matrices already take 768 MB for A, B and C.</summary>
     public const int MaxSize = 8192;
+
+    public MatmulThroughputConfig WithSeed(int seed) => this with { Seed = seed };
 
     public MatmulThroughputConfig Validated()
     {
@@ -97,19 +99,14 @@ public static class MatmulThroughput
     }
 
     /// <summary>The registry entry: default config from data/configs/matmul-throughput.json.</summary>
-    public static ExperimentDefinition Definition { get; } = new(
+    public static ExperimentDefinition Definition { get; } = ExperimentDefinition.Of<MatmulThroughputConfig, MatmulThroughputResult>(
         Id,
         "Matmul throughput",
         "GFLOP/s of square float32 matrix multiplication by size on the chosen device (median of repeated runs).",
-        request =>
+        (config, request) => Run(config, request.Device, request.Progress, request.Cancellation),
+        (config, result) =>
         {
-            var config = ExperimentConfigs.Load<MatmulThroughputConfig>(Id, request.ConfigPath, request.Workshop);
-            if (request.Seed is int seed) config = config with { Seed = seed };
-            var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
             return new ExperimentOutput(config, config.Seed, result, [$"device {result.Device}, {result.Threads} threads"], [ResultTable.Of("throughput", result.Points)],
                 [new NamedChart("gflops-by-size", "Matmul GFLOP/s by matrix size", MatmulThroughputCharts.GflopsBySize(result))]);
-        })
-    {
-        Schema = ExperimentSchema.Of<MatmulThroughputConfig, MatmulThroughputResult>(c => c.Validated()),
-    };
+        });
 }

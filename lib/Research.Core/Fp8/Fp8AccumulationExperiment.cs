@@ -13,7 +13,7 @@ namespace Research.Fp8;
 /// <param name="Format">Inputs are quantized to this format with one scale per tensor (s = amax / max).</param>
 public sealed record Fp8AccumulationConfig(int Rows = 64, int Columns = 64, int[]? InnerSizes = null,
     int AccumulatorMantissaBits = 13, int PromotionInterval = 128, int ChunkSize = 32,
-    AccumulatorRounding Rounding = AccumulatorRounding.TowardZero, string Format = "E4M3", int Seed = 0)
+    AccumulatorRounding Rounding = AccumulatorRounding.TowardZero, string Format = "E4M3", int Seed = 0) : IExperimentConfig<Fp8AccumulationConfig>
 {
     /// <summary>Largest K accepted: inputs of 4096 × 65536 float32 already take 1 GB.</summary>
     public const int MaxInnerSize = 65536;
@@ -25,6 +25,8 @@ public sealed record Fp8AccumulationConfig(int Rows = 64, int Columns = 64, int[
 
     /// <summary>The accumulator of the promoted runs; the plain runs use it with no promotion.</summary>
     public AccumulationConfig Accumulation => new(AccumulatorMantissaBits, PromotionInterval, ChunkSize, Rounding);
+
+    public Fp8AccumulationConfig WithSeed(int seed) => this with { Seed = seed };
 
     public Fp8AccumulationConfig Validated()
     {
@@ -115,15 +117,13 @@ public static class Fp8AccumulationExperiment
             config.ChunkSize, config.Rounding.ToString(), headline, points);
     }
 
-    public static ExperimentDefinition Definition { get; } = new(
+    public static ExperimentDefinition Definition { get; } = ExperimentDefinition.Of<Fp8AccumulationConfig, Fp8AccumulationResult>(
         Id,
         "FP8 GEMM accumulation precision",
         "Relative error of random E4M3 GEMMs by K with a 13-fraction-bit tensor-core accumulator, without and with FP32 promotion every 128 elements.",
-        request =>
+        (config, request) => Run(config, request.Device, request.Progress, request.Cancellation),
+        (config, result) =>
         {
-            var config = ExperimentConfigs.Load<Fp8AccumulationConfig>(Id, request.ConfigPath, request.Workshop);
-            if (request.Seed is int seed) config = config with { Seed = seed };
-            var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
             var summary = new List<string>
             {
                 $"{result.Format} inputs, {result.Rows}×K·K×{result.Columns}, accumulator {result.AccumulatorMantissaBits} fraction bits ({result.Rounding}), chunks of {result.ChunkSize};",
@@ -131,8 +131,5 @@ public static class Fp8AccumulationExperiment
             };
             return new ExperimentOutput(config, config.Seed, result, summary, [ResultTable.Of("errors", result.Points)],
                 [new NamedChart("error-vs-k", "Relative error of an FP8 GEMM by K, with and without promotion", Fp8Charts.AccumulationError(result))]);
-        })
-    {
-        Schema = ExperimentSchema.Of<Fp8AccumulationConfig, Fp8AccumulationResult>(c => c.Validated()),
-    };
+        });
 }

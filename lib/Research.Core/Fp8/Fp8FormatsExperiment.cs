@@ -8,10 +8,12 @@ namespace Research.Fp8;
 /// <param name="Formats">Names from <see cref="Fp8Format.Standard"/> (E4M3, E5M2, E3M2, E2M3, E2M1).</param>
 /// <param name="StepsPerBinade">Magnitude buckets per power of two on the error-vs-magnitude sweep.</param>
 /// <param name="SamplesPerStep">Uniform random values drawn in each bucket.</param>
-public sealed record Fp8FormatsConfig(string[]? Formats = null, int StepsPerBinade = 4, int SamplesPerStep = 2048, int Seed = 0)
+public sealed record Fp8FormatsConfig(string[]? Formats = null, int StepsPerBinade = 4, int SamplesPerStep = 2048, int Seed = 0) : IExperimentConfig<Fp8FormatsConfig>
 {
     // Null means every standard format, held here so that `new Fp8FormatsConfig()` is the run data/configs describes.
     public string[] Formats { get; init; } = Formats ?? ["E4M3", "E5M2", "E3M2", "E2M3", "E2M1"];
+
+    public Fp8FormatsConfig WithSeed(int seed) => this with { Seed = seed };
 
     public Fp8FormatsConfig Validated()
     {
@@ -116,23 +118,18 @@ public static class Fp8FormatsExperiment
         ? Fp8Storage.DecodeTable(format).Where(v => float.IsFinite(v) && v > 0).Select(v => (double)v).Distinct().Order().ToArray()
         : [];
 
-    public static ExperimentDefinition Definition { get; } = new(
+    public static ExperimentDefinition Definition { get; } = ExperimentDefinition.Of<Fp8FormatsConfig, Fp8FormatsResult>(
         Id,
         "FP8, FP6 and FP4 formats",
         "Representable values and relative rounding error by magnitude for E4M3, E5M2, E3M2, E2M3 and E2M1.",
-        request =>
+        (config, request) => Run(config, request.Device, request.Progress, request.Cancellation),
+        (config, result) =>
         {
-            var config = ExperimentConfigs.Load<Fp8FormatsConfig>(Id, request.ConfigPath, request.Workshop);
-            if (request.Seed is int seed) config = config with { Seed = seed };
-            var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
             return new ExperimentOutput(config, config.Seed, result, ["relative_error_bound is sup u/(1 + u); max_relative_error_normal is measured over the normal range"],
                 [ResultTable.Of("formats", result.Formats), ResultTable.Of("rounding-error", result.Errors, display: false)],
             [
                 new NamedChart("relative-error", "Relative rounding error by magnitude", Fp8Charts.RoundingError(result)),
                 new NamedChart("grid", "Representable positive values", Fp8Charts.Grid(result)),
             ]);
-        })
-    {
-        Schema = ExperimentSchema.Of<Fp8FormatsConfig, Fp8FormatsResult>(c => c.Validated()),
-    };
+        });
 }

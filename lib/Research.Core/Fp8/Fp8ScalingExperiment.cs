@@ -11,12 +11,14 @@ namespace Research.Fp8;
 /// <param name="OutlierGains">The sweep: each outlier channel is multiplied by this gain (1 = no outliers).</param>
 /// <param name="Format">The format quantized to (E4M3 as V3's activations).</param>
 public sealed record Fp8ScalingConfig(int Tokens = 512, int Channels = 1024, int OutlierChannels = 4, double[]? OutlierGains = null,
-    string Format = "E4M3", int TileSize = 128, int BlockSize = 128, int Seed = 0)
+    string Format = "E4M3", int TileSize = 128, int BlockSize = 128, int Seed = 0) : IExperimentConfig<Fp8ScalingConfig>
 {
     // Null (from a file) means the default sweep, held here so that `new Fp8ScalingConfig()` is the run the file describes.
     public double[] OutlierGains { get; init; } = OutlierGains ?? [1, 10, 100, 1000, 10000, 100000];
 
     public IReadOnlyList<double> Gains => OutlierGains;
+
+    public Fp8ScalingConfig WithSeed(int seed) => this with { Seed = seed };
 
     public Fp8ScalingConfig Validated()
     {
@@ -120,23 +122,18 @@ public static class Fp8ScalingExperiment
         return sorted.index_select(0, idx).clamp_min(1e-8).log10().cpu().data<double>().ToArray().Select(v => Math.Round(v, 3)).ToArray();
     }
 
-    public static ExperimentDefinition Definition { get; } = new(
+    public static ExperimentDefinition Definition { get; } = ExperimentDefinition.Of<Fp8ScalingConfig, Fp8ScalingResult>(
         Id,
         "FP8 scaling granularity under outliers",
         "Quantization error of ordinary activations with per-tensor, per-row, 1×128 tile and 128×128 block scales as outlier channels grow.",
-        request =>
+        (config, request) => Run(config, request.Device, request.Progress, request.Cancellation),
+        (config, result) =>
         {
-            var config = ExperimentConfigs.Load<Fp8ScalingConfig>(Id, request.ConfigPath, request.Workshop);
-            if (request.Seed is int seed) config = config with { Seed = seed };
-            var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
             var summary = new List<string> { $"{result.Format}, outlier channels [{string.Join(", ", result.OutlierChannelIndices)}]; relative_rmse is over the ordinary values" };
             return new ExperimentOutput(config, config.Seed, result, summary, [ResultTable.Of("errors", result.Points)],
             [
                 new NamedChart("error-vs-gain", "Error of ordinary values as outliers grow", Fp8Charts.ScalingError(result)),
                 new NamedChart("error-distribution", "Distribution of relative errors at the largest outlier gain", Fp8Charts.ScalingDistribution(result)),
             ]);
-        })
-    {
-        Schema = ExperimentSchema.Of<Fp8ScalingConfig, Fp8ScalingResult>(c => c.Validated()),
-    };
+        });
 }

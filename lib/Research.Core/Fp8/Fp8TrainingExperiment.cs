@@ -31,8 +31,10 @@ public sealed record Fp8TrainingConfig(
     double OutlierTokenFraction = 1.0 / 64, int OutlierChannels = 2, double OutlierValue = 100000,
     string GradientFormat = "E4M3", int TileSize = 128, int BlockSize = 128,
     int Steps = 400, int BatchSize = 128, double LearningRate = 2e-3, double WeightDecay = 0.01, int LogEvery = 25,
-    int Seed = 0)
+    int Seed = 0) : IExperimentConfig<Fp8TrainingConfig>
 {
+    public Fp8TrainingConfig WithSeed(int seed) => this with { Seed = seed };
+
     public Fp8TrainingConfig Validated()
     {
         if (Seed < 0) throw new ConfigException($"Fp8TrainingConfig.Seed must be ≥ 0 (got {Seed})");
@@ -260,16 +262,14 @@ public static class Fp8TrainingExperiment
     };
 
     /// <summary>The registry entry: default config from data/configs/fp8-training.json.</summary>
-    public static ExperimentDefinition Definition { get; } = new(
+    public static ExperimentDefinition Definition { get; } = ExperimentDefinition.Of<Fp8TrainingConfig, Fp8TrainingResult>(
         Id,
         "FP8 training: per-tensor vs fine-grained scaling",
         "The same classifier trained in FP32, in FP8 with one scale per tensor and in FP8 with V3's 1×128 tiles and " +
         "128×128 blocks (all hidden-layer GEMMs: Fprop, Dgrad, Wgrad), on synthetic data with outlier tokens.",
-        request =>
+        (config, request) => Run(config, request.Device, request.Progress, request.Cancellation),
+        (config, result) =>
         {
-            var config = ExperimentConfigs.Load<Fp8TrainingConfig>(Id, request.ConfigPath, request.Workshop);
-            if (request.Seed is int seed) config = config with { Seed = seed };
-            var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
             var summary = new List<string>
             {
                 $"{config.Steps} steps of {config.BatchSize} fresh examples ({config.OutlierTokenFraction:P2} outlier tokens); Bayes loss {result.BayesLoss:F4} nats",
@@ -281,8 +281,5 @@ public static class Fp8TrainingExperiment
                 new NamedChart("training-loss", "Training loss by step", Fp8TrainingCharts.TrainingLoss(result)),
                 new NamedChart("validation-loss", "Validation loss by step", Fp8TrainingCharts.ValidationLoss(result)),
             ]);
-        })
-    {
-        Schema = ExperimentSchema.Of<Fp8TrainingConfig, Fp8TrainingResult>(c => c.Validated()),
-    };
+        });
 }

@@ -6,7 +6,7 @@ namespace Research.Mla;
 /// Config of <c>mla-cache</c>: which presets to compare, the dtype, the context lengths, and the model whose dims the
 /// four mechanisms are compared at (V2 Table 1's comparison at equal l, n_h, d_h).
 /// </summary>
-public sealed record MlaCacheConfig
+public sealed record MlaCacheConfig : IExperimentConfig<MlaCacheConfig>
 {
     /// <summary>Preset names (see <see cref="KvCachePresets"/>).</summary>
     public IReadOnlyList<string> Presets { get; init; } =
@@ -18,6 +18,8 @@ public sealed record MlaCacheConfig
     public string VariantsOf { get; init; } = "deepseek-v2";
     /// <summary>n_g of the GQA variants; each must divide the heads of <see cref="VariantsOf"/>.</summary>
     public IReadOnlyList<int> GqaGroups { get; init; } = [32, 8, 2];
+
+    public MlaCacheConfig WithSeed(int seed) => this;   // nothing here is drawn at random
 
     public MlaCacheConfig Validated()
     {
@@ -88,16 +90,13 @@ public static class MlaCacheExperiment
             KvCacheSize.Saving(v2, KvCacheSize.V2DeploymentBytesPerElement, dense, bf16), KvCacheSize.Saving(v2, bf16, dense, bf16));
     }
 
-    public static ExperimentDefinition Definition { get; } = new(
+    public static ExperimentDefinition Definition { get; } = ExperimentDefinition.Of<MlaCacheConfig, MlaCacheResult>(
         Id,
         "MLA: KV-cache size per token and by context",
         "KV-cache bytes per token and in total against context length (DeepSeek-V2 Table 1 formulas) for DeepSeek-V3, V2, " +
         "V2-Lite, DeepSeek 67B, Qwen2.5-72B, Llama 3.1 405B/70B/8B and Mistral 7B, and for MHA, GQA, MQA and MLA at DeepSeek-V2's " +
         "dims; reproduces HW25 Table 1 and the 93.3% saving of the V2 abstract.",
-        request => Output(ExperimentConfigs.Load<MlaCacheConfig>(Id, request.ConfigPath, request.Workshop).Validated()))
-    {
-        Schema = ExperimentSchema.Of<MlaCacheConfig, MlaCacheResult>(c => c.Validated()),
-    };
+        (config, _) => Run(config), Output);
 
     public static ExperimentOutput Output(MlaCacheConfig config) => Output(config, Run(config));
 

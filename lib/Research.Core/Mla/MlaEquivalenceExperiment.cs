@@ -15,7 +15,7 @@ namespace Research.Mla;
 /// <param name="Sequence">Positions decoded per sequence.</param>
 /// <param name="Batch">Sequences decoded side by side.</param>
 /// <param name="Prefill">Tokens of the prefill route's first call (the rest go one at a time).</param>
-public sealed record MlaEquivalenceConfig(int GqaKvHeads = 2, int Sequence = 96, int Batch = 2, int Prefill = 32, int Seed = 0)
+public sealed record MlaEquivalenceConfig(int GqaKvHeads = 2, int Sequence = 96, int Batch = 2, int Prefill = 32, int Seed = 0) : IExperimentConfig<MlaEquivalenceConfig>
 {
     /// <summary>The MLA layer (the tiny default: V3's ratios scaled down); MHA, GQA and MQA get the same d, n_h and
     /// d_h = hidden_size / num_attention_heads.</summary>
@@ -23,6 +23,8 @@ public sealed record MlaEquivalenceConfig(int GqaKvHeads = 2, int Sequence = 96,
 
     /// <summary>The bound on |decoded − training forward| in float32.</summary>
     public const double Float32Tolerance = 1e-4;
+
+    public MlaEquivalenceConfig WithSeed(int seed) => this with { Seed = seed };
 
     public MlaEquivalenceConfig Validated()
     {
@@ -166,22 +168,13 @@ public static class MlaEquivalenceExperiment
         return cat(parts, 1).MoveToOuterDisposeScope();
     }
 
-    public static ExperimentDefinition Definition { get; } = new(
+    public static ExperimentDefinition Definition { get; } = ExperimentDefinition.Of<MlaEquivalenceConfig, MlaEquivalenceResult>(
         Id,
         "MLA equivalence: training forward, KV-cached decoding, naive and absorbed MLA",
         "Each attention variant (MHA, GQA, MQA, MLA) decoded through its KV cache token by token and after a prefill, " +
         "against its full-sequence training forward, in float32 and float64; MLA's naive and absorbed inference paths " +
         "against each other; the rank of MLA's keys (≤ d_c) against MHA's.",
-        request =>
-        {
-            var config = ExperimentConfigs.Load<MlaEquivalenceConfig>(Id, request.ConfigPath, request.Workshop);
-            if (request.Seed is int seed) config = config with { Seed = seed };
-            var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
-            return Output(config, result);
-        })
-    {
-        Schema = ExperimentSchema.Of<MlaEquivalenceConfig, MlaEquivalenceResult>(c => c.Validated()),
-    };
+        (config, request) => Run(config, request.Device, request.Progress, request.Cancellation), Output);
 
     /// <summary>Summary lines, the comparison table and the chart of a run.</summary>
     public static ExperimentOutput Output(MlaEquivalenceConfig config, MlaEquivalenceResult result)

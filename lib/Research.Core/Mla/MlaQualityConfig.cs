@@ -72,7 +72,7 @@ public sealed record MlaQualityVariant(string Name, AttentionKind Kind, int KvHe
 /// matches the MHA model with <see cref="ModelConfig.IntermediateSize"/> of <see cref="Model"/> (see
 /// <see cref="MlaQualityExperiment.MatchedFfnHidden"/>).
 /// </summary>
-public sealed record MlaQualityConfig
+public sealed record MlaQualityConfig : IExperimentConfig<MlaQualityConfig>
 {
     public MultiDomainCorpusConfig Corpus { get; init; } = new();
 
@@ -121,6 +121,8 @@ public sealed record MlaQualityConfig
     /// so the run measures its own seed-to-seed noise to set the variants' differences against. Empty = none.
     /// </summary>
     public IReadOnlyList<int> NoiseSeeds { get; init; } = [1];
+
+    public MlaQualityConfig WithSeed(int seed) => this with { Seed = seed };
 
     public MlaQualityConfig Validated()
     {

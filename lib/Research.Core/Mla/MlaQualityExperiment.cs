@@ -229,23 +229,14 @@ public static class MlaQualityExperiment
     }
 
     /// <summary>The registry entry: default config from data/configs/mla-quality.json.</summary>
-    public static ExperimentDefinition Definition { get; } = new(
+    public static ExperimentDefinition Definition { get; } = ExperimentDefinition.Of<MlaQualityConfig, MlaQualityResult>(
         Id,
         "MLA vs MHA, GQA and MQA: validation loss against KV cache per token",
         "The tiny LM trained on the synthetic four-domain corpus once per attention variant — multi-head, grouped-query, " +
         "multi-query and multi-head latent attention — with the same seed, batches and steps and parameter counts matched " +
         "through the feed-forward width: validation loss against KV-cache elements and bytes per token, loss curves, and a " +
         "check that each trained model's cached greedy decoding gives the tokens of the full forward (DeepSeek-V2 App. D at toy scale).",
-        request =>
-        {
-            var config = ExperimentConfigs.Load<MlaQualityConfig>(Id, request.ConfigPath, request.Workshop);
-            if (request.Seed is int seed) config = config with { Seed = seed };
-            var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
-            return Output(config, result);
-        })
-    {
-        Schema = ExperimentSchema.Of<MlaQualityConfig, MlaQualityResult>(c => c.Validated()),
-    };
+        (config, request) => Run(config, request.Device, request.Progress, request.Cancellation), Output);
 
     /// <summary>Summary lines, tables and charts of a run.</summary>
     public static ExperimentOutput Output(MlaQualityConfig config, MlaQualityResult result)

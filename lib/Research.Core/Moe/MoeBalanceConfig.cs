@@ -23,7 +23,7 @@ public sealed record MoeBalanceStrategy(string Name, double AuxLossAlpha = 0, do
 /// Config of <c>moe-balance</c>: the kit's tiny LM with DeepSeekMoE feed-forward layers, trained on the multi-domain
 /// corpus once per balancing strategy with the same initial weights, batches and steps.
 /// </summary>
-public sealed record MoeBalanceConfig
+public sealed record MoeBalanceConfig : IExperimentConfig<MoeBalanceConfig>
 {
     public MultiDomainCorpusConfig Corpus { get; init; } = new();
 
@@ -53,6 +53,8 @@ public sealed record MoeBalanceConfig
     ];
 
     public int Seed { get; init; }
+
+    public MoeBalanceConfig WithSeed(int seed) => this with { Seed = seed };
 
     public MoeBalanceConfig Validated()
     {

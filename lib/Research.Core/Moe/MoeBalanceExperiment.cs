@@ -191,22 +191,13 @@ public static class MoeBalanceExperiment
     }
 
     /// <summary>The registry entry: default config from data/configs/moe-balance.json.</summary>
-    public static ExperimentDefinition Definition { get; } = new(
+    public static ExperimentDefinition Definition { get; } = ExperimentDefinition.Of<MoeBalanceConfig, MoeBalanceResult>(
         Id,
         "MoE load balancing: no balancing, auxiliary losses and auxiliary-loss-free bias",
         "The tiny LM with DeepSeekMoE feed-forward layers (shared + fine-grained routed SwiGLU experts, sigmoid gate) " +
         "trained on a synthetic four-domain corpus once per balancing strategy, with the same weights, batches and steps: " +
         "MaxVio per batch and over the validation set, training and validation loss, expert load by step and by domain.",
-        request =>
-        {
-            var config = ExperimentConfigs.Load<MoeBalanceConfig>(Id, request.ConfigPath, request.Workshop);
-            if (request.Seed is int seed) config = config with { Seed = seed };
-            var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
-            return Output(config, result);
-        })
-    {
-        Schema = ExperimentSchema.Of<MoeBalanceConfig, MoeBalanceResult>(c => c.Validated()),
-    };
+        (config, request) => Run(config, request.Device, request.Progress, request.Cancellation), Output);
 
     /// <summary>Summary lines, tables and charts of a run.</summary>
     public static ExperimentOutput Output(MoeBalanceConfig config, MoeBalanceResult result)

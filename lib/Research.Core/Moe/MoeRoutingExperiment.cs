@@ -12,7 +12,7 @@ namespace Research.Moe;
 /// Config of <c>moe-routing</c>: V3's gate on synthetic tokens whose router favours some experts, and a V3-like
 /// expert-parallel layout.
 /// </summary>
-public sealed record MoeRoutingConfig
+public sealed record MoeRoutingConfig : IExperimentConfig<MoeRoutingConfig>
 {
     public RouterConfig Router { get; init; } = RouterConfig.DeepSeekV3;
     public int Dim { get; init; } = 64;
@@ -25,6 +25,8 @@ public sealed record MoeRoutingConfig
     /// <summary>Extra replica slots for EPLB-style rebalancing (V3 prefill: one per GPU).</summary>
     public int RedundantExperts { get; init; } = 64;
     public int Seed { get; init; }
+
+    public MoeRoutingConfig WithSeed(int seed) => this with { Seed = seed };
 
     public MoeRoutingConfig Validated()
     {
@@ -117,21 +119,13 @@ public static class MoeRoutingExperiment
             Histogram(scores), Histogram(top));
     }
 
-    public static ExperimentDefinition Definition { get; } = new(
+    public static ExperimentDefinition Definition { get; } = ExperimentDefinition.Of<MoeRoutingConfig, MoeRoutingResult>(
         Id,
         "MoE routing: affinities, node-limited routing and expert-parallel load",
         "DeepSeek-V3's gate (256 routed experts, 8 per token, sigmoid, 8 groups, top 4) on synthetic tokens with popular " +
         "experts: sigmoid against softmax affinities, expert loads, nodes and devices each token reaches with and without " +
         "node-limited routing on 64 GPUs in 8 nodes, and device loads before and after EPLB-style redundant experts.",
-        request =>
-        {
-            var config = ExperimentConfigs.Load<MoeRoutingConfig>(Id, request.ConfigPath, request.Workshop);
-            if (request.Seed is int seed) config = config with { Seed = seed };
-            return Output(config, Run(config.Validated(), request.Device));
-        })
-    {
-        Schema = ExperimentSchema.Of<MoeRoutingConfig, MoeRoutingResult>(c => c.Validated()),
-    };
+        (config, request) => Run(config, request.Device), Output);
 
     public static ExperimentOutput Output(MoeRoutingConfig config, MoeRoutingResult r)
     {

@@ -309,7 +309,7 @@ public static class MtpExperiment
     private static double Median(IEnumerable<double> values) => MathNet.Numerics.Statistics.Statistics.Median(values);
 
     /// <summary>The registry entry: default config from data/configs/mtp.json.</summary>
-    public static ExperimentDefinition Definition { get; } = new(
+    public static ExperimentDefinition Definition { get; } = ExperimentDefinition.Of<MtpExperimentConfig, MtpResult>(
         Id,
         "Multi-token prediction: MTP as a training objective and as the draft of self-speculative decoding",
         "The tiny LM trained with D = 0, 1 and 2 sequential MTP depths (DeepSeek-V3 §2.2; λ = 0.3, then 0.1) at the same " +
@@ -317,14 +317,5 @@ public static class MtpExperiment
         "noise: validation loss of the main model alone (MTP dropped), each depth's loss, time per step; and for D ≥ 1 " +
         "lossless self-speculative greedy decoding with the depth-1 draft against plain cached greedy decoding: " +
         "acceptance rate (by domain), tokens per forward, speed-up, and a check that the tokens are identical.",
-        request =>
-        {
-            var config = ExperimentConfigs.Load<MtpExperimentConfig>(Id, request.ConfigPath, request.Workshop);
-            if (request.Seed is int seed) config = config with { Seed = seed, NoiseSeeds = [.. config.NoiseSeeds.Where(s => s != seed)] };
-            var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
-            return MtpOutput.Of(config, result);
-        })
-    {
-        Schema = ExperimentSchema.Of<MtpExperimentConfig, MtpResult>(c => c.Validated()),
-    };
+        (config, request) => Run(config, request.Device, request.Progress, request.Cancellation), MtpOutput.Of);
 }

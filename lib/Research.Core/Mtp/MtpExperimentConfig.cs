@@ -10,7 +10,7 @@ namespace Research.Mtp;
 /// and seed, on the four-domain corpus and on three-digit addition. Each task has its own model config because the
 /// vocabularies differ; the main model's shape should otherwise match.
 /// </summary>
-public sealed record MtpExperimentConfig
+public sealed record MtpExperimentConfig : IExperimentConfig<MtpExperimentConfig>
 {
     public MultiDomainCorpusConfig Corpus { get; init; } = new(SequenceLength: 64);
 
@@ -70,6 +70,8 @@ public sealed record MtpExperimentConfig
     public IReadOnlyList<int> NoiseSeeds { get; init; } = [1];
 
     public MtpConfig Mtp(int depth) => new MtpConfig(depth, Lambda, FinalLambda, FinalFraction).Validated();
+
+    public MtpExperimentConfig WithSeed(int seed) => this with { Seed = seed, NoiseSeeds = [.. NoiseSeeds.Where(s => s != seed)] };
 
     public MtpExperimentConfig Validated()
     {

@@ -126,7 +126,7 @@ public sealed record PretrainConfig(TrainerConfig Training, int BatchSize = 64, 
 public sealed record R1ZeroConfig(
     ReasoningTaskConfig? Task = null, ModelConfig? Small = null, ModelConfig? Large = null, PretrainConfig? Pretraining = null,
     PretrainConfig? LargePretraining = null, GrpoConfig? Grpo = null, EvaluationConfig? Evaluation = null, int ColdStartExamples = 300,
-    TrainerConfig? ColdStart = null, double DistillationLearningRate = 1e-3, int Seed = 0)
+    TrainerConfig? ColdStart = null, double DistillationLearningRate = 1e-3, int Seed = 0) : IExperimentConfig<R1ZeroConfig>
 {
     // The defaults are the run data/configs/r1-zero.json describes (about 2½ minutes on a 2-core laptop); a field left
     // null in a file takes its default here.
@@ -149,6 +149,8 @@ public sealed record R1ZeroConfig(
     public TrainerConfig ColdStart { get; init; } = ColdStart ?? new(Steps: 100, LearningRate: 3e-3, WarmupSteps: 10, LogEvery: 50);
 
     private static TrainerConfig BasePretraining => new(Steps: 800, LearningRate: 3e-3, WarmupSteps: 30, LogEvery: 50);
+
+    public R1ZeroConfig WithSeed(int seed) => this with { Seed = seed };
 
     public R1ZeroConfig Validated()
     {

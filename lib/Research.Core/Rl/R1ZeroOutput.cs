@@ -5,23 +5,14 @@ namespace Research.Rl;
 public static partial class R1ZeroExperiment
 {
     /// <summary>The registry entry: default config from data/configs/r1-zero.json.</summary>
-    public static ExperimentDefinition Definition { get; } = new(
+    public static ExperimentDefinition Definition { get; } = ExperimentDefinition.Of<R1ZeroConfig, R1ZeroResult>(
         Id,
         "R1-Zero in miniature: GRPO with rule-based rewards, against distillation and a cold start",
         "A small base model, pretrained briefly on addition solutions with and without scratchpad and template, trained by " +
         "GRPO with accuracy and format rewards (and by Dr. GRPO); a larger model made as R1 was (cold start, then GRPO) and distilled into the " +
         "small one by SFT on its correct samples at the same budget; and a short SFT cold start followed by GRPO. Scored by " +
         "pass@1 and cons@k of sampled answers on held-out problems.",
-        request =>
-        {
-            var config = ExperimentConfigs.Load<R1ZeroConfig>(Id, request.ConfigPath, request.Workshop);
-            if (request.Seed is int seed) config = config with { Seed = seed };
-            var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
-            return Output(config, result);
-        })
-    {
-        Schema = ExperimentSchema.Of<R1ZeroConfig, R1ZeroResult>(c => c.Validated()),
-    };
+        (config, request) => Run(config, request.Device, request.Progress, request.Cancellation), Output);
 
     /// <summary>Summary lines, tables and charts of a run.</summary>
     public static ExperimentOutput Output(R1ZeroConfig config, R1ZeroResult result)

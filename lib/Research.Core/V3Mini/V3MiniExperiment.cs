@@ -202,7 +202,7 @@ public static class V3MiniExperiment
     }
 
     /// <summary>The registry entry: default config from data/configs/v3-mini.json.</summary>
-    public static ExperimentDefinition Definition { get; } = new(
+    public static ExperimentDefinition Definition { get; } = ExperimentDefinition.Of<V3MiniExperimentConfig, V3MiniResult>(
         Id,
         "DeepSeek-V3 in miniature: MLA, DeepSeekMoE with loss-free balancing, MTP and FP8 in one model, and what each buys",
         "One tiny V3-shaped model (MLA with decoupled RoPE, a dense layer then DeepSeekMoE with the balancing bias and the " +
@@ -210,14 +210,5 @@ public static class V3MiniExperiment
         "corpus, against one ablation per technique at the same batches, steps and seed (dense FFN, MHA, GQA, FP32, no MTP, " +
         "auxiliary loss), with a second seed of the full model for the noise: validation loss, total and activated parameters, " +
         "training FLOPs per token, KV-cache bytes per token, MaxVio, time per step and decoding speed with and without MTP drafts.",
-        request =>
-        {
-            var config = ExperimentConfigs.Load<V3MiniExperimentConfig>(Id, request.ConfigPath, request.Workshop);
-            if (request.Seed is int seed) config = config with { Seed = seed, NoiseSeeds = [.. config.NoiseSeeds.Where(s => s != seed)] };
-            var result = Run(config.Validated(), request.Device, request.Progress, request.Cancellation);
-            return V3MiniOutput.Of(config, result);
-        })
-    {
-        Schema = ExperimentSchema.Of<V3MiniExperimentConfig, V3MiniResult>(c => c.Validated()),
-    };
+        (config, request) => Run(config, request.Device, request.Progress, request.Cancellation), V3MiniOutput.Of);
 }

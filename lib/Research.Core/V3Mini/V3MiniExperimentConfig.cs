@@ -14,7 +14,7 @@ namespace Research.V3Mini;
 /// the same steps, batches and seed. <see cref="Model"/> is the <see cref="ModelConfig"/> record the accounting reads
 /// (in this JSON file its fields are camelCase: <c>kvLoraRank</c> for config.json's <c>kv_lora_rank</c>).
 /// </summary>
-public sealed record V3MiniExperimentConfig
+public sealed record V3MiniExperimentConfig : IExperimentConfig<V3MiniExperimentConfig>
 {
     public ModelConfig Model { get; init; } = ModelConfig.DeepSeekMini;
 
@@ -57,6 +57,8 @@ public sealed record V3MiniExperimentConfig
 
     /// <summary>The full miniature: <see cref="Model"/> with every block GEMM on V3's FP8 recipe (<see cref="V3Fp8"/>).</summary>
     public ModelConfig Full => Model with { Fp8 = V3Fp8.Recipe(Model, Fp8Tile) };
+
+    public V3MiniExperimentConfig WithSeed(int seed) => this with { Seed = seed, NoiseSeeds = [.. NoiseSeeds.Where(s => s != seed)] };
 
     public V3MiniExperimentConfig Validated()
     {

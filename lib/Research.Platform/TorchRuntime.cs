@@ -38,7 +38,7 @@ public static class TorchRuntime
     /// <summary>Applies the fix once per process if it is needed. Call before the first TorchSharp call.</summary>
     public static TorchRuntimeStatus EnsureLoaded() => Loaded.Value;
 
-    // Any program that touches the kit gets the fix before it can reach TorchSharp through it.
+    // Whatever touches this assembly gets the fix before it can reach TorchSharp (Research.Core touches it from its own initializer).
 #pragma warning disable CA2255 // a library module initializer is the point: the kit is unusable without torch
     [ModuleInitializer]
     internal static void OnLoad()
