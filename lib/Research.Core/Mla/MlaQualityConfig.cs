@@ -6,23 +6,24 @@ using Research.Training;
 namespace Research.Mla;
 
 /// <summary>
-/// One arm of <c>mla-quality</c>: an attention mechanism of DeepSeek-V2 Table 1 and its sizes. Fields a kind does not use
-/// stay 0.
+/// One arm of <c>mla-quality</c>: an attention mechanism of DeepSeek-V2 Table 1 and its sizes, in config.json's names.
+/// Fields a kind does not use stay unset.
 /// </summary>
 /// <param name="Name">Label in tables and charts.</param>
 /// <param name="Kind">mha, gqa, mqa or mla.</param>
-/// <param name="KvHeads">n_g, the key/value heads of GQA (must divide n_h); 0 = the kind's own (n_h for MHA, 1 for MQA).</param>
-/// <param name="KvLatentDim">d_c of MLA, the width of the cached latent c^KV.</param>
-/// <param name="RopeHeadDim">d_h^R of MLA, the decoupled RoPE width (even).</param>
-/// <param name="QueryLatentDim">d'_c of MLA; 0 = no query compression (as V2-Lite).</param>
-public sealed record MlaQualityVariant(string Name, AttentionKind Kind, int KvHeads = 0, int KvLatentDim = 0, int RopeHeadDim = 0, int QueryLatentDim = 0)
+/// <param name="NumKeyValueHeads">n_g, the key/value heads of GQA (must divide n_h); unset for the others (n_h for MHA, 1 for MQA).</param>
+/// <param name="KvLoraRank">d_c of MLA, the width of the cached latent c^KV.</param>
+/// <param name="QkRopeHeadDim">d_h^R of MLA, the decoupled RoPE width (even); unset: the model's.</param>
+/// <param name="QLoraRank">d'_c of MLA; unset = no query compression (as V2-Lite).</param>
+public sealed record MlaQualityVariant(string Name, AttentionKind Kind, int? NumKeyValueHeads = null, int? KvLoraRank = null,
+    int? QkRopeHeadDim = null, int? QLoraRank = null)
 {
     /// <summary>n_g of the MHA/GQA/MQA kinds for a model with <paramref name="heads"/> query heads; 0 for MLA.</summary>
     public int KeyValueHeads(int heads) => Kind switch
     {
         AttentionKind.Mha => heads,
         AttentionKind.Mqa => 1,
-        AttentionKind.Gqa => KvHeads,
+        AttentionKind.Gqa => NumKeyValueHeads ?? 0,
         _ => 0,
     };
 
@@ -31,36 +32,28 @@ public sealed record MlaQualityVariant(string Name, AttentionKind Kind, int KvHe
     {
         if (string.IsNullOrWhiteSpace(Name)) throw new ConfigException($"{where}.Name must be a non-empty name");
         if (!Enum.IsDefined(Kind)) throw new ConfigException($"{where}.Kind must be mha, gqa, mqa or mla (got {Kind})");
-        void Unused(int value, string field)
+        string kind = Kind.ToString().ToLowerInvariant();
+        void Unused(int? value, string field)
         {
-            if (value != 0) throw new ConfigException($"{where}.{field} is not used by kind {Kind.ToString().ToLowerInvariant()}; leave it 0 (got {value})");
-        }
-        switch (Kind)
-        {
-            case AttentionKind.Mha or AttentionKind.Mqa:
-                int own = Kind == AttentionKind.Mha ? model.NumAttentionHeads : 1;
-                if (KvHeads != 0 && KvHeads != own)
-                    throw new ConfigException($"{where}.KvHeads (n_g) of kind {Kind.ToString().ToLowerInvariant()} is {own}; leave it 0 (got {KvHeads})");
-                break;
-            case AttentionKind.Gqa:
-                if (KvHeads < 1 || KvHeads > model.NumAttentionHeads || model.NumAttentionHeads % KvHeads != 0)
-                    throw new ConfigException($"{where}.KvHeads (n_g) must divide Model.Heads (n_h = {model.NumAttentionHeads}) (got {KvHeads})");
-                break;
+            if (value is not null) throw new ConfigException($"{where}.{field} is not used by kind {kind}; leave it out (got {value})");
         }
         if (Kind == AttentionKind.Mla)
         {
-            Unused(KvHeads, nameof(KvHeads));
-            if (KvLatentDim is < 1 or > 65_536) throw new ConfigException($"{where}.KvLatentDim (d_c) must be in 1..65536 (got {KvLatentDim})");
-            if (RopeHeadDim is < 2 or > 4096 || RopeHeadDim % 2 != 0)
-                throw new ConfigException($"{where}.RopeHeadDim (d_h^R) must be even and in 2..4096: RoPE rotates pairs of dimensions (got {RopeHeadDim})");
-            if (QueryLatentDim is < 0 or > 65_536) throw new ConfigException($"{where}.QueryLatentDim (d'_c) must be in 0..65536 (got {QueryLatentDim})");
+            Unused(NumKeyValueHeads, nameof(NumKeyValueHeads));
+            if (KvLoraRank is null) throw new ConfigException($"{where}.KvLoraRank (d_c) must be set for kind mla");
         }
         else
         {
-            Unused(KvLatentDim, nameof(KvLatentDim));
-            Unused(RopeHeadDim, nameof(RopeHeadDim));
-            Unused(QueryLatentDim, nameof(QueryLatentDim));
+            Unused(KvLoraRank, nameof(KvLoraRank));
+            Unused(QkRopeHeadDim, nameof(QkRopeHeadDim));
+            Unused(QLoraRank, nameof(QLoraRank));
+            if (Kind == AttentionKind.Gqa ? NumKeyValueHeads is null : NumKeyValueHeads is int g && g != KeyValueHeads(model.NumAttentionHeads))
+                throw new ConfigException($"{where}.NumKeyValueHeads (n_g) " + (Kind == AttentionKind.Gqa ? "must be set for kind gqa"
+                    : $"of kind {kind} is {KeyValueHeads(model.NumAttentionHeads)}; leave it out (got {NumKeyValueHeads})"));
         }
+        // The sizes themselves are the model's to check (ranges, RoPE pairs, d_c ≤ hidden_size, n_g divides n_h).
+        try { MlaQualityExperiment.Of(model, this).Buildable(); }
+        catch (ConfigException e) { throw new ConfigException($"{where}: {e.Message}", e); }
         return this;
     }
 }
@@ -76,7 +69,7 @@ public sealed record MlaQualityConfig : IExperimentConfig<MlaQualityConfig>
 {
     public MultiDomainCorpusConfig Corpus { get; init; } = new();
 
-    /// <summary>The LM every variant shares: d = 64, 2 layers, n_h = 4 heads of d_h = 16. Its FfnHidden sets the
+    /// <summary>The LM every variant shares: d = 64, 2 layers, n_h = 4 heads of d_h = 16. Its intermediate_size sets the
     /// parameter budget (the MHA model's count); each variant gets its own matched width.</summary>
     public ModelConfig Model { get; init; } = new(VocabSize: MultiDomainCorpus.VocabularySize, HiddenSize: 64, NumHiddenLayers: 2, NumAttentionHeads: 4, IntermediateSize: 172, MaxPositionEmbeddings: 64);
 
@@ -96,10 +89,10 @@ public sealed record MlaQualityConfig : IExperimentConfig<MlaQualityConfig>
     public IReadOnlyList<MlaQualityVariant> Variants { get; init; } =
     [
         new("mha", AttentionKind.Mha),
-        new("gqa-2", AttentionKind.Gqa, KvHeads: 2),
+        new("gqa-2", AttentionKind.Gqa, NumKeyValueHeads: 2),
         new("mqa", AttentionKind.Mqa),
-        new("mla", AttentionKind.Mla, KvLatentDim: 32, RopeHeadDim: 8),
-        new("mla-dc64", AttentionKind.Mla, KvLatentDim: 64, RopeHeadDim: 8),
+        new("mla", AttentionKind.Mla, KvLoraRank: 32, QkRopeHeadDim: 8),
+        new("mla-dc64", AttentionKind.Mla, KvLoraRank: 64, QkRopeHeadDim: 8),
     ];
 
     /// <summary>Largest allowed |parameters − budget| / budget of any variant after matching.</summary>

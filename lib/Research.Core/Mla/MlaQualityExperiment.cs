@@ -9,7 +9,7 @@ using static TorchSharp.torch;
 namespace Research.Mla;
 
 /// <summary>One attention variant's run.</summary>
-/// <param name="KvHeads">n_g of MHA/GQA/MQA; 0 for MLA.</param>
+/// <param name="NumKeyValueHeads">n_g of MHA/GQA/MQA; 0 for MLA. The MLA sizes (d_c, d_h^R, d'_c) are 0 for the others.</param>
 /// <param name="FfnHidden">The feed-forward width that matches this variant's parameters to the budget.</param>
 /// <param name="CacheElementsPerTokenPerLayer">Elements one token adds to one layer's KV cache, measured on the
 /// model's own cache buffers (V2 Table 1 per layer: 2·n_g·d_h, or d_c + d_h^R).</param>
@@ -27,7 +27,7 @@ namespace Research.Mla;
 /// <param name="DecodingMaxLogitError">Largest |logit| difference between cached decoding (prefill, then one token per
 /// step) and the full forward over the same prompt and generated tokens.</param>
 public sealed record MlaQualityVariantResult(
-    string Name, AttentionKind Kind, int KvHeads, int KvLatentDim, int RopeHeadDim, int QueryLatentDim, int FfnHidden,
+    string Name, AttentionKind Kind, int NumKeyValueHeads, int KvLoraRank, int QkRopeHeadDim, int QLoraRank, int FfnHidden,
     long CacheElementsPerTokenPerLayer, long CacheElementsPerToken, long CacheBytesPerTokenFloat32, long CacheBytesPerTokenBf16,
     long Parameters, long AttentionParameters, [property: Column(Format = "P1")] double ParameterGap,
     [property: Column(Format = "F4")] double InitialValidationLoss, [property: Column(Format = "F4")] double FinalLoss,
@@ -111,7 +111,7 @@ public static class MlaQualityExperiment
         return variant.Kind == AttentionKind.Mla
             ? m with
             {
-                KvLoraRank = variant.KvLatentDim, QkRopeHeadDim = variant.RopeHeadDim, QLoraRank = variant.QueryLatentDim == 0 ? null : variant.QueryLatentDim,
+                KvLoraRank = variant.KvLoraRank, QkRopeHeadDim = variant.QkRopeHeadDim ?? m.QkRopeHeadDim, QLoraRank = variant.QLoraRank,
                 QkNopeHeadDim = m.DenseHeadDim, VHeadDim = m.DenseHeadDim,
             }
             : m with { NumKeyValueHeads = variant.KeyValueHeads(m.NumAttentionHeads) };
@@ -128,7 +128,7 @@ public static class MlaQualityExperiment
         return block.Attention.parameters().Sum(p => p.numel());
     }
 
-    /// <summary>The budget: parameters of the tiny LM with multi-head attention at the config's FfnHidden.</summary>
+    /// <summary>The budget: parameters of the tiny LM with multi-head attention at the config's intermediate_size.</summary>
     public static long ParameterBudget(MlaQualityConfig config)
     {
         using var reference = Model(config, new MlaQualityVariant("mha", AttentionKind.Mha), config.Model.IntermediateSize, CPU);
@@ -166,7 +166,7 @@ public static class MlaQualityExperiment
     {
         int ffnHidden = MatchedFfnHidden(config.Model, variant);
         if (ffnHidden < 1)
-            throw new ConfigException($"{where}: its attention has more parameters than MHA's plus the whole feed-forward (Model.FfnHidden = {config.Model.IntermediateSize}); the parameter count cannot be matched");
+            throw new ConfigException($"{where}: its attention has more parameters than MHA's plus the whole feed-forward (Model.IntermediateSize = {config.Model.IntermediateSize}); the parameter count cannot be matched");
         using var model = Model(config, variant, ffnHidden, device);
         double gap = (double)(model.ParameterCount - budget) / budget;
         if (Math.Abs(gap) > config.ParameterTolerance)
@@ -198,8 +198,9 @@ public static class MlaQualityExperiment
         model.eval();
         double validationLoss = curve[^1].ValidationLoss ?? Evaluate(model, validation);
         var (matches, logitError) = CheckDecoding(model, config, validation);
-        return new MlaQualityVariantResult(variant.Name, variant.Kind, variant.KeyValueHeads(config.Model.NumAttentionHeads), variant.KvLatentDim,
-            variant.RopeHeadDim, variant.QueryLatentDim, ffnHidden, perLayer, elements, bytesFloat32, elements * Bf16Bytes,
+        var built = model.Config;
+        return new MlaQualityVariantResult(variant.Name, variant.Kind, variant.KeyValueHeads(config.Model.NumAttentionHeads), built.KvLoraRank ?? 0,
+            built.IsMla ? built.QkRopeHeadDim : 0, built.QLoraRank ?? 0, ffnHidden, perLayer, elements, bytesFloat32, elements * Bf16Bytes,
             model.ParameterCount, AttentionParameters(config.Model, variant), gap, initial, recent.Average(), validationLoss, seconds,
             matches, logitError, curve);
     }
@@ -244,7 +245,7 @@ public static class MlaQualityExperiment
         var summary = new List<string>
         {
             $"tiny LM: {result.Layers} layers, d = {result.Dim}, n_h = {result.Heads} heads of d_h = {result.HeadDim}; " +
-            $"parameter budget {result.ParameterBudget:N0} (MHA at FfnHidden {config.Model.IntermediateSize}), matched within ±{result.ParameterTolerance:P1} " +
+            $"parameter budget {result.ParameterBudget:N0} (MHA at intermediate_size {config.Model.IntermediateSize}), matched within ±{result.ParameterTolerance:P1} " +
             $"through the feed-forward width; {result.Steps} steps, {result.TrainingTokens:N0} tokens per variant, {result.Seconds:F0} s in all",
         };
         if (result.Variants.FirstOrDefault(v => v.Kind == AttentionKind.Mha) is { } mha)

@@ -24,9 +24,9 @@ public sealed class MlaQualityExperimentTests
         Variants =
         [
             new("mha", AttentionKind.Mha),
-            new("gqa-2", AttentionKind.Gqa, KvHeads: 2),
+            new("gqa-2", AttentionKind.Gqa, NumKeyValueHeads: 2),
             new("mqa", AttentionKind.Mqa),
-            new("mla", AttentionKind.Mla, KvLatentDim: 16, RopeHeadDim: 4),
+            new("mla", AttentionKind.Mla, KvLoraRank: 16, QkRopeHeadDim: 4),
         ],
         DecodePrompts = 3,
         DecodePromptLength = 6,
@@ -53,7 +53,7 @@ public sealed class MlaQualityExperimentTests
         Assert.Equal(["mha", "gqa-2", "mqa", "mla"], result.Variants.Select(v => v.Name));
         var expected = new long[] { 2 * 4 * dh, 2 * 2 * dh, 2 * 1 * dh, 16 + 4 };   // 2·n_g·d_h; d_c + d_h^R
         Assert.Equal(expected, result.Variants.Select(v => v.CacheElementsPerTokenPerLayer));
-        Assert.Equal([4, 2, 1, 0], result.Variants.Select(v => v.KvHeads));
+        Assert.Equal([4, 2, 1, 0], result.Variants.Select(v => v.NumKeyValueHeads));
         foreach (var v in result.Variants)
         {
             Assert.Equal(v.CacheElementsPerTokenPerLayer * layers, v.CacheElementsPerToken);
@@ -137,15 +137,15 @@ public sealed class MlaQualityExperimentTests
 
     [Theory]
     [InlineData("""{ "variants": [ { "name": "x", "kind": "mfa" } ] }""", "$.variants[0].kind")]
-    [InlineData("""{ "variants": [ { "name": "g", "kind": "gqa", "kvHeads": 3 } ] }""", "MlaQualityConfig.Variants[0].KvHeads (n_g) must divide Model.Heads (n_h = 4)")]
-    [InlineData("""{ "variants": [ { "name": "g", "kind": "gqa" } ] }""", "MlaQualityConfig.Variants[0].KvHeads (n_g) must divide")]
-    [InlineData("""{ "variants": [ { "name": "m", "kind": "mha" }, { "name": "l", "kind": "mla", "kvLatentDim": 32, "ropeHeadDim": 7 } ] }""", "MlaQualityConfig.Variants[1].RopeHeadDim (d_h^R) must be even")]
-    [InlineData("""{ "variants": [ { "name": "l", "kind": "mla", "ropeHeadDim": 8 } ] }""", "MlaQualityConfig.Variants[0].KvLatentDim (d_c) must be in 1..65536")]
-    [InlineData("""{ "variants": [ { "name": "q", "kind": "mqa", "kvLatentDim": 32 } ] }""", "MlaQualityConfig.Variants[0].KvLatentDim is not used by kind mqa")]
+    [InlineData("""{ "variants": [ { "name": "g", "kind": "gqa", "numKeyValueHeads": 3 } ] }""", "MlaQualityConfig.Variants[0]: ModelConfig 'tiny': num_key_value_heads must divide num_attention_heads (4): allowed 1, 2, 4 (got 3)")]
+    [InlineData("""{ "variants": [ { "name": "g", "kind": "gqa" } ] }""", "MlaQualityConfig.Variants[0].NumKeyValueHeads (n_g) must be set for kind gqa")]
+    [InlineData("""{ "variants": [ { "name": "m", "kind": "mha" }, { "name": "l", "kind": "mla", "kvLoraRank": 32, "qkRopeHeadDim": 7 } ] }""", "MlaQualityConfig.Variants[1]: ModelConfig 'tiny': qk_rope_head_dim (d_h^R) must be even")]
+    [InlineData("""{ "variants": [ { "name": "l", "kind": "mla", "qkRopeHeadDim": 8 } ] }""", "MlaQualityConfig.Variants[0].KvLoraRank (d_c) must be set for kind mla")]
+    [InlineData("""{ "variants": [ { "name": "q", "kind": "mqa", "kvLoraRank": 32 } ] }""", "MlaQualityConfig.Variants[0].KvLoraRank is not used by kind mqa")]
     [InlineData("""{ "variants": [ { "name": "a", "kind": "mha" }, { "name": "a", "kind": "mqa" } ] }""", "MlaQualityConfig.Variants: the name 'a' is used twice")]
     [InlineData("""{ "decodeTokens": 60 }""", "MlaQualityConfig.DecodeTokens must be in 1..48")]
     [InlineData("""{ "noiseSeeds": [0] }""", "MlaQualityConfig.NoiseSeeds must be seeds ≥ 0 other than Seed (0)")]
-    [InlineData("""{ "variants": [ { "name": "l", "kind": "mla", "kvLatentDim": 32, "ropeHeadDim": 512 } ] }""", "MlaQualityConfig.Variants[0]: its attention has more parameters")]
+    [InlineData("""{ "variants": [ { "name": "l", "kind": "mla", "kvLoraRank": 32, "qkRopeHeadDim": 512 } ] }""", "MlaQualityConfig.Variants[0]: its attention has more parameters")]
     public void Bad_configs_exit_2_naming_the_field_and_write_nothing(string json, string expected)
     {
         InProcessCli.AssertBadConfig(MlaQualityExperiment.Id, json, expected);
