@@ -67,7 +67,11 @@ public static class DistillExperiment
     /// <c>distill-teacher-&lt;hash&gt;.bin</c> there when a run with the same teacher settings trained it before.
     /// </summary>
     public static DistillResult Run(DistillConfig config, Device device, string? cacheFolder = null,
-        IProgress<ExperimentProgress>? progress = null, CancellationToken cancellation = default)
+        IProgress<ExperimentProgress>? progress = null, CancellationToken cancellation = default) =>
+        ResultCache.Through(Id, config.Validated(), device, () => Train(config, device, cacheFolder, progress, cancellation));
+
+    private static DistillResult Train(DistillConfig config, Device device, string? cacheFolder,
+        IProgress<ExperimentProgress>? progress, CancellationToken cancellation)
     {
         config.Validated();
         var task = new ArithmeticTask(config.Task);

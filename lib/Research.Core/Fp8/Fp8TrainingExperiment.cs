@@ -179,7 +179,11 @@ public static class Fp8TrainingExperiment
 
     /// <summary>Trains the three runs of <paramref name="config"/> and reports their loss curves and gaps.</summary>
     public static Fp8TrainingResult Run(Fp8TrainingConfig config, Device device, IProgress<ExperimentProgress>? progress = null,
-        CancellationToken cancellation = default)
+        CancellationToken cancellation = default) =>
+        ResultCache.Through(Id, config.Validated(), device, () => Train(config, device, progress, cancellation));
+
+    private static Fp8TrainingResult Train(Fp8TrainingConfig config, Device device, IProgress<ExperimentProgress>? progress,
+        CancellationToken cancellation)
     {
         config.Validated();
         using var scope = NewDisposeScope();

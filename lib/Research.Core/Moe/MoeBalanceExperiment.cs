@@ -54,7 +54,11 @@ public static class MoeBalanceExperiment
     public const string Id = "moe-balance";
 
     public static MoeBalanceResult Run(MoeBalanceConfig config, Device device, IProgress<ExperimentProgress>? progress = null,
-        CancellationToken cancellation = default)
+        CancellationToken cancellation = default) =>
+        ResultCache.Through(Id, config.Validated(), device, () => Train(config, device, progress, cancellation));
+
+    private static MoeBalanceResult Train(MoeBalanceConfig config, Device device, IProgress<ExperimentProgress>? progress,
+        CancellationToken cancellation)
     {
         config.Validated();
         TorchRuntime.EnsureLoaded();

@@ -95,7 +95,10 @@ public static partial class R1ZeroExperiment
     private const int SmallInitStream = 0, LargeInitStream = 1, PretrainStream = 2, ValidationStream = 3, PromptStream = 4,
         RolloutStream = 5, EvaluationStream = 6, ColdStartStream = 7, DistillPromptStream = 8, DistillSampleStream = 9, ColdStartBatchStream = 10;
 
-    public static R1ZeroResult Run(R1ZeroConfig config, Device device, IProgress<ExperimentProgress>? progress = null, CancellationToken cancellation = default)
+    public static R1ZeroResult Run(R1ZeroConfig config, Device device, IProgress<ExperimentProgress>? progress = null, CancellationToken cancellation = default) =>
+        ResultCache.Through(Id, config.Validated(), device, () => Train(config, device, progress, cancellation));
+
+    private static R1ZeroResult Train(R1ZeroConfig config, Device device, IProgress<ExperimentProgress>? progress, CancellationToken cancellation)
     {
         config.Validated();
         var task = new ReasoningTask(config.Task);

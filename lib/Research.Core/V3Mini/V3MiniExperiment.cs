@@ -58,7 +58,11 @@ public static class V3MiniExperiment
     private const KvDtype CacheDtype = KvDtype.Bf16;
 
     public static V3MiniResult Run(V3MiniExperimentConfig config, Device device, IProgress<ExperimentProgress>? progress = null,
-        CancellationToken cancellation = default)
+        CancellationToken cancellation = default) =>
+        ResultCache.Through(Id, config.Validated(), device, () => Train(config, device, progress, cancellation));
+
+    private static V3MiniResult Train(V3MiniExperimentConfig config, Device device, IProgress<ExperimentProgress>? progress,
+        CancellationToken cancellation)
     {
         config.Validated();
         TorchRuntime.EnsureLoaded();

@@ -6,7 +6,8 @@ namespace Research.Tests.Notebooks;
 
 /// <summary>
 /// Every notebook in notebooks/ runs in the real .NET Interactive kernel over stdio (VS Code Polyglot's protocol),
-/// one kernel at a time, one test case each; its last cell asserts its claims.
+/// one kernel at a time, one test case each; its last cell asserts its claims. The workshop models the reproduce test
+/// also trains come from the run's shared result cache (<see cref="SharedResults"/>): trained once, by whichever runs first.
 /// </summary>
 public sealed class KitNotebooksTests
 {
@@ -25,7 +26,7 @@ public sealed class KitNotebooksTests
         File.Copy(path, copy);
         try
         {
-            var result = await NotebookRunner.RunAsync(copy, new NotebookRunOptions(Write: true), TextWriter.Null, TestContext.Current.CancellationToken);
+            var result = await NotebookRunner.RunAsync(copy, new NotebookRunOptions(Write: true, Environment: SharedResults.Environment), TextWriter.Null, TestContext.Current.CancellationToken);
 
             Assert.True(result.Failure is null, result.Failure?.ToString());
             var cells = JsonNode.Parse(await File.ReadAllTextAsync(copy, TestContext.Current.CancellationToken))!["cells"]!.AsArray();
