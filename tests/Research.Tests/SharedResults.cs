@@ -42,7 +42,7 @@ public static class SharedResults
         {
             var experiment = ExperimentCatalog.All.Single(e => e.Id == ExperimentOf(file));
             var text = File.ReadAllText(file);
-            var again = JsonSerializer.Serialize(JsonSerializer.Deserialize(text, experiment.Schema!.ResultType, ExperimentConfigs.Json), experiment.Schema.ResultType, ExperimentConfigs.Json);
+            var again = JsonSerializer.Serialize(JsonSerializer.Deserialize(text, experiment.Schema!.ResultType, ResultCache.Json), experiment.Schema.ResultType, ResultCache.Json);
             Xunit.Assert.True(JsonNode.DeepEquals(JsonNode.Parse(text), JsonNode.Parse(again)), $"{file} does not read back as {experiment.Schema.ResultType.Name}");
         }
     }

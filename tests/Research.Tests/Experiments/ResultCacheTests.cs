@@ -1,3 +1,4 @@
+using System.Text.Json.Serialization;
 using Research.Experiments;
 using Xunit;
 using static TorchSharp.torch;
@@ -8,7 +9,7 @@ public sealed class ResultCacheTests
 {
     private sealed record Config(int Steps, int Seed);
 
-    private sealed record Result(double Loss, IReadOnlyList<double> Curve, string Name);
+    private sealed record Result(double Loss, IReadOnlyList<double> Curve, string Name, [property: JsonIgnore] long[][]? Loads = null);
 
     [Fact]
     public void Off_by_default_every_call_runs()
@@ -27,13 +28,14 @@ public sealed class ResultCacheTests
         try
         {
             int runs = 0;
-            Result Run() => new(0.1 * ++runs, [double.NaN, 1.5, double.PositiveInfinity], "µ·∇");
+            Result Run() => new(0.1 * ++runs, [double.NaN, 1.5, double.PositiveInfinity], "µ·∇", [[1, 2], [3]]);
             var first = ResultCache.Through("toy", new Config(3, 0), CPU, Run);
             var second = ResultCache.Through("toy", new Config(3, 0), CPU, Run);
             Assert.Equal(1, runs);
             Assert.Equal(first.Loss, second.Loss);
             Assert.Equal(first.Curve, second.Curve);   // NaN and ∞ survive the JSON
             Assert.Equal(first.Name, second.Name);
+            Assert.Equal(first.Loads, second.Loads);   // result.json leaves [JsonIgnore] fields out; the cache keeps them
             // Another seed, another config field or another experiment is another key.
             ResultCache.Through("toy", new Config(3, 1), CPU, Run);
             ResultCache.Through("toy", new Config(4, 0), CPU, Run);
