@@ -73,7 +73,6 @@ public static class DistillExperiment
     private static DistillResult Train(DistillConfig config, Device device, string? cacheFolder,
         IProgress<ExperimentProgress>? progress, CancellationToken cancellation)
     {
-        config.Validated();
         var task = new ArithmeticTask(config.Task);
         var plan = Plan(config);
         using var scope = NewDisposeScope();

@@ -185,7 +185,6 @@ public static class Fp8TrainingExperiment
     private static Fp8TrainingResult Train(Fp8TrainingConfig config, Device device, IProgress<ExperimentProgress>? progress,
         CancellationToken cancellation)
     {
-        config.Validated();
         using var scope = NewDisposeScope();
         // Streams derived from the one seed: teacher and validation set, initial weights, training batches.
         var teacher = new Teacher(config, device, new Generator((ulong)config.Seed, device));

@@ -47,9 +47,11 @@ public sealed record MlaQualityVariant(string Name, AttentionKind Kind, int? Num
             Unused(KvLoraRank, nameof(KvLoraRank));
             Unused(QkRopeHeadDim, nameof(QkRopeHeadDim));
             Unused(QLoraRank, nameof(QLoraRank));
-            if (Kind == AttentionKind.Gqa ? NumKeyValueHeads is null : NumKeyValueHeads is int g && g != KeyValueHeads(model.NumAttentionHeads))
-                throw new ConfigException($"{where}.NumKeyValueHeads (n_g) " + (Kind == AttentionKind.Gqa ? "must be set for kind gqa"
-                    : $"of kind {kind} is {KeyValueHeads(model.NumAttentionHeads)}; leave it out (got {NumKeyValueHeads})"));
+            int own = KeyValueHeads(model.NumAttentionHeads);
+            if (Kind == AttentionKind.Gqa && NumKeyValueHeads is null)
+                throw new ConfigException($"{where}.NumKeyValueHeads (n_g) must be set for kind gqa");
+            if (Kind != AttentionKind.Gqa && NumKeyValueHeads is int g && g != own)
+                throw new ConfigException($"{where}.NumKeyValueHeads (n_g) of kind {kind} is {own}; leave it out (got {g})");
         }
         // The sizes themselves are the model's to check (ranges, RoPE pairs, d_c ≤ hidden_size, n_g divides n_h).
         try { MlaQualityExperiment.Of(model, this).Buildable(); }

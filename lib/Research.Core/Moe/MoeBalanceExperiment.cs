@@ -60,7 +60,6 @@ public static class MoeBalanceExperiment
     private static MoeBalanceResult Train(MoeBalanceConfig config, Device device, IProgress<ExperimentProgress>? progress,
         CancellationToken cancellation)
     {
-        config.Validated();
         TorchRuntime.EnsureLoaded();
         var corpus = new MultiDomainCorpus(config.Corpus);
         var validation = Enumerable.Range(0, config.ValidationBatches).Select(_ => (DomainBatch?)null).ToArray();

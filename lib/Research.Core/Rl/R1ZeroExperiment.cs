@@ -100,7 +100,6 @@ public static partial class R1ZeroExperiment
 
     private static R1ZeroResult Train(R1ZeroConfig config, Device device, IProgress<ExperimentProgress>? progress, CancellationToken cancellation)
     {
-        config.Validated();
         var task = new ReasoningTask(config.Task);
         var g = config.Grpo;
         var heldOut = task.Sample(config.Evaluation.Problems, Stream(config, ValidationStream));

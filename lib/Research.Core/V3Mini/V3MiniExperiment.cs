@@ -64,7 +64,6 @@ public static class V3MiniExperiment
     private static V3MiniResult Train(V3MiniExperimentConfig config, Device device, IProgress<ExperimentProgress>? progress,
         CancellationToken cancellation)
     {
-        config.Validated();
         TorchRuntime.EnsureLoaded();
         var watch = Stopwatch.StartNew();
         var corpus = new MultiDomainCorpus(config.Corpus);
