@@ -44,8 +44,7 @@ public sealed record MtpBenchmarkConfig(int Layers = 8, int Steps = 300, int Dep
             Depths = [Depth],
             DraftDepth = DraftDepth,
             DecodeRepetitions = Repetitions + 1,
-            Seed = Seed,
-            NoiseSeeds = [],
+            Seeds = [Seed],
         }).Validated();
     }
 }
@@ -68,7 +67,7 @@ public static class MtpBenchmark
     public static MtpBenchmarkResult Run(MtpBenchmarkConfig config, Device device, IProgress<ExperimentProgress>? progress = null)
     {
         var experiment = config.Validated().Experiment();
-        var run = MtpExperiment.Run(experiment, device, progress).Runs.Single();
+        var run = MtpExperiment.Run(experiment, device, progress).First.Runs.Single();
         var d = run.Decoding!;
         return new MtpBenchmarkResult(config.Layers, experiment.CorpusModel.HiddenSize, config.Depth, config.DraftDepth, run.Parameters, run.MtpParameters,
             config.Steps, run.ValidationLoss, d.Prompts, d.TokensPerPrompt, d.PlainTokensPerSecond, d.SpeculativeTokensPerSecond, d.Speedup, d.PredictedSpeedup,

@@ -24,20 +24,23 @@ public static class ExperimentCommands
     public static Command Run(TextWriter stdout, TextWriter stderr)
     {
         var id = new Argument<string>("id") { Description = "Experiment id (see 'research list')." };
-        var seed = new Option<int?>("--seed") { Description = "Seed; overrides the config's." };
+        var seed = new Option<int?>("--seed") { Description = "Run this one seed instead of the config's seeds." };
+        var seeds = new Option<string?>("--seeds") { Description = "Run these seeds instead of the config's: a list (0,1,2) or a count n meaning 0..n−1." };
         var config = new Option<string?>("--config") { Description = "JSON config file replacing data/configs/<id>.json." };
         var (outDir, device, json) = CommonOptions();
         var workshop = WorkshopOption();
-        var command = new Command("run", "Run one experiment; writes result.json, CSV files and charts to <out>/<id>/.") { id, seed, config, workshop, outDir, device, json };
+        var command = new Command("run", "Run one experiment; writes result.json, CSV files and charts to <out>/<id>/.") { id, seed, seeds, config, workshop, outDir, device, json };
         command.SetAction((parse, cancellation) =>
         {
             var definition = ExperimentCatalog.Find(parse.GetValue(id)!);
             var dev = Devices.Parse(parse.GetValue(device)!);
             if (parse.GetValue(seed) is < 0) throw new ArgumentException($"--seed must be ≥ 0 (got {parse.GetValue(seed)})");
+            var seedList = parse.GetValue(seeds) is { } text ? SeedList(text) : null;
+            if (seedList is not null && parse.GetValue(seed) is not null) throw new ArgumentException("give --seed or --seeds, not both");
             var root = ExperimentWriter.PrepareFolder(parse.GetValue(outDir)!);   // fail before the work, not after
             using var outputLock = OutputLock.Acquire(root);
             var request = new ExperimentRequest(dev, parse.GetValue(seed), parse.GetValue(config), CacheFolder(root),
-                Cancellation: cancellation, Workshop: parse.GetValue(workshop));
+                Cancellation: cancellation, Workshop: parse.GetValue(workshop), Seeds: seedList);
             var (document, _, folder) = RunOne(definition, request, root, stdout, stderr, parse.GetValue(json));
             if (parse.GetValue(json)) stdout.WriteLine(ExperimentWriter.ToJson(document));
             else stdout.WriteLine($"wrote {folder}");
@@ -99,6 +102,30 @@ public static class ExperimentCommands
         return command;
     }
 
+    /// <summary>
+    /// The seeds <c>--seeds</c> names: a comma-separated list of distinct seeds ≥ 0, or one count n meaning 0..n−1
+    /// (1..<see cref="ExperimentConfigs.MaxSeeds"/>).
+    /// </summary>
+    public static IReadOnlyList<int> SeedList(string text)
+    {
+        const string allowed = "a list of distinct seeds ≥ 0 (0,1,2) or a count n meaning 0..n−1";
+        var parts = text.Split(',', StringSplitOptions.TrimEntries);
+        var seeds = new List<int>();
+        foreach (var part in parts)
+            if (!int.TryParse(part, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int s))
+                throw new ArgumentException($"--seeds: '{part}' is not a seed; give {allowed}");
+            else seeds.Add(s);
+        if (parts.Length == 1 && !text.Contains(','))
+        {
+            if (seeds[0] is < 1 or > ExperimentConfigs.MaxSeeds)
+                throw new ArgumentException($"--seeds: a count must be in 1..{ExperimentConfigs.MaxSeeds} (got {seeds[0]}); for the one seed {seeds[0]} give --seed {seeds[0]}");
+            return [.. Enumerable.Range(0, seeds[0])];
+        }
+        if (seeds.Count > ExperimentConfigs.MaxSeeds) throw new ArgumentException($"--seeds: at most {ExperimentConfigs.MaxSeeds} seeds (got {seeds.Count}); use research sweep for more");
+        if (seeds.Distinct().Count() != seeds.Count) throw new ArgumentException($"--seeds lists a seed twice (got {text}); give {allowed}");
+        return seeds;
+    }
+
     private static Option<bool> WorkshopOption() => new("--workshop")
     {
         Description = "Workshop sizes (data/configs/workshop/) for the experiments that have them: what the notebooks run live, in minutes instead of the full ablation.",
@@ -119,7 +146,7 @@ public static class ExperimentCommands
     {
         var watch = Stopwatch.StartNew();
         var output = ProgressDisplay.Run(definition.Id, stderr, progress => definition.Run(request with { Progress = progress }));
-        var document = new ExperimentDocument(definition.Id, definition.Title, output.Seed, request.Device.ToString(),
+        var document = new ExperimentDocument(definition.Id, definition.Title, output.Seeds, request.Device.ToString(),
             Math.Round(watch.Elapsed.TotalSeconds, 3), DateTime.UtcNow, output.Config, output.Result, RunEnvironment.Current());
         var folder = ExperimentWriter.Write(root, definition, output, document);
         if (!json)

@@ -28,7 +28,11 @@ public sealed record EfficiencyConfig : IExperimentConfig<EfficiencyConfig>
     public IReadOnlyList<double> FitWeightBytes { get; init; } = [DecodingBound.Bf16, DecodingBound.Fp8, DecodingBound.Int4];
     public int FitContext { get; init; } = 4096;
 
-    public EfficiencyConfig WithSeed(int seed) => this;   // nothing here is drawn at random
+    /// <summary>Nothing here is drawn at random: no seeds, and a run is the same for any.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public IReadOnlyList<int> Seeds => [];
+
+    public EfficiencyConfig WithSeeds(IReadOnlyList<int> seeds) => this;
 
     public EfficiencyConfig Validated()
     {
@@ -170,13 +174,15 @@ public static class EfficiencyExperiment
         ];
     }
 
-    public static ExperimentDefinition Definition { get; } = ExperimentDefinition.Of<EfficiencyConfig, EfficiencyResult>(
+    public static Experiment<EfficiencyConfig, EfficiencyResult> Experiment { get; } = new(
         Id,
         "Efficiency accounting at full size",
         "Parameters total and activated by part, FLOPs per token, training GPU-hours and the utilisation published hours imply, " +
         "and the decoding bound from memory, from the published configs of DeepSeek-V3, V2, V2-Lite and dense GQA models; reproduces " +
         "V3's 671B / 37B, HW25 Table 2 (155 and 250 GFLOPs per token) and V3 Table 1 ($5.576M).",
-        (config, _) => Run(config), Output);
+        (config, _, _) => Run(config), (config, seeded) => Output(config, seeded.First));
+
+    public static ExperimentDefinition Definition => Experiment.Definition;
 
     public static ExperimentOutput Output(EfficiencyConfig config) => Output(config, Run(config));
 
@@ -198,7 +204,7 @@ public static class EfficiencyExperiment
         var decoding = ResultTable.Of("decoding", r.Decoding, display: false);
         var fits = ResultTable.Of("fits", r.Fits);
         var claims = ResultTable.Of("seed_claims", r.SeedClaims, display: false);
-        return new ExperimentOutput(config, 0, r, summary, [sizes, budget, cost, decoding, fits, claims],
+        return new ExperimentOutput(config, [], r, summary, [sizes, budget, cost, decoding, fits, claims],
         [
             new NamedChart("budget", $"Parameter budget of {r.Budget} by part", EfficiencyCharts.Budget(r)),
             new NamedChart("total-vs-activated", "Total and activated parameters", EfficiencyCharts.TotalVsActivated(r)),

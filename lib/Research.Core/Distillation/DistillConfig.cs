@@ -102,14 +102,14 @@ public sealed record DistillConfig : IExperimentConfig<DistillConfig>
     /// <summary>Temperatures at which the <c>forward-kl</c> method is trained again (its own T is reused, not retrained).</summary>
     public IReadOnlyList<double> TemperatureSweep { get; init; } = [1, 2, 4];
 
-    public int Seed { get; init; }
+    /// <summary>The seeds to run (JSON <c>seeds</c>); each is the root of every generator one run draws from.</summary>
+    public IReadOnlyList<int> Seeds { get; init; } = [0];
 
-    public DistillConfig WithSeed(int seed) => this with { Seed = seed };
+    public DistillConfig WithSeeds(IReadOnlyList<int> seeds) => this with { Seeds = seeds };
 
     /// <summary>This config, or a <see cref="ConfigException"/> naming the first bad field.</summary>
     public DistillConfig Validated()
     {
-        if (Seed < 0) throw new ConfigException($"DistillConfig.Seed must be ≥ 0 (got {Seed})");
         Task.Validated();
         var task = new ArithmeticTask(Task);
         foreach (var (model, name) in new[] { (Teacher, nameof(Teacher)), (Student, nameof(Student)) })

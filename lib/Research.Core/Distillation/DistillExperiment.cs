@@ -66,11 +66,11 @@ public static class DistillExperiment
     /// Runs the experiment. With <paramref name="cacheFolder"/>, the teacher is loaded from
     /// <c>distill-teacher-&lt;hash&gt;.bin</c> there when a run with the same teacher settings trained it before.
     /// </summary>
-    public static DistillResult Run(DistillConfig config, Device device, string? cacheFolder = null,
+    public static SeededResult<DistillResult> Run(DistillConfig config, Device device, string? cacheFolder = null,
         IProgress<ExperimentProgress>? progress = null, CancellationToken cancellation = default) =>
-        ResultCache.Through(Id, config.Validated(), device, () => Train(config, device, cacheFolder, progress, cancellation));
+        Experiment.Run(config, new ExperimentRequest(device, CacheFolder: cacheFolder, Progress: progress, Cancellation: cancellation));
 
-    private static DistillResult Train(DistillConfig config, Device device, string? cacheFolder,
+    private static DistillResult RunSeed(DistillConfig config, Device device, string? cacheFolder,
         IProgress<ExperimentProgress>? progress, CancellationToken cancellation)
     {
         var task = new ArithmeticTask(config.Task);
@@ -245,7 +245,7 @@ public static class DistillExperiment
         // The code and libraries that trained it are part of its identity: a teacher from another kit commit or libtorch
         // would make this run's numbers differ from a fresh one's.
         var versions = Platform.KitVersions.Current();
-        var identity = JsonSerializer.Serialize(new { config.Task, config.Teacher, config.TeacherTraining, config.BatchSize, config.Seed, Format = 1,
+        var identity = JsonSerializer.Serialize(new { config.Task, config.Teacher, config.TeacherTraining, config.BatchSize, Seed = config.RunSeed(), Format = 1,
                 versions.KitCommit, versions.TorchSharp, versions.LibTorch },
             ExperimentConfigs.Json);
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(identity)))[..16];
@@ -291,19 +291,42 @@ public static class DistillExperiment
     private static double Entropy(IReadOnlyList<double> p) => -p.Where(x => x > 0).Sum(x => x * Math.Log(x));
 
     // Data streams are CPU generators (problems are drawn on the CPU); weights are drawn on the run's device.
-    private static Generator Stream(DistillConfig config, int offset) => new((ulong)(config.Seed * 16L + offset));
+    private static Generator Stream(DistillConfig config, int offset) => new((ulong)Seeding.Stream(config.RunSeed(), offset));
 
-    private static Generator DeviceStream(DistillConfig config, int offset, Device device) => new((ulong)(config.Seed * 16L + offset), device);
+    private static Generator DeviceStream(DistillConfig config, int offset, Device device) => new((ulong)Seeding.Stream(config.RunSeed(), offset), device);
 
-    /// <summary>The registry entry: default config from data/configs/distill.json.</summary>
-    public static ExperimentDefinition Definition { get; } = ExperimentDefinition.Of<DistillConfig, DistillResult>(
+    /// <summary>The experiment: default config from data/configs/distill.json.</summary>
+    public static Experiment<DistillConfig, DistillResult> Experiment { get; } = new(
         Id,
         "Distillation: teacher → student on multi-digit addition",
         "A larger teacher trained once (cached in <out>/cache), then students of one size, budget and seed trained with " +
         "hard labels only, forward KL, reverse KL, generalized JSD, top-k KL and sequence-level distillation (fine-tuning " +
         "on the teacher's greedy answers, as DeepSeek-R1 distilled its small models), plus a temperature sweep. " +
         "Scored by exact match of greedy answers on held-out problems.",
-        (config, request) => Run(config, request.Device, request.CacheFolder, request.Progress, request.Cancellation), Output);
+        (config, _, request) => RunSeed(config, request.Device, request.CacheFolder, request.Progress, request.Cancellation), (config, seeded) => Output(config, seeded.First),
+        config => Metrics(config))
+    {
+        Cached = true,
+    };
+
+    /// <summary>The method the others are compared with: plain cross-entropy on the labels ("ce") when the config runs it, else the first.</summary>
+    public static string Baseline(DistillConfig config) => config.Methods.Any(m => m.Name == "ce") ? "ce" : config.Methods[0].Name;
+
+    /// <summary>The equivalence margin of accuracy: within ±1 point of the baseline counts as no difference.</summary>
+    public const double AccuracyMargin = 0.01;
+
+    /// <summary>Each student's accuracy, validation loss and KL to the teacher against the baseline student's, paired by seed.</summary>
+    public static IReadOnlyList<ExperimentMetric<DistillResult>> Metrics(DistillConfig config) =>
+    [
+        new("accuracy", Baseline(config), Statistics.Direction.Higher, r => r.Methods.Select(m => (m.Name, m.Accuracy)), AccuracyMargin)
+            { Source = "methods[name].accuracy (exact match of greedy answers on the validation problems)", Trials = config.ValidationExamples },
+        new("validation loss", Baseline(config), Statistics.Direction.Lower, r => r.Methods.Select(m => (m.Name, m.ValidationLoss)),
+            DivergedAbove: Math.Log(ArithmeticVocabulary.Size)) { Source = "methods[name].validationLoss (nats per answer token)" },
+        new("KL to the teacher", Baseline(config), Statistics.Direction.Lower, r => r.Methods.Select(m => (m.Name, m.TeacherKl)))
+            { Source = "methods[name].teacherKl (nats per answer token)" },
+    ];
+
+    public static ExperimentDefinition Definition => Experiment.Definition;
 
     /// <summary>Summary lines, tables and charts of a run.</summary>
     public static ExperimentOutput Output(DistillConfig config, DistillResult result)
@@ -324,7 +347,7 @@ public static class DistillExperiment
         var sweep = ResultTable.Of("temperature_sweep", result.TemperatureSweep);
         var example = ResultTable.Of("next_token_example", result.Example.Distributions.SelectMany(d =>
             d.Probabilities.Select((p, i) => new NextTokenRow(d.Model, result.Example.Tokens[i], p))), display: false);
-        return new ExperimentOutput(config, config.Seed, result, summary, [methods, curves, sweep, example],
+        return new ExperimentOutput(config, config.Seeds, result, summary, [methods, curves, sweep, example],
         [
             new NamedChart("accuracy", "Exact-match accuracy per method", DistillCharts.Accuracy(result)),
             new NamedChart("validation-loss", "Validation loss by step", DistillCharts.ValidationLoss(result)),

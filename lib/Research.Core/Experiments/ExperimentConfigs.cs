@@ -123,18 +123,20 @@ public static class ExperimentConfigs
         return null;
     }
 
-    /// <summary>The text of an embedded default config, or null.</summary>
+    /// <summary>Most seeds one run takes: more is a sweep's job (research sweep), which can spread them over machines.</summary>
+    public const int MaxSeeds = 100;
+
     /// <summary>
-    /// The checks every config with a run seed and noise seeds makes: Seed ≥ 0, NoiseSeeds a list (possibly empty) of
-    /// distinct seeds ≥ 0 other than Seed. <paramref name="owner"/> names the config in the error.
+    /// The checks on a config's seeds: a list of 1..<see cref="MaxSeeds"/> distinct seeds ≥ 0 (empty only for a config that
+    /// draws nothing at random, which never lists any). <paramref name="owner"/> names the config in the error.
     /// </summary>
-    public static void CheckSeeds(string owner, int seed, IReadOnlyList<int>? noiseSeeds)
+    public static void CheckSeeds(string owner, IReadOnlyList<int>? seeds)
     {
-        if (seed < 0) throw new ConfigException($"{owner}.Seed must be ≥ 0 (got {seed})");
-        if (noiseSeeds is null) throw new ConfigException($"{owner}.NoiseSeeds must be a list of seeds (possibly empty)");
-        foreach (int s in noiseSeeds)
-            if (s < 0 || s == seed) throw new ConfigException($"{owner}.NoiseSeeds must be seeds ≥ 0 other than Seed ({seed}) (got {s})");
-        if (noiseSeeds.Distinct().Count() != noiseSeeds.Count) throw new ConfigException($"{owner}.NoiseSeeds lists a seed twice");
+        if (seeds is null) throw new ConfigException($"{owner}.Seeds must be a list of seeds ≥ 0, e.g. [0, 1, 2]");
+        if (seeds.Count > MaxSeeds) throw new ConfigException($"{owner}.Seeds lists {seeds.Count} seeds; at most {MaxSeeds} run in one process (use research sweep for more)");
+        foreach (int s in seeds)
+            if (s < 0) throw new ConfigException($"{owner}.Seeds must be seeds ≥ 0 (got {s})");
+        CheckDistinct($"{owner}.Seeds", seeds);
     }
 
     /// <summary>
@@ -149,6 +151,7 @@ public static class ExperimentConfigs
             throw new ConfigException($"{field} lists {repeated.Key} twice (got [{string.Join(", ", values)}]); each value must appear once");
     }
 
+    /// <summary>The text of an embedded default config, or null.</summary>
     public static string? EmbeddedDefault(string id) => Embedded($"configs/{id}.json");
 
     /// <summary>

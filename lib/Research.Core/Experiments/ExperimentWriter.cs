@@ -9,7 +9,7 @@ namespace Research.Experiments;
 /// <summary>The JSON document of one run: what <c>--json</c> prints and <c>result.json</c> holds.</summary>
 /// <param name="Environment">Threads, versions and CPU the numbers came from (timings and float results depend on them).</param>
 public sealed record ExperimentDocument(
-    string Id, string Title, int Seed, string Device, double ElapsedSeconds, DateTime CreatedUtc, object Config, object Result,
+    string Id, string Title, IReadOnlyList<int> Seeds, string Device, double ElapsedSeconds, DateTime CreatedUtc, object Config, object Result,
     Platform.RunEnvironment? Environment = null);
 
 /// <summary>An output folder or file that cannot be written; the message names it.</summary>
@@ -82,7 +82,7 @@ public static class ExperimentWriter
         {
             $"<h1>{Html(definition.Title)}</h1>",
             $"<p>{Html(definition.Description)}</p>",
-            string.Create(CultureInfo.InvariantCulture, $"<p>Experiment <code>{Html(definition.Id)}</code>, seed {document.Seed}, device {Html(document.Device)}, ") +
+            string.Create(CultureInfo.InvariantCulture, $"<p>Experiment <code>{Html(definition.Id)}</code>, {SeedsText(document.Seeds)}, device {Html(document.Device)}, ") +
             string.Create(CultureInfo.InvariantCulture, $"{document.ElapsedSeconds:F1} s, {document.CreatedUtc:yyyy-MM-dd HH:mm} UTC.</p>"),
             $"<pre>{Html(string.Join('\n', output.Summary))}</pre>",
         };
@@ -95,4 +95,11 @@ public static class ExperimentWriter
     }
 
     private static string Html(string s) => WebUtility.HtmlEncode(s);
+
+    private static string SeedsText(IReadOnlyList<int> seeds) => seeds.Count switch
+    {
+        0 => "no seed (nothing drawn at random)",
+        1 => $"seed {seeds[0]}",
+        _ => $"seeds {string.Join(", ", seeds)}",
+    };
 }

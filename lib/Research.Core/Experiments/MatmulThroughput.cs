@@ -10,8 +10,7 @@ namespace Research.Experiments;
 /// <param name="Sizes">Matrix sizes n (A, B and C are n×n).</param>
 /// <param name="Repeats">Timed samples per size; the median is reported because it ignores one-off stalls.</param>
 /// <param name="Warmup">Untimed samples first, so thread pools and caches are warm.</param>
-/// <param name="Seed">Seed of the random inputs.</param>
-public sealed record MatmulThroughputConfig(int[]? Sizes = null, int Repeats = 5, int Warmup = 1, int Seed = 0) : IExperimentConfig<MatmulThroughputConfig>
+public sealed record MatmulThroughputConfig(int[]? Sizes = null, int Repeats = 5, int Warmup = 1) : IExperimentConfig<MatmulThroughputConfig>
 {
     // Null means the default sizes, held here so that `new MatmulThroughputConfig()` is the run data/configs describes.
     public int[] Sizes { get; init; } = Sizes ?? [64, 128, 256, 512, 1024, 2048];
@@ -23,11 +22,13 @@ public sealed record MatmulThroughputConfig(int[]? Sizes = null, int Repeats = 5
     /// <summary>Largest size accepted: 8192² float32 matrices already take 768 MB for A, B and C.</summary>
     public const int MaxSize = 8192;
 
-    public MatmulThroughputConfig WithSeed(int seed) => this with { Seed = seed };
+    /// <summary>The seeds to run (JSON <c>seeds</c>); each is the root of every generator one run draws from.</summary>
+    public IReadOnlyList<int> Seeds { get; init; } = [0];
+
+    public MatmulThroughputConfig WithSeeds(IReadOnlyList<int> seeds) => this with { Seeds = seeds };
 
     public MatmulThroughputConfig Validated()
     {
-        if (Seed < 0) throw new ConfigException($"MatmulThroughputConfig.Seed must be ≥ 0 (got {Seed})");
         if (Sizes is null || Sizes.Length == 0)
             throw new ConfigException("MatmulThroughputConfig.Sizes must list at least one size (1..8192)");
         foreach (var n in Sizes)
@@ -54,12 +55,14 @@ public static class MatmulThroughput
 {
     public const string Id = "matmul-throughput";
 
+    /// <summary>Every seed of <paramref name="config"/>, then the comparisons over them (see <see cref="Experiment"/>).</summary>
+    public static SeededResult<MatmulThroughputResult> Run(MatmulThroughputConfig config, Device device, IProgress<ExperimentProgress>? progress = null,
+        CancellationToken cancellation = default) => Experiment.Run(config, device, progress, cancellation);
+
     /// <summary>Runs every size of <paramref name="config"/> on <paramref name="device"/>.</summary>
-    public static MatmulThroughputResult Run(MatmulThroughputConfig config, Device device,
-        IProgress<ExperimentProgress>? progress = null, CancellationToken cancellation = default)
+    private static MatmulThroughputResult RunSeed(MatmulThroughputConfig config, int seed, Device device, IProgress<ExperimentProgress>? progress, CancellationToken cancellation)
     {
-        config.Validated();
-        var generator = new Generator((ulong)config.Seed, device);
+        var generator = new Generator((ulong)seed, device);
         var points = new List<MatmulPoint>();
         for (int i = 0; i < config.Sizes.Length; i++)
         {
@@ -98,15 +101,18 @@ public static class MatmulThroughput
         return Stopwatch.GetElapsedTime(start).TotalSeconds / calls;
     }
 
-    /// <summary>The registry entry: default config from data/configs/matmul-throughput.json.</summary>
-    public static ExperimentDefinition Definition { get; } = ExperimentDefinition.Of<MatmulThroughputConfig, MatmulThroughputResult>(
+    /// <summary>The experiment: default config from data/configs/matmul-throughput.json.</summary>
+    public static Experiment<MatmulThroughputConfig, MatmulThroughputResult> Experiment { get; } = new(
         Id,
         "Matmul throughput",
         "GFLOP/s of square float32 matrix multiplication by size on the chosen device (median of repeated runs).",
-        (config, request) => Run(config, request.Device, request.Progress, request.Cancellation),
-        (config, result) =>
+        (config, seed, request) => RunSeed(config, seed, request.Device, request.Progress, request.Cancellation),
+        (config, seeded) =>
         {
-            return new ExperimentOutput(config, config.Seed, result, [$"device {result.Device}, {result.Threads} threads"], [ResultTable.Of("throughput", result.Points)],
+            var result = seeded.First;
+            return new ExperimentOutput(config, config.Seeds, result, [$"device {result.Device}, {result.Threads} threads"], [ResultTable.Of("throughput", result.Points)],
                 [new NamedChart("gflops-by-size", "Matmul GFLOP/s by matrix size", MatmulThroughputCharts.GflopsBySize(result))]);
         });
+
+    public static ExperimentDefinition Definition => Experiment.Definition;
 }

@@ -13,7 +13,7 @@ namespace Research.Fp8;
 /// <param name="Format">Inputs are quantized to this format with one scale per tensor (s = amax / max).</param>
 public sealed record Fp8AccumulationConfig(int Rows = 64, int Columns = 64, int[]? InnerSizes = null,
     int AccumulatorMantissaBits = 13, int PromotionInterval = 128, int ChunkSize = 32,
-    AccumulatorRounding Rounding = AccumulatorRounding.TowardZero, string Format = "E4M3", int Seed = 0) : IExperimentConfig<Fp8AccumulationConfig>
+    AccumulatorRounding Rounding = AccumulatorRounding.TowardZero, string Format = "E4M3") : IExperimentConfig<Fp8AccumulationConfig>
 {
     /// <summary>Largest K accepted: inputs of 4096 × 65536 float32 already take 1 GB.</summary>
     public const int MaxInnerSize = 65536;
@@ -26,11 +26,13 @@ public sealed record Fp8AccumulationConfig(int Rows = 64, int Columns = 64, int[
     /// <summary>The accumulator of the promoted runs; the plain runs use it with no promotion.</summary>
     public AccumulationConfig Accumulation => new(AccumulatorMantissaBits, PromotionInterval, ChunkSize, Rounding);
 
-    public Fp8AccumulationConfig WithSeed(int seed) => this with { Seed = seed };
+    /// <summary>The seeds to run (JSON <c>seeds</c>); each is the root of every generator one run draws from.</summary>
+    public IReadOnlyList<int> Seeds { get; init; } = [0];
+
+    public Fp8AccumulationConfig WithSeeds(IReadOnlyList<int> seeds) => this with { Seeds = seeds };
 
     public Fp8AccumulationConfig Validated()
     {
-        if (Seed < 0) throw new ConfigException($"Fp8AccumulationConfig.Seed must be ≥ 0 (got {Seed})");
         if (Rows < 1 || Rows > 4096) throw new ConfigException($"Fp8AccumulationConfig.Rows must be in 1..4096 (got {Rows})");
         if (Columns < 1 || Columns > 4096) throw new ConfigException($"Fp8AccumulationConfig.Columns must be in 1..4096 (got {Columns})");
         if (Ks.Count == 0 || Ks.Any(k => k < 1 || k > MaxInnerSize))
@@ -85,14 +87,16 @@ public static class Fp8AccumulationExperiment
         return (a.MoveToOuterDisposeScope(), b.MoveToOuterDisposeScope());
     }
 
-    public static Fp8AccumulationResult Run(Fp8AccumulationConfig config, Device device, IProgress<ExperimentProgress>? progress = null,
-        CancellationToken cancellation = default)
+    /// <summary>Every seed of <paramref name="config"/>, then the comparisons over them (see <see cref="Experiment"/>).</summary>
+    public static SeededResult<Fp8AccumulationResult> Run(Fp8AccumulationConfig config, Device device, IProgress<ExperimentProgress>? progress = null,
+        CancellationToken cancellation = default) => Experiment.Run(config, device, progress, cancellation);
+
+    private static Fp8AccumulationResult RunSeed(Fp8AccumulationConfig config, int seed, Device device, IProgress<ExperimentProgress>? progress, CancellationToken cancellation)
     {
-        config.Validated();
         var format = Fp8FormatNames.Parse(config.Format, "Fp8AccumulationConfig.Format");
         var promoted = config.Accumulation;
         var plain = promoted with { PromotionInterval = null };
-        var generator = new Generator((ulong)config.Seed, device);
+        var generator = new Generator((ulong)seed, device);
         var points = new List<AccumulationErrorPoint>();
         for (int i = 0; i < config.Ks.Count; i++)
         {
@@ -117,19 +121,22 @@ public static class Fp8AccumulationExperiment
             config.ChunkSize, config.Rounding.ToString(), headline, points);
     }
 
-    public static ExperimentDefinition Definition { get; } = ExperimentDefinition.Of<Fp8AccumulationConfig, Fp8AccumulationResult>(
+    public static Experiment<Fp8AccumulationConfig, Fp8AccumulationResult> Experiment { get; } = new(
         Id,
         "FP8 GEMM accumulation precision",
         "Relative error of random E4M3 GEMMs by K with a 13-fraction-bit tensor-core accumulator, without and with FP32 promotion every 128 elements.",
-        (config, request) => Run(config, request.Device, request.Progress, request.Cancellation),
-        (config, result) =>
+        (config, seed, request) => RunSeed(config, seed, request.Device, request.Progress, request.Cancellation),
+        (config, seeded) =>
         {
+            var result = seeded.First;
             var summary = new List<string>
             {
                 $"{result.Format} inputs, {result.Rows}×K·K×{result.Columns}, accumulator {result.AccumulatorMantissaBits} fraction bits ({result.Rounding}), chunks of {result.ChunkSize};",
                 $"max relative error ‖ΔC‖max / ‖C‖max, without promotion and with promotion every {result.PromotionInterval}",
             };
-            return new ExperimentOutput(config, config.Seed, result, summary, [ResultTable.Of("errors", result.Points)],
+            return new ExperimentOutput(config, config.Seeds, result, summary, [ResultTable.Of("errors", result.Points)],
                 [new NamedChart("error-vs-k", "Relative error of an FP8 GEMM by K, with and without promotion", Fp8Charts.AccumulationError(result))]);
         });
+
+    public static ExperimentDefinition Definition => Experiment.Definition;
 }

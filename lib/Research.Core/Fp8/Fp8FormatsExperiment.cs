@@ -8,16 +8,18 @@ namespace Research.Fp8;
 /// <param name="Formats">Names from <see cref="Fp8Format.Standard"/> (E4M3, E5M2, E3M2, E2M3, E2M1).</param>
 /// <param name="StepsPerBinade">Magnitude buckets per power of two on the error-vs-magnitude sweep.</param>
 /// <param name="SamplesPerStep">Uniform random values drawn in each bucket.</param>
-public sealed record Fp8FormatsConfig(string[]? Formats = null, int StepsPerBinade = 4, int SamplesPerStep = 2048, int Seed = 0) : IExperimentConfig<Fp8FormatsConfig>
+public sealed record Fp8FormatsConfig(string[]? Formats = null, int StepsPerBinade = 4, int SamplesPerStep = 2048) : IExperimentConfig<Fp8FormatsConfig>
 {
     // Null means every standard format, held here so that `new Fp8FormatsConfig()` is the run data/configs describes.
     public string[] Formats { get; init; } = Formats ?? ["E4M3", "E5M2", "E3M2", "E2M3", "E2M1"];
 
-    public Fp8FormatsConfig WithSeed(int seed) => this with { Seed = seed };
+    /// <summary>The seeds to run (JSON <c>seeds</c>); each is the root of every generator one run draws from.</summary>
+    public IReadOnlyList<int> Seeds { get; init; } = [0];
+
+    public Fp8FormatsConfig WithSeeds(IReadOnlyList<int> seeds) => this with { Seeds = seeds };
 
     public Fp8FormatsConfig Validated()
     {
-        if (Seed < 0) throw new ConfigException($"Fp8FormatsConfig.Seed must be ≥ 0 (got {Seed})");
         if (Formats is null || Formats.Length == 0)
             throw new ConfigException("Fp8FormatsConfig.Formats must name at least one format");
         foreach (var name in Formats) Fp8FormatNames.Parse(name, "Fp8FormatsConfig.Formats");
@@ -68,11 +70,13 @@ public static class Fp8FormatsExperiment
 {
     public const string Id = "fp8-formats";
 
-    public static Fp8FormatsResult Run(Fp8FormatsConfig config, Device device, IProgress<ExperimentProgress>? progress = null,
-        CancellationToken cancellation = default)
+    /// <summary>Every seed of <paramref name="config"/>, then the comparisons over them (see <see cref="Experiment"/>).</summary>
+    public static SeededResult<Fp8FormatsResult> Run(Fp8FormatsConfig config, Device device, IProgress<ExperimentProgress>? progress = null,
+        CancellationToken cancellation = default) => Experiment.Run(config, device, progress, cancellation);
+
+    private static Fp8FormatsResult RunSeed(Fp8FormatsConfig config, int seed, Device device, IProgress<ExperimentProgress>? progress, CancellationToken cancellation)
     {
-        config.Validated();
-        var generator = new Generator((ulong)config.Seed, device);
+        var generator = new Generator((ulong)seed, device);
         var summaries = new List<FormatSummary>();
         var errors = new List<RoundingErrorPoint>();
         for (int i = 0; i < config.Formats.Length; i++)
@@ -118,18 +122,21 @@ public static class Fp8FormatsExperiment
         ? Fp8Storage.DecodeTable(format).Where(v => float.IsFinite(v) && v > 0).Select(v => (double)v).Distinct().Order().ToArray()
         : [];
 
-    public static ExperimentDefinition Definition { get; } = ExperimentDefinition.Of<Fp8FormatsConfig, Fp8FormatsResult>(
+    public static Experiment<Fp8FormatsConfig, Fp8FormatsResult> Experiment { get; } = new(
         Id,
         "FP8, FP6 and FP4 formats",
         "Representable values and relative rounding error by magnitude for E4M3, E5M2, E3M2, E2M3 and E2M1.",
-        (config, request) => Run(config, request.Device, request.Progress, request.Cancellation),
-        (config, result) =>
+        (config, seed, request) => RunSeed(config, seed, request.Device, request.Progress, request.Cancellation),
+        (config, seeded) =>
         {
-            return new ExperimentOutput(config, config.Seed, result, ["relative_error_bound is sup u/(1 + u); max_relative_error_normal is measured over the normal range"],
+            var result = seeded.First;
+            return new ExperimentOutput(config, config.Seeds, result, ["relative_error_bound is sup u/(1 + u); max_relative_error_normal is measured over the normal range"],
                 [ResultTable.Of("formats", result.Formats), ResultTable.Of("rounding-error", result.Errors, display: false)],
             [
                 new NamedChart("relative-error", "Relative rounding error by magnitude", Fp8Charts.RoundingError(result)),
                 new NamedChart("grid", "Representable positive values", Fp8Charts.Grid(result)),
             ]);
         });
+
+    public static ExperimentDefinition Definition => Experiment.Definition;
 }

@@ -11,18 +11,20 @@ namespace Research.Fp8;
 /// <param name="OutlierGains">The sweep: each outlier channel is multiplied by this gain (1 = no outliers).</param>
 /// <param name="Format">The format quantized to (E4M3 as V3's activations).</param>
 public sealed record Fp8ScalingConfig(int Tokens = 512, int Channels = 1024, int OutlierChannels = 4, double[]? OutlierGains = null,
-    string Format = "E4M3", int TileSize = 128, int BlockSize = 128, int Seed = 0) : IExperimentConfig<Fp8ScalingConfig>
+    string Format = "E4M3", int TileSize = 128, int BlockSize = 128) : IExperimentConfig<Fp8ScalingConfig>
 {
     // Null (from a file) means the default sweep, held here so that `new Fp8ScalingConfig()` is the run the file describes.
     public double[] OutlierGains { get; init; } = OutlierGains ?? [1, 10, 100, 1000, 10000, 100000];
 
     public IReadOnlyList<double> Gains => OutlierGains;
 
-    public Fp8ScalingConfig WithSeed(int seed) => this with { Seed = seed };
+    /// <summary>The seeds to run (JSON <c>seeds</c>); each is the root of every generator one run draws from.</summary>
+    public IReadOnlyList<int> Seeds { get; init; } = [0];
+
+    public Fp8ScalingConfig WithSeeds(IReadOnlyList<int> seeds) => this with { Seeds = seeds };
 
     public Fp8ScalingConfig Validated()
     {
-        if (Seed < 0) throw new ConfigException($"Fp8ScalingConfig.Seed must be ≥ 0 (got {Seed})");
         if (Tokens < 1 || Tokens > 65536) throw new ConfigException($"Fp8ScalingConfig.Tokens must be in 1..65536 (got {Tokens})");
         if (Channels < 1 || Channels > 65536) throw new ConfigException($"Fp8ScalingConfig.Channels must be in 1..65536 (got {Channels})");
         if (OutlierChannels < 0 || OutlierChannels > Channels)
@@ -63,11 +65,11 @@ public static class Fp8ScalingExperiment
     /// <summary>Granularities in the order charts and tables show them.</summary>
     public static IReadOnlyList<Granularity> Granularities { get; } = [Granularity.PerTensor, Granularity.PerRow, Granularity.Tile, Granularity.Block];
 
-    /// <summary>Standard-normal activations whose outlier channels are multiplied by <paramref name="gain"/>.</summary>
-    public static (Tensor X, Tensor OutlierMask) Activations(Fp8ScalingConfig config, double gain, Device device)
+    /// <summary>Standard-normal activations whose outlier channels are multiplied by <paramref name="gain"/>, drawn from <paramref name="seed"/>.</summary>
+    public static (Tensor X, Tensor OutlierMask) Activations(Fp8ScalingConfig config, double gain, Device device, int seed = 0)
     {
         using var scope = NewDisposeScope();
-        var generator = new Generator((ulong)config.Seed, device);
+        var generator = new Generator((ulong)seed, device);
         var x = randn([config.Tokens, config.Channels], generator: generator, device: device);
         var channels = randperm(config.Channels, generator: generator, device: device)[..config.OutlierChannels];
         var mask = zeros(config.Channels, dtype: ScalarType.Bool, device: device).index_fill_(0, channels, true);
@@ -75,10 +77,12 @@ public static class Fp8ScalingExperiment
         return (x.MoveToOuterDisposeScope(), mask.MoveToOuterDisposeScope());
     }
 
-    public static Fp8ScalingResult Run(Fp8ScalingConfig config, Device device, IProgress<ExperimentProgress>? progress = null,
-        CancellationToken cancellation = default)
+    /// <summary>Every seed of <paramref name="config"/>, then the comparisons over them (see <see cref="Experiment"/>).</summary>
+    public static SeededResult<Fp8ScalingResult> Run(Fp8ScalingConfig config, Device device, IProgress<ExperimentProgress>? progress = null,
+        CancellationToken cancellation = default) => Experiment.Run(config, device, progress, cancellation);
+
+    private static Fp8ScalingResult RunSeed(Fp8ScalingConfig config, int seed, Device device, IProgress<ExperimentProgress>? progress, CancellationToken cancellation)
     {
-        config.Validated();
         var format = Fp8FormatNames.Parse(config.Format, "Fp8ScalingConfig.Format");
         var points = new List<ScalingErrorPoint>();
         var distributions = new List<ErrorDistribution>();
@@ -89,7 +93,7 @@ public static class Fp8ScalingExperiment
         {
             // One draw per gain, shared by every granularity; the seed fixes the same outlier channels for all gains.
             using var gainScope = NewDisposeScope();
-            var (x, outliers) = Activations(config, gain, device);
+            var (x, outliers) = Activations(config, gain, device, seed);
             outlierChannels = nonzero(outliers).flatten().to_type(ScalarType.Int32).cpu().data<int>().ToArray();
             var ordinary = (~outliers).expand_as(x);
             var xo = x.masked_select(ordinary);
@@ -122,18 +126,21 @@ public static class Fp8ScalingExperiment
         return sorted.index_select(0, idx).clamp_min(1e-8).log10().cpu().data<double>().ToArray().Select(v => Math.Round(v, 3)).ToArray();
     }
 
-    public static ExperimentDefinition Definition { get; } = ExperimentDefinition.Of<Fp8ScalingConfig, Fp8ScalingResult>(
+    public static Experiment<Fp8ScalingConfig, Fp8ScalingResult> Experiment { get; } = new(
         Id,
         "FP8 scaling granularity under outliers",
         "Quantization error of ordinary activations with per-tensor, per-row, 1×128 tile and 128×128 block scales as outlier channels grow.",
-        (config, request) => Run(config, request.Device, request.Progress, request.Cancellation),
-        (config, result) =>
+        (config, seed, request) => RunSeed(config, seed, request.Device, request.Progress, request.Cancellation),
+        (config, seeded) =>
         {
+            var result = seeded.First;
             var summary = new List<string> { $"{result.Format}, outlier channels [{string.Join(", ", result.OutlierChannelIndices)}]; relative_rmse is over the ordinary values" };
-            return new ExperimentOutput(config, config.Seed, result, summary, [ResultTable.Of("errors", result.Points)],
+            return new ExperimentOutput(config, config.Seeds, result, summary, [ResultTable.Of("errors", result.Points)],
             [
                 new NamedChart("error-vs-gain", "Error of ordinary values as outliers grow", Fp8Charts.ScalingError(result)),
                 new NamedChart("error-distribution", "Distribution of relative errors at the largest outlier gain", Fp8Charts.ScalingDistribution(result)),
             ]);
         });
+
+    public static ExperimentDefinition Definition => Experiment.Definition;
 }

@@ -19,7 +19,11 @@ public sealed record MlaCacheConfig : IExperimentConfig<MlaCacheConfig>
     /// <summary>n_g of the GQA variants; each must divide the heads of <see cref="VariantsOf"/>.</summary>
     public IReadOnlyList<int> GqaGroups { get; init; } = [32, 8, 2];
 
-    public MlaCacheConfig WithSeed(int seed) => this;   // nothing here is drawn at random
+    /// <summary>Nothing here is drawn at random: no seeds, and a run is the same for any.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public IReadOnlyList<int> Seeds => [];
+
+    public MlaCacheConfig WithSeeds(IReadOnlyList<int> seeds) => this;
 
     public MlaCacheConfig Validated()
     {
@@ -90,13 +94,15 @@ public static class MlaCacheExperiment
             KvCacheSize.Saving(v2, KvCacheSize.V2DeploymentBytesPerElement, dense, bf16), KvCacheSize.Saving(v2, bf16, dense, bf16));
     }
 
-    public static ExperimentDefinition Definition { get; } = ExperimentDefinition.Of<MlaCacheConfig, MlaCacheResult>(
+    public static Experiment<MlaCacheConfig, MlaCacheResult> Experiment { get; } = new(
         Id,
         "MLA: KV-cache size per token and by context",
         "KV-cache bytes per token and in total against context length (DeepSeek-V2 Table 1 formulas) for DeepSeek-V3, V2, " +
         "V2-Lite, DeepSeek 67B, Qwen2.5-72B, Llama 3.1 405B/70B/8B and Mistral 7B, and for MHA, GQA, MQA and MLA at DeepSeek-V2's " +
         "dims; reproduces HW25 Table 1 and the 93.3% saving of the V2 abstract.",
-        (config, _) => Run(config), Output);
+        (config, _, _) => Run(config), (config, seeded) => Output(config, seeded.First));
+
+    public static ExperimentDefinition Definition => Experiment.Definition;
 
     public static ExperimentOutput Output(MlaCacheConfig config) => Output(config, Run(config));
 
@@ -119,7 +125,7 @@ public static class MlaCacheExperiment
         var presets = ResultTable.Of("presets", r.Presets);
         var variants = ResultTable.Of("variants", r.Variants);
         var totals = ResultTable.Of("total_by_context", r.Presets.SelectMany(p => p.Contexts.Zip(p.TotalBytes, (c, b) => new CacheTotalRow(p.Name, c, b))), display: false);
-        return new ExperimentOutput(config, 0, r, summary, [presets, variants, totals],
+        return new ExperimentOutput(config, [], r, summary, [presets, variants, totals],
         [
             new NamedChart("bytes-per-token", "KV cache per token by model", KvCacheCharts.BytesPerToken(r)),
             new NamedChart("variants", $"KV cache per token by mechanism at {r.VariantsOf}'s dims", KvCacheCharts.Variants(r)),

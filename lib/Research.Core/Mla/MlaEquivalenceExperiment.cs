@@ -15,7 +15,7 @@ namespace Research.Mla;
 /// <param name="Sequence">Positions decoded per sequence.</param>
 /// <param name="Batch">Sequences decoded side by side.</param>
 /// <param name="Prefill">Tokens of the prefill route's first call (the rest go one at a time).</param>
-public sealed record MlaEquivalenceConfig(int GqaKvHeads = 2, int Sequence = 96, int Batch = 2, int Prefill = 32, int Seed = 0) : IExperimentConfig<MlaEquivalenceConfig>
+public sealed record MlaEquivalenceConfig(int GqaKvHeads = 2, int Sequence = 96, int Batch = 2, int Prefill = 32) : IExperimentConfig<MlaEquivalenceConfig>
 {
     /// <summary>The MLA layer (the tiny default: V3's ratios scaled down); MHA, GQA and MQA get the same d, n_h and
     /// d_h = hidden_size / num_attention_heads.</summary>
@@ -24,7 +24,10 @@ public sealed record MlaEquivalenceConfig(int GqaKvHeads = 2, int Sequence = 96,
     /// <summary>The issue's bound on |decoded − training forward| in float32.</summary>
     public const double Float32Tolerance = 1e-4;
 
-    public MlaEquivalenceConfig WithSeed(int seed) => this with { Seed = seed };
+    /// <summary>The seeds to run (JSON <c>seeds</c>); each is the root of every generator one run draws from.</summary>
+    public IReadOnlyList<int> Seeds { get; init; } = [0];
+
+    public MlaEquivalenceConfig WithSeeds(IReadOnlyList<int> seeds) => this with { Seeds = seeds };
 
     public MlaEquivalenceConfig Validated()
     {
@@ -36,7 +39,6 @@ public sealed record MlaEquivalenceConfig(int GqaKvHeads = 2, int Sequence = 96,
             throw new ConfigException($"MlaEquivalenceConfig.GqaKvHeads (n_g) must divide Attention.NumAttentionHeads ({Attention.NumAttentionHeads}) (got {GqaKvHeads})");
         if (Sequence < 2 || Sequence > Attention.MaxPositionEmbeddings)
             throw new ConfigException($"MlaEquivalenceConfig.Sequence must be in 2..Attention.MaxPositionEmbeddings ({Attention.MaxPositionEmbeddings}) (got {Sequence})");
-        if (Seed < 0) throw new ConfigException($"MlaEquivalenceConfig.Seed must be ≥ 0 (got {Seed})");
         if (Batch is < 1 or > 64)
             throw new ConfigException($"MlaEquivalenceConfig.Batch must be in 1..64 (got {Batch})");
         if (Prefill < 1 || Prefill >= Sequence)
@@ -76,10 +78,12 @@ public static class MlaEquivalenceExperiment
 
     public static readonly string[] Variants = ["mha", "gqa", "mqa", "mla-naive", "mla-absorbed"];
 
-    public static MlaEquivalenceResult Run(MlaEquivalenceConfig config, Device device, IProgress<ExperimentProgress>? progress = null,
-        CancellationToken cancellation = default)
+    /// <summary>Every seed of <paramref name="config"/>, then the comparisons over them (see <see cref="Experiment"/>).</summary>
+    public static SeededResult<MlaEquivalenceResult> Run(MlaEquivalenceConfig config, Device device, IProgress<ExperimentProgress>? progress = null,
+        CancellationToken cancellation = default) => Experiment.Run(config, device, progress, cancellation);
+
+    private static MlaEquivalenceResult RunSeed(MlaEquivalenceConfig config, int seed, Device device, IProgress<ExperimentProgress>? progress, CancellationToken cancellation)
     {
-        config.Validated();
         TorchRuntime.EnsureLoaded();
         var comparisons = new List<MlaDecodeComparison>();
         var dtypes = new[] { ScalarType.Float32, ScalarType.Float64 };
@@ -135,13 +139,13 @@ public static class MlaEquivalenceExperiment
     private static string Name(ScalarType dtype) => dtype == ScalarType.Float64 ? "float64" : "float32";
 
     private static Tensor Input(MlaEquivalenceConfig config, Device device, ScalarType dtype) =>
-        randn([config.Batch, config.Sequence, config.Attention.HiddenSize], generator: new Generator((ulong)config.Seed + 1)).to(dtype).to(device);
+        randn([config.Batch, config.Sequence, config.Attention.HiddenSize], generator: new Generator((ulong)Seeding.Stream(config.RunSeed(), 1))).to(dtype).to(device);
 
     /// <summary>A variant's layer with weights drawn from the config's seed (each variant its own draw).</summary>
     public static nn.Module<Tensor, Tensor> Build(MlaEquivalenceConfig config, string variant, Device device, ScalarType dtype)
     {
         var a = config.Attention;
-        manual_seed(config.Seed);   // Linear draws its init from the global generator
+        manual_seed(Seeding.Stream(config.RunSeed(), 0));   // Linear draws its init from the global generator
         nn.Module<Tensor, Tensor> layer = variant switch
         {
             "mha" => new Attention(config.Dense(a.NumAttentionHeads), device),
@@ -168,13 +172,15 @@ public static class MlaEquivalenceExperiment
         return cat(parts, 1).MoveToOuterDisposeScope();
     }
 
-    public static ExperimentDefinition Definition { get; } = ExperimentDefinition.Of<MlaEquivalenceConfig, MlaEquivalenceResult>(
+    public static Experiment<MlaEquivalenceConfig, MlaEquivalenceResult> Experiment { get; } = new(
         Id,
         "MLA equivalence: training forward, KV-cached decoding, naive and absorbed MLA",
         "Each attention variant (MHA, GQA, MQA, MLA) decoded through its KV cache token by token and after a prefill, " +
         "against its full-sequence training forward, in float32 and float64; MLA's naive and absorbed inference paths " +
         "against each other; the rank of MLA's keys (≤ d_c) against MHA's.",
-        (config, request) => Run(config, request.Device, request.Progress, request.Cancellation), Output);
+        (config, seed, request) => RunSeed(config, seed, request.Device, request.Progress, request.Cancellation), (config, seeded) => Output(config, seeded.First));
+
+    public static ExperimentDefinition Definition => Experiment.Definition;
 
     /// <summary>Summary lines, the comparison table and the chart of a run.</summary>
     public static ExperimentOutput Output(MlaEquivalenceConfig config, MlaEquivalenceResult result)
@@ -189,7 +195,7 @@ public static class MlaEquivalenceExperiment
         summary.Add($"naive vs absorbed MLA, every float32 decode step: max |Δ| {result.NaiveVsAbsorbed:E2}");
         summary.Add($"rank of the {config.Sequence} tokens' keys over all heads: MLA {result.LatentKeyRank} (≤ d_c = {a.KvLoraRank}), MHA {result.MhaKeyRank}");
         summary.Add($"float32 within {MlaEquivalenceConfig.Float32Tolerance:G}: {(result.WithinTolerance ? "yes" : "NO")}");
-        return new ExperimentOutput(config, config.Seed, result, summary, [ResultTable.Of("comparisons", result.Comparisons)],
+        return new ExperimentOutput(config, config.Seeds, result, summary, [ResultTable.Of("comparisons", result.Comparisons)],
             [new NamedChart("decode-differences", "Decoded vs training forward, by position", DifferencesByPosition(result))]);
     }
 

@@ -17,8 +17,7 @@ public static class MlaQualityCharts
         Chart.Combine(result.Variants.Select(v => Chart.Point<double, double, string>(
                 x: [v.CacheElementsPerToken], y: [v.ValidationLoss], Name: v.Name,
                 Text: $"{v.Name} ({v.CacheBytesPerTokenBf16} B/token in bf16)", TextPosition: StyleParam.TextPosition.TopCenter)))
-            .WithTitle($"Validation loss against KV cache ({result.Layers} layers, {result.ParameterBudget:N0} parameters each, {result.Steps} steps" +
-                (result.NoiseRuns.Count > 0 ? $"; seed noise {result.SeedNoise:F3} nats)" : ")"))
+            .WithTitle($"Validation loss against KV cache ({result.Layers} layers, {result.ParameterBudget:N0} parameters each, {result.Steps} steps; one seed)")
             .WithXAxisStyle<double, double, string>(TitleText: "KV cache per token, all layers (elements, log scale)", AxisType: StyleParam.AxisType.Log)
             .WithXTickValues(result.Variants.Select(v => (double)v.CacheElementsPerToken).Distinct().Order())
             .WithYAxisStyle<double, double, string>(TitleText: "validation cross-entropy (nats per token)")

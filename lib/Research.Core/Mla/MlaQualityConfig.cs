@@ -109,15 +109,15 @@ public sealed record MlaQualityConfig : IExperimentConfig<MlaQualityConfig>
     /// <summary>Tokens generated per prompt; prompt + new tokens must fit <see cref="ModelConfig.MaxPositionEmbeddings"/>.</summary>
     public int DecodeTokens { get; init; } = 24;
 
-    public int Seed { get; init; }
+    /// <summary>The seeds to run (JSON <c>seeds</c>); each is the root of every generator one run draws from.</summary>
+    public IReadOnlyList<int> Seeds { get; init; } = [0];
 
     /// <summary>
     /// Extra seeds the first variant is trained with again (new initial weights and batches, the same validation set),
     /// so the run measures its own seed-to-seed noise to set the variants' differences against. Empty = none.
     /// </summary>
-    public IReadOnlyList<int> NoiseSeeds { get; init; } = [1];
 
-    public MlaQualityConfig WithSeed(int seed) => this with { Seed = seed };
+    public MlaQualityConfig WithSeeds(IReadOnlyList<int> seeds) => this with { Seeds = seeds };
 
     public MlaQualityConfig Validated()
     {
@@ -143,7 +143,6 @@ public sealed record MlaQualityConfig : IExperimentConfig<MlaQualityConfig>
             throw new ConfigException($"MlaQualityConfig.DecodePromptLength must be in 1..Corpus.SequenceLength ({Corpus.SequenceLength}) (got {DecodePromptLength})");
         if (DecodeTokens < 1 || DecodePromptLength + DecodeTokens > Model.MaxPositionEmbeddings)
             throw new ConfigException($"MlaQualityConfig.DecodeTokens must be in 1..{Model.MaxPositionEmbeddings - DecodePromptLength} (Model.MaxSequence − DecodePromptLength) (got {DecodeTokens})");
-        ExperimentConfigs.CheckSeeds(nameof(MlaQualityConfig), Seed, NoiseSeeds);
         // The largest tensors: the model's training state and a batch through it (MHA's full keys and values at most).
         Model.CheckTrainingMemory("MlaQualityConfig.Model");
         MemoryLimit.Check("MlaQualityConfig", $"BatchSize {BatchSize} × sequence {Corpus.SequenceLength} activations of the model",

@@ -35,17 +35,11 @@ public sealed record MlaQualityVariantResult(
     bool DecodingMatches, [property: Column(Format = "E1")] double DecodingMaxLogitError, IReadOnlyList<LogPoint> Curve);
 
 /// <summary>A row of <c>noise_runs.csv</c>: the first variant's validation loss under one seed.</summary>
-public sealed record NoiseRow(string Variant, int Seed, double ValidationLoss);
 
 /// <summary>The first variant trained again with another seed (initial weights and batches; same validation set).</summary>
-public sealed record MlaQualitySeedRun(int Seed, double ValidationLoss);
-
 /// <param name="ParameterBudget">Parameters of the tiny LM with MHA at the config's IntermediateSize: every variant is matched to it.</param>
-/// <param name="NoiseRuns">The first variant under <see cref="MlaQualityConfig.NoiseSeeds"/>.</param>
-/// <param name="SeedNoise">Largest minus smallest validation loss of the first variant over its seeds (the main one and
-/// the noise seeds); 0 without noise seeds. Differences between variants below it are not resolved by this run.</param>
 /// <param name="Seconds">Wall time of the whole run.</param>
-public sealed record MlaQualityResult(IReadOnlyList<MlaQualityVariantResult> Variants, IReadOnlyList<MlaQualitySeedRun> NoiseRuns, double SeedNoise,
+public sealed record MlaQualityResult(IReadOnlyList<MlaQualityVariantResult> Variants,
     long ParameterBudget, double ParameterTolerance, int Layers, int Dim, int Heads, int HeadDim, int Steps, long TrainingTokens, double Seconds);
 
 /// <summary>
@@ -63,38 +57,32 @@ public static class MlaQualityExperiment
     private const int Float32Bytes = sizeof(float);
     private const int Bf16Bytes = 2;   // bfloat16: 1 sign, 8 exponent, 7 mantissa bits
 
-    public static MlaQualityResult Run(MlaQualityConfig config, Device device, IProgress<ExperimentProgress>? progress = null,
-        CancellationToken cancellation = default)
+    /// <summary>Every seed of <paramref name="config"/>, then the comparisons over them (see <see cref="Experiment"/>).</summary>
+    public static SeededResult<MlaQualityResult> Run(MlaQualityConfig config, Device device, IProgress<ExperimentProgress>? progress = null,
+        CancellationToken cancellation = default) => Experiment.Run(config, device, progress, cancellation);
+
+    private static MlaQualityResult RunSeed(MlaQualityConfig config, int seed, Device device, IProgress<ExperimentProgress>? progress, CancellationToken cancellation)
     {
-        config.Validated();
         TorchRuntime.EnsureLoaded();
         var watch = Stopwatch.StartNew();
         long budget = ParameterBudget(config);
         var corpus = new MultiDomainCorpus(config.Corpus);
-        var validationRng = new Random(config.Seed + 2);
+        var validationRng = new Random((int)Seeding.Stream(seed, 2));
         var validation = new List<DomainBatch>();
         try
         {
             for (int i = 0; i < config.ValidationBatches; i++) validation.Add(corpus.Sample(config.BatchSize, validationRng, device));
             var results = new List<MlaQualityVariantResult>();
-            var noise = new List<MlaQualitySeedRun>();
-            int steps = config.Training.Steps, total = (config.Variants.Count + config.NoiseSeeds.Count) * steps;
+            int steps = config.Training.Steps, total = config.Variants.Count * steps;
             for (int i = 0; i < config.Variants.Count; i++)
             {
                 var variant = config.Variants[i];
                 var stage = ShiftedProgress.Create(progress, variant.Name, i * steps, total);
                 results.Add(RunVariant(config, variant, $"MlaQualityConfig.Variants[{i}]", budget, corpus, validation, device, stage, cancellation));
             }
-            foreach (int seed in config.NoiseSeeds)
-            {
-                var stage = ShiftedProgress.Create(progress, $"{config.Variants[0].Name} seed {seed}", (results.Count + noise.Count) * steps, total);
-                var run = RunVariant(config with { Seed = seed }, config.Variants[0], "MlaQualityConfig.Variants[0]", budget, corpus, validation, device, stage, cancellation);
-                noise.Add(new MlaQualitySeedRun(seed, run.ValidationLoss));
-            }
             progress?.Report(new ExperimentProgress("done", total, total));
-            double[] firstLosses = [results[0].ValidationLoss, .. noise.Select(r => r.ValidationLoss)];
             long tokens = (long)steps * config.BatchSize * config.Corpus.SequenceLength;
-            return new MlaQualityResult(results, noise, firstLosses.Max() - firstLosses.Min(), budget, config.ParameterTolerance,
+            return new MlaQualityResult(results, budget, config.ParameterTolerance,
                 config.Model.NumHiddenLayers, config.Model.HiddenSize, config.Model.NumAttentionHeads, config.Model.DenseHeadDim, steps, tokens, watch.Elapsed.TotalSeconds);
         }
         finally
@@ -117,9 +105,9 @@ public static class MlaQualityExperiment
             : m with { NumKeyValueHeads = variant.KeyValueHeads(m.NumAttentionHeads) };
     }
 
-    /// <summary>The variant's model with feed-forward width <paramref name="ffnHidden"/>, initialised from the run's seed.</summary>
-    public static LanguageModel Model(MlaQualityConfig config, MlaQualityVariant variant, int ffnHidden, Device device) =>
-        new(Of(config.Model, variant, ffnHidden), device, new Generator((ulong)config.Seed, device));
+    /// <summary>The variant's model with feed-forward width <paramref name="ffnHidden"/>, initialised from <paramref name="seed"/>'s init stream.</summary>
+    public static LanguageModel Model(MlaQualityConfig config, MlaQualityVariant variant, int ffnHidden, Device device, int seed = 0) =>
+        new(Of(config.Model, variant, ffnHidden), device, new Generator((ulong)Seeding.Stream(seed, 0), device));
 
     /// <summary>Parameters of one block's attention under <paramref name="variant"/> (counted on a built module).</summary>
     public static long AttentionParameters(ModelConfig model, MlaQualityVariant variant)
@@ -167,7 +155,7 @@ public static class MlaQualityExperiment
         int ffnHidden = MatchedFfnHidden(config.Model, variant);
         if (ffnHidden < 1)
             throw new ConfigException($"{where}: its attention has more parameters than MHA's plus the whole feed-forward (Model.IntermediateSize = {config.Model.IntermediateSize}); the parameter count cannot be matched");
-        using var model = Model(config, variant, ffnHidden, device);
+        using var model = Model(config, variant, ffnHidden, device, config.RunSeed());
         double gap = (double)(model.ParameterCount - budget) / budget;
         if (Math.Abs(gap) > config.ParameterTolerance)
             throw new ConfigException($"{where}: {model.ParameterCount:N0} parameters miss the budget {budget:N0} by {gap:P2}, beyond MlaQualityConfig.ParameterTolerance ({config.ParameterTolerance:P2})");
@@ -182,7 +170,7 @@ public static class MlaQualityExperiment
         model.eval();
         double initial = Evaluate(model, validation);
         using var trainer = new Trainer(model, config.Training);
-        var data = new Random(config.Seed + 1);   // the same batches for every variant
+        var data = new Random((int)Seeding.Stream(config.RunSeed(), 1));   // the same batches for every variant
         var recent = new Queue<double>();
         var watch = Stopwatch.StartNew();
         var curve = trainer.Run(step =>
@@ -229,15 +217,31 @@ public static class MlaQualityExperiment
         return (matches, error);
     }
 
-    /// <summary>The registry entry: default config from data/configs/mla-quality.json.</summary>
-    public static ExperimentDefinition Definition { get; } = ExperimentDefinition.Of<MlaQualityConfig, MlaQualityResult>(
+    /// <summary>The experiment: default config from data/configs/mla-quality.json.</summary>
+    public static Experiment<MlaQualityConfig, MlaQualityResult> Experiment { get; } = new(
         Id,
         "MLA vs MHA, GQA and MQA: validation loss against KV cache per token",
         "The tiny LM trained on the synthetic four-domain corpus once per attention variant — multi-head, grouped-query, " +
-        "multi-query and multi-head latent attention — with the same seed, batches and steps and parameter counts matched " +
+        "multi-query and multi-head latent attention — with the same seed, batches and steps and parameter counts matched, each compared with the first over the seeds " +
         "through the feed-forward width: validation loss against KV-cache elements and bytes per token, loss curves, and a " +
         "check that each trained model's cached greedy decoding gives the tokens of the full forward (DeepSeek-V2 App. D at toy scale).",
-        (config, request) => Run(config, request.Device, request.Progress, request.Cancellation), Output);
+        (config, seed, request) => RunSeed(config, seed, request.Device, request.Progress, request.Cancellation), (config, seeded) => Output(config, seeded.First),
+        config => Metrics(config));
+
+    /// <summary>A run that ends above this validation loss has diverged: worse than the uniform guess over the corpus's characters.</summary>
+    public static readonly double DivergedAbove = Math.Log(MultiDomainCorpus.VocabularySize);
+
+    /// <summary>The equivalence margin of the validation loss (nats per token), as v3-mini's.</summary>
+    public const double LossMargin = 0.02;
+
+    /// <summary>Every variant's validation loss against the first variant's (the reference, MHA in the default config), paired by seed.</summary>
+    public static IReadOnlyList<ExperimentMetric<MlaQualityResult>> Metrics(MlaQualityConfig config) =>
+    [
+        new("validation loss", config.Variants[0].Name, Statistics.Direction.Lower, r => r.Variants.Select(v => (v.Name, v.ValidationLoss)),
+            LossMargin, DivergedAbove) { Source = "variants[name].validationLoss (nats per token)" },
+    ];
+
+    public static ExperimentDefinition Definition => Experiment.Definition;
 
     /// <summary>Summary lines, tables and charts of a run.</summary>
     public static ExperimentOutput Output(MlaQualityConfig config, MlaQualityResult result)
@@ -257,21 +261,11 @@ public static class MlaQualityExperiment
                 $"{v.Name} vs {mha.Name}: {(double)v.CacheElementsPerToken / mha.CacheElementsPerToken:P0} of the cache, validation loss " +
                 $"{v.ValidationLoss - mha.ValidationLoss:+0.0000;-0.0000} nats (at step {middle}: {At(v) - At(mha):+0.0000;-0.0000})"));
         }
-        double spread = result.Variants.Max(v => v.ValidationLoss) - result.Variants.Min(v => v.ValidationLoss);
-        if (result.NoiseRuns.Count > 0)
-            summary.Add($"seed noise: {result.Variants[0].Name} with seeds {string.Join(", ", [config.Seed, .. result.NoiseRuns.Select(r => r.Seed)])} spans " +
-                $"{result.SeedNoise:F4} nats of validation loss ({string.Join(", ", [result.Variants[0].ValidationLoss.ToString("F4"), .. result.NoiseRuns.Select(r => r.ValidationLoss.ToString("F4"))])})");
-        summary.Add($"spread across variants: {spread:F4} nats" + (result.NoiseRuns.Count == 0 ? " (no noise seeds run)" : spread <= result.SeedNoise
-            ? ", within the seed noise: at this scale the variants train alike and only the cache differs"
-            : $", {spread / result.SeedNoise:F1}× the seed noise from {result.NoiseRuns.Count + 1} seeds: a hint, not a ranking that transfers to scale"));
         summary.Add("paper (V2 App. D): 7B dense, MHA beat GQA and MQA; ~16B and ~250B MoE, MLA beat MHA with 15.6K vs 110.6K and 34.6K vs 860.2K cache elements/token");
 
         var variants = ResultTable.Of("variants", result.Variants);
         var curves = ResultTable.Of("loss_curves", "variant", result.Variants.SelectMany(v => v.Curve.Select(p => (v.Name, p))), display: false);
-        var first = result.Variants[0];
-        var noise = ResultTable.Of("noise_runs", result.NoiseRuns.Select(r => new NoiseRow(first.Name, r.Seed, r.ValidationLoss))
-            .Prepend(new NoiseRow(first.Name, config.Seed, first.ValidationLoss)), display: false);
-        return new ExperimentOutput(config, config.Seed, result, summary, [variants, curves, noise],
+        return new ExperimentOutput(config, config.Seeds, result, summary, [variants, curves],
         [
             new NamedChart("loss-vs-cache", "Validation loss against KV cache per token", MlaQualityCharts.LossAgainstCache(result)),
             new NamedChart("validation-loss", "Validation loss by training step", MlaQualityCharts.ValidationCurves(result)),

@@ -52,9 +52,10 @@ public sealed record MoeBalanceConfig : IExperimentConfig<MoeBalanceConfig>
         new("aux-loss-free+seq", SequenceAuxLossAlpha: 0.0001, BiasUpdateSpeed: 0.001),
     ];
 
-    public int Seed { get; init; }
+    /// <summary>The seeds to run (JSON <c>seeds</c>); each is the root of every generator one run draws from.</summary>
+    public IReadOnlyList<int> Seeds { get; init; } = [0];
 
-    public MoeBalanceConfig WithSeed(int seed) => this with { Seed = seed };
+    public MoeBalanceConfig WithSeeds(IReadOnlyList<int> seeds) => this with { Seeds = seeds };
 
     public MoeBalanceConfig Validated()
     {
@@ -72,7 +73,6 @@ public sealed record MoeBalanceConfig : IExperimentConfig<MoeBalanceConfig>
         for (int i = 0; i < Strategies.Count; i++) Strategies[i].Validated($"MoeBalanceConfig.Strategies[{i}]");
         var duplicate = Strategies.GroupBy(s => s.Name).FirstOrDefault(g => g.Count() > 1);
         if (duplicate is not null) throw new ConfigException($"MoeBalanceConfig.Strategies: the name '{duplicate.Key}' is used twice");
-        if (Seed < 0) throw new ConfigException($"MoeBalanceConfig.Seed must be ≥ 0 (got {Seed})");
         foreach (var strategy in Strategies) Layer(strategy).Buildable();
         var layer = Layer(Strategies[0]);
         layer.CheckTrainingMemory("MoeBalanceConfig.Model");

@@ -53,9 +53,10 @@ public static class MoeBalanceExperiment
 {
     public const string Id = "moe-balance";
 
-    public static MoeBalanceResult Run(MoeBalanceConfig config, Device device, IProgress<ExperimentProgress>? progress = null,
-        CancellationToken cancellation = default) =>
-        ResultCache.Through(Id, config.Validated(), device, () => Train(config, device, progress, cancellation));
+    /// <summary>Every seed of <paramref name="config"/>, then the comparisons over them (see <see cref="Experiment"/>).</summary>
+    public static SeededResult<MoeBalanceResult> Run(MoeBalanceConfig config, Device device, IProgress<ExperimentProgress>? progress = null,
+        CancellationToken cancellation = default) => Experiment.Run(config, device, progress, cancellation);
+
 
     private static MoeBalanceResult Train(MoeBalanceConfig config, Device device, IProgress<ExperimentProgress>? progress,
         CancellationToken cancellation)
@@ -63,7 +64,7 @@ public static class MoeBalanceExperiment
         TorchRuntime.EnsureLoaded();
         var corpus = new MultiDomainCorpus(config.Corpus);
         var validation = Enumerable.Range(0, config.ValidationBatches).Select(_ => (DomainBatch?)null).ToArray();
-        var validationRng = new Random(config.Seed + 2);
+        var validationRng = new Random((int)Seeding.Stream(config.RunSeed(), 2));
         for (int i = 0; i < validation.Length; i++) validation[i] = corpus.Sample(config.BatchSize, validationRng, device);
         try
         {
@@ -87,7 +88,7 @@ public static class MoeBalanceExperiment
 
     /// <summary>The tiny LM of the config with an MoE feed-forward layer in every block.</summary>
     public static LanguageModel Model(MoeBalanceConfig config, MoeBalanceStrategy strategy, Device device) =>
-        new(config.Layer(strategy), device, new Generator((ulong)config.Seed, device));
+        new(config.Layer(strategy), device, new Generator((ulong)Seeding.Stream(config.RunSeed(), 0), device));
 
     /// <summary>The MoE layers of a model built by <see cref="Model"/>, in block order.</summary>
     public static IReadOnlyList<MoeLayer> MoeLayers(LanguageModel model) => [.. model.Blocks.Select(b => (MoeLayer)b.FeedForward)];
@@ -129,7 +130,7 @@ public static class MoeBalanceExperiment
         var loads = layers.Select(_ => new long[steps][]).ToArray();
         var maxVioByStep = new double[steps];
         var recentCe = new Queue<double>();
-        var stepLoss = StepLoss(config, corpus, model, new Random(config.Seed + 1), device, ce =>
+        var stepLoss = StepLoss(config, corpus, model, new Random((int)Seeding.Stream(config.RunSeed(), 1)), device, ce =>
         {
             recentCe.Enqueue(ce.item<float>());
             if (recentCe.Count > config.Training.LogEvery) recentCe.Dequeue();
@@ -193,14 +194,36 @@ public static class MoeBalanceExperiment
         return model.ParameterCount - routed + routed * config.Router.TopK / config.Router.Experts;
     }
 
-    /// <summary>The registry entry: default config from data/configs/moe-balance.json.</summary>
-    public static ExperimentDefinition Definition { get; } = ExperimentDefinition.Of<MoeBalanceConfig, MoeBalanceResult>(
+    /// <summary>The experiment: default config from data/configs/moe-balance.json.</summary>
+    public static Experiment<MoeBalanceConfig, MoeBalanceResult> Experiment { get; } = new(
         Id,
         "MoE load balancing: no balancing, auxiliary losses and auxiliary-loss-free bias",
         "The tiny LM with DeepSeekMoE feed-forward layers (shared + fine-grained routed SwiGLU experts, sigmoid gate) " +
         "trained on a synthetic four-domain corpus once per balancing strategy, with the same weights, batches and steps: " +
         "MaxVio per batch and over the validation set, training and validation loss, expert load by step and by domain.",
-        (config, request) => Run(config, request.Device, request.Progress, request.Cancellation), Output);
+        (config, _, request) => Train(config, request.Device, request.Progress, request.Cancellation), (config, seeded) => Output(config, seeded.First),
+        config => Metrics(config))
+    {
+        Cached = true,
+    };
+
+    /// <summary>The strategy the others are compared with: V3's auxiliary-loss-free bias when the config runs it, else the first.</summary>
+    public static string Baseline(MoeBalanceConfig config) =>
+        config.Strategies.Any(s => s.Name == "aux-loss-free") ? "aux-loss-free" : config.Strategies[0].Name;
+
+    /// <summary>The equivalence margin of the validation loss (nats per token), as the strategies' sweep declares it.</summary>
+    public const double LossMargin = 0.02;
+
+    /// <summary>Each strategy's global MaxVio and validation loss against the baseline's, paired by seed.</summary>
+    public static IReadOnlyList<ExperimentMetric<MoeBalanceResult>> Metrics(MoeBalanceConfig config) =>
+    [
+        new("MaxVio (global)", Baseline(config), Statistics.Direction.Lower, r => r.Strategies.Select(x => (x.Name, x.MaxVioGlobal)))
+            { Source = "strategies[name].maxVioGlobal (validation set, mean over layers)" },
+        new("validation loss", Baseline(config), Statistics.Direction.Lower, r => r.Strategies.Select(x => (x.Name, x.ValidationLoss)),
+            LossMargin, Math.Log(MultiDomainCorpus.VocabularySize)) { Source = "strategies[name].validationLoss (nats per token)" },
+    ];
+
+    public static ExperimentDefinition Definition => Experiment.Definition;
 
     /// <summary>Summary lines, tables and charts of a run.</summary>
     public static ExperimentOutput Output(MoeBalanceConfig config, MoeBalanceResult result)
@@ -218,7 +241,7 @@ public static class MoeBalanceExperiment
         var domains = ResultTable.Of("domain_loads", result.Strategies.SelectMany(s => s.DomainLoads.SelectMany((layer, l) =>
             layer.Select((row, d) => new DomainLoadRow(s.Name, l, result.Domains[d], row)))), display: false);
         var curves = ResultTable.Of("loss_curves", "strategy", result.Strategies.SelectMany(s => s.Curve.Select(p => (s.Name, p))), display: false);
-        return new ExperimentOutput(config, config.Seed, result, summary, [strategies, loads, domains, curves],
+        return new ExperimentOutput(config, config.Seeds, result, summary, [strategies, loads, domains, curves],
         [
             new NamedChart("summary", "MaxVio_global and validation loss per strategy", MoeCharts.Summary(result)),
             new NamedChart("max-vio", "MaxVio_batch by training step", MoeCharts.MaxVioCurves(result)),

@@ -24,9 +24,10 @@ public sealed record MoeRoutingConfig : IExperimentConfig<MoeRoutingConfig>
     public int DevicesPerNode { get; init; } = 8;
     /// <summary>Extra replica slots for EPLB-style rebalancing (V3 prefill: one per GPU).</summary>
     public int RedundantExperts { get; init; } = 64;
-    public int Seed { get; init; }
+    /// <summary>The seeds to run (JSON <c>seeds</c>); each is the root of every generator one run draws from.</summary>
+    public IReadOnlyList<int> Seeds { get; init; } = [0];
 
-    public MoeRoutingConfig WithSeed(int seed) => this with { Seed = seed };
+    public MoeRoutingConfig WithSeeds(IReadOnlyList<int> seeds) => this with { Seeds = seeds };
 
     public MoeRoutingConfig Validated()
     {
@@ -40,7 +41,6 @@ public sealed record MoeRoutingConfig : IExperimentConfig<MoeRoutingConfig>
             throw new ConfigException($"MoeRoutingConfig.DevicesPerNode must divide Devices ({Devices}) (got {DevicesPerNode})");
         if (RedundantExperts < 0 || (Router.Experts + RedundantExperts) % Devices != 0)
             throw new ConfigException($"MoeRoutingConfig.RedundantExperts must be ≥ 0 and make Router.Experts + RedundantExperts a multiple of Devices ({Devices}) (got {RedundantExperts})");
-        if (Seed < 0) throw new ConfigException($"MoeRoutingConfig.Seed must be ≥ 0 (got {Seed})");
         return this;
     }
 }
@@ -79,13 +79,15 @@ public static class MoeRoutingExperiment
     public const string Id = "moe-routing";
     public const int Bins = 20;
 
-    public static MoeRoutingResult Run(MoeRoutingConfig config, Device device)
+    /// <summary>Every seed of <paramref name="config"/> (see <see cref="Experiment"/>).</summary>
+    public static SeededResult<MoeRoutingResult> Run(MoeRoutingConfig config, Device device) => Experiment.Run(config, device);
+
+    private static MoeRoutingResult RunSeed(MoeRoutingConfig config, int seed, Device device)
     {
-        config.Validated();
         TorchRuntime.EnsureLoaded();
         using var scope = NewDisposeScope();
         var r = config.Router;
-        var generator = new Generator((ulong)config.Seed);
+        var generator = new Generator((ulong)seed);
         // Centroids with unit-variance logits, plus a per-expert offset through feature 0, which is 1 for every token.
         var centroids = randn([r.Experts, config.Dim], generator: generator) / Math.Sqrt(config.Dim);
         centroids[.., 0] = randn([r.Experts], generator: generator) * config.PopularitySkew;
@@ -119,13 +121,15 @@ public static class MoeRoutingExperiment
             Histogram(scores), Histogram(top));
     }
 
-    public static ExperimentDefinition Definition { get; } = ExperimentDefinition.Of<MoeRoutingConfig, MoeRoutingResult>(
+    public static Experiment<MoeRoutingConfig, MoeRoutingResult> Experiment { get; } = new(
         Id,
         "MoE routing: affinities, node-limited routing and expert-parallel load",
         "DeepSeek-V3's gate (256 routed experts, 8 per token, sigmoid, 8 groups, top 4) on synthetic tokens with popular " +
         "experts: sigmoid against softmax affinities, expert loads, nodes and devices each token reaches with and without " +
         "node-limited routing on 64 GPUs in 8 nodes, and device loads before and after EPLB-style redundant experts.",
-        (config, request) => Run(config, request.Device), Output);
+        (config, seed, request) => RunSeed(config, seed, request.Device), (config, seeded) => Output(config, seeded.First));
+
+    public static ExperimentDefinition Definition => Experiment.Definition;
 
     public static ExperimentOutput Output(MoeRoutingConfig config, MoeRoutingResult r)
     {
@@ -147,7 +151,7 @@ public static class MoeRoutingExperiment
         var devices = ResultTable.Of("device_load", Enumerable.Range(0, r.Devices)
             .Select(d => new DeviceLoadRow(d, d / (r.Devices / r.Nodes), r.Rebalanced.Before[d], r.Rebalanced.After[d])), display: false);
         var experts = ResultTable.Of("expert_load", Enumerable.Range(0, r.Experts).Select(e => new ExpertRow(e, r.Loads[e], r.Rebalanced.Replicas[e])), display: false);
-        return new ExperimentOutput(config, config.Seed, r, summary, [traffic, devices, experts],
+        return new ExperimentOutput(config, config.Seeds, r, summary, [traffic, devices, experts],
         [
             new NamedChart("affinities", "Sigmoid affinities: all experts and the selected ones", AffinityChart(r)),
             new NamedChart("nodes-per-token", "Nodes each token is sent to, with and without the group limit", NodesChart(r)),

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json.Serialization;
 using Research.Data;
 using Research.Experiments;
 using Research.Models;
@@ -61,7 +62,12 @@ public sealed record MtpRun(string Task, int Depth, int Seed, long Parameters, l
     double ValidationLoss, IReadOnlyList<double> DepthValidationLosses, double? ExactMatch, double StepMs, double Seconds,
     IReadOnlyList<LogPoint> Curve, MtpDecoding? Decoding)
 {
-    public string Name => $"{Task}-d{Depth}" + (Seed == 0 ? "" : $"-seed{Seed}");
+    /// <summary>The arm: task and depth ("corpus-d1"), the same at every seed.</summary>
+    public string Name => $"{Task}-d{Depth}";
+
+    /// <summary>The arm at its seed ("corpus-d1-seed3"), for tables that hold every seed; seed 0 keeps the arm's name.</summary>
+    [JsonIgnore]
+    public string Key => Seed == 0 ? Name : $"{Name}-seed{Seed}";
 
     /// <summary>Acceptance of the depth-1 drafts; null for D = 0.</summary>
     public double? AcceptanceRate => Decoding?.AcceptanceRate;
@@ -70,14 +76,8 @@ public sealed record MtpRun(string Task, int Depth, int Seed, long Parameters, l
     public double? Speedup => Decoding?.Speedup;
 }
 
-/// <summary>D against D = 0 on one task, paired by seed.</summary>
-/// <param name="Deltas">Validation loss at D minus at D = 0, per seed (negative: MTP helped the main model).</param>
-/// <param name="SeedNoise">Largest minus smallest D = 0 validation loss over the seeds.</param>
-/// <param name="Verdict">helps, hurts, or within noise: helps/hurts only when every seed agrees and the mean delta
-/// exceeds the seed noise.</param>
-public sealed record MtpComparison(string Task, int Depth, IReadOnlyList<double> Deltas, double MeanDelta, double SeedNoise, string Verdict);
-
-public sealed record MtpResult(IReadOnlyList<MtpRun> Runs, IReadOnlyList<MtpComparison> Comparisons, IReadOnlyList<int> Seeds, double Seconds);
+/// <summary>Every run of one seed (each task at each depth), and how long they took.</summary>
+public sealed record MtpResult(IReadOnlyList<MtpRun> Runs, double Seconds);
 
 /// <summary>
 /// <c>mtp</c>: DeepSeek-V3's multi-token prediction at toy scale. The tiny LM is trained with D = 0, 1, 2 sequential
@@ -96,28 +96,28 @@ public static class MtpExperiment
     // Timed rounds of DecodeCost per decoding run (each a few milliseconds).
     private const int CostRepetitions = 30;
 
-    public static MtpResult Run(MtpExperimentConfig config, Device device, IProgress<ExperimentProgress>? progress = null,
-        CancellationToken cancellation = default)
+    /// <summary>Every seed of <paramref name="config"/>, then the comparisons over them (see <see cref="Experiment"/>).</summary>
+    public static SeededResult<MtpResult> Run(MtpExperimentConfig config, Device device, IProgress<ExperimentProgress>? progress = null,
+        CancellationToken cancellation = default) => Experiment.Run(config, device, progress, cancellation);
+
+    private static MtpResult RunSeed(MtpExperimentConfig config, int seed, Device device, IProgress<ExperimentProgress>? progress, CancellationToken cancellation)
     {
-        config.Validated();
         TorchRuntime.EnsureLoaded();
         var watch = Stopwatch.StartNew();
-        int[] seeds = [config.Seed, .. config.NoiseSeeds];
         var tasks = new List<TaskData> { CorpusData(config, device) };
         if (config.Addition is not null) tasks.Add(AdditionData(config, device));
         try
         {
-            int total = seeds.Length * config.Depths.Count * tasks.Sum(t => t.Training.Steps), done = 0;
+            int total = config.Depths.Count * tasks.Sum(t => t.Training.Steps), done = 0;
             var runs = new List<MtpRun>();
             foreach (var task in tasks)
-                foreach (int seed in seeds)
-                    foreach (int depth in config.Depths)
-                    {
-                        var stage = ShiftedProgress.Create(progress, $"{task.Name} D={depth} seed {seed}", done, total);
-                        runs.Add(RunOne(config, task, depth, seed, device, stage, cancellation));
-                        done += task.Training.Steps;
-                    }
-            return new MtpResult(runs, Compare(runs, seeds), seeds, watch.Elapsed.TotalSeconds);
+                foreach (int depth in config.Depths)
+                {
+                    var stage = ShiftedProgress.Create(progress, $"{task.Name} D={depth}", done, total);
+                    runs.Add(RunOne(config, task, depth, seed, device, stage, cancellation));
+                    done += task.Training.Steps;
+                }
+            return new MtpResult(runs, watch.Elapsed.TotalSeconds);
         }
         finally
         {
@@ -125,28 +125,29 @@ public static class MtpExperiment
         }
     }
 
-    /// <summary>Each D ≠ 0 against D = 0 per task, paired by seed.</summary>
-    public static IReadOnlyList<MtpComparison> Compare(IReadOnlyList<MtpRun> runs, IReadOnlyList<int> seeds)
+    /// <summary>The equivalence margin of a validation loss (nats per token), as the sweep of depths declares it.</summary>
+    public const double LossMargin = 0.02;
+
+    /// <summary>The equivalence margin of addition's exact match (a share of problems).</summary>
+    public const double ExactMatchMargin = 0.03;
+
+    /// <summary>
+    /// What mtp compares over seeds, per task: each depth's main-model validation loss against D = 0's, and on addition
+    /// the exact match of greedy answers. None without D = 0 among the depths.
+    /// </summary>
+    public static IReadOnlyList<ExperimentMetric<MtpResult>> Metrics(MtpExperimentConfig config)
     {
-        var comparisons = new List<MtpComparison>();
-        foreach (var task in runs.Select(r => r.Task).Distinct())
-        {
-            var baseline = runs.Where(r => r.Task == task && r.Depth == 0).ToDictionary(r => r.Seed);
-            if (baseline.Count == 0) continue;
-            double noise = baseline.Values.Max(r => r.ValidationLoss) - baseline.Values.Min(r => r.ValidationLoss);
-            foreach (int depth in runs.Where(r => r.Task == task && r.Depth > 0).Select(r => r.Depth).Distinct())
-            {
-                double[] deltas = [.. seeds.Where(baseline.ContainsKey).Select(s =>
-                    runs.Single(r => r.Task == task && r.Depth == depth && r.Seed == s).ValidationLoss - baseline[s].ValidationLoss)];
-                double mean = deltas.Average();
-                string verdict = seeds.Count < 2 ? "one seed: no noise estimate"
-                    : deltas.All(d => d < 0) && -mean > noise ? "helps"
-                    : deltas.All(d => d > 0) && mean > noise ? "hurts"
-                    : "within noise";
-                comparisons.Add(new MtpComparison(task, depth, deltas, mean, noise, verdict));
-            }
-        }
-        return comparisons;
+        if (!config.Depths.Contains(0)) return [];
+        var tasks = config.Addition is null ? new[] { CorpusTask } : [CorpusTask, AdditionTask];
+        var metrics = tasks.Select(task => new ExperimentMetric<MtpResult>($"{task} validation loss", $"{task}-d0", Statistics.Direction.Lower,
+            r => r.Runs.Where(x => x.Task == task).Select(x => (x.Name, x.ValidationLoss)), LossMargin,
+            Math.Log(task == CorpusTask ? MultiDomainCorpus.VocabularySize : ArithmeticVocabulary.Size))
+            { Source = $"runs[task={task}].validationLoss (main model, MTP dropped, nats per token)" }).ToList();
+        if (config.Addition is not null)
+            metrics.Add(new("addition exact match", $"{AdditionTask}-d0", Statistics.Direction.Higher,
+                r => r.Runs.Where(x => x.Task == AdditionTask && x.ExactMatch is not null).Select(x => (x.Name, x.ExactMatch!.Value)), ExactMatchMargin)
+                { Source = "runs[task=addition].exactMatch (share of held-out problems answered exactly)", Trials = config.AdditionDecodeProblems });
+        return metrics;
     }
 
     // ---- the two tasks as full sequences [B, T + 1] with a mask over the targets that count ----
@@ -166,7 +167,7 @@ public static class MtpExperiment
     private static TaskData CorpusData(MtpExperimentConfig config, Device device)
     {
         var corpus = new MultiDomainCorpus(config.Corpus);
-        var validationRng = new Random(config.Seed + 2);   // one validation set for every seed
+        var validationRng = new Random((int)Seeding.Stream(config.RunSeed(), 2));
         var validation = Enumerable.Range(0, config.ValidationBatches).Select(_ => SequenceBatch.FromCorpus(corpus, config.BatchSize, validationRng, device)).ToList();
         IReadOnlyList<(string, long[])> Prompts()
         {
@@ -186,10 +187,10 @@ public static class MtpExperiment
     private static TaskData AdditionData(MtpExperimentConfig config, Device device)
     {
         var task = new ArithmeticTask(config.Addition!);
-        var validationProblems = new Generator((ulong)config.Seed + 2);
+        var validationProblems = new Generator((ulong)Seeding.Stream(config.RunSeed(), 2));
         var validation = Enumerable.Range(0, config.ValidationBatches)
             .Select(_ => SequenceBatch.FromAddition(task, task.Sample(config.BatchSize, validationProblems), AdditionTask, device)).ToList();
-        var decodeProblems = task.Sample(config.AdditionDecodeProblems, new Generator((ulong)config.Seed + 3));
+        var decodeProblems = task.Sample(config.AdditionDecodeProblems, new Generator((ulong)Seeding.Stream(config.RunSeed(), 3)));
         IReadOnlyList<(string, long[])> Prompts() => [.. decodeProblems.Select(p => (AdditionTask, task.SequenceTokens(p)[..task.PromptLength]))];
         double ExactMatch(LanguageModel model)
         {
@@ -209,10 +210,10 @@ public static class MtpExperiment
         IProgress<ExperimentProgress>? progress, CancellationToken cancellation)
     {
         var mtp = config.Mtp(depth);
-        using var model = new LanguageModel(task.Model with { NumNextnPredictLayers = depth }, device, new Generator((ulong)seed, device));
+        using var model = new LanguageModel(task.Model with { NumNextnPredictLayers = depth }, device, new Generator((ulong)Seeding.Stream(seed, 0), device));
         double initial = Validate(model, task.Validation).Main;
         using var trainer = new Trainer(model, task.Training);
-        var data = new Random(seed + 1);   // the same batches for every D at one seed
+        var data = new Random((int)Seeding.Stream(seed, 1));   // the same batches for every D at one seed
         int steps = task.Training.Steps;
         // The trainer validates at every logged point and at the last step; the last one is the run's result.
         (double Main, double[] Depths) last = (double.NaN, []);
@@ -308,14 +309,16 @@ public static class MtpExperiment
 
     private static double Median(IEnumerable<double> values) => MathNet.Numerics.Statistics.Statistics.Median(values);
 
-    /// <summary>The registry entry: default config from data/configs/mtp.json.</summary>
-    public static ExperimentDefinition Definition { get; } = ExperimentDefinition.Of<MtpExperimentConfig, MtpResult>(
+    /// <summary>The experiment: default config from data/configs/mtp.json.</summary>
+    public static Experiment<MtpExperimentConfig, MtpResult> Experiment { get; } = new(
         Id,
         "Multi-token prediction: MTP as a training objective and as the draft of self-speculative decoding",
         "The tiny LM trained with D = 0, 1 and 2 sequential MTP depths (DeepSeek-V3 §2.2; λ = 0.3, then 0.1) at the same " +
-        "main-model size, steps, batches and seed, on the four-domain corpus and on addition, with a second seed for the " +
-        "noise: validation loss of the main model alone (MTP dropped), each depth's loss, time per step; and for D ≥ 1 " +
+        "main-model size, steps, batches and seed, on the four-domain corpus and on addition, each depth compared with " +
+        "D = 0 over the seeds: validation loss of the main model alone (MTP dropped), each depth's loss, time per step; and for D ≥ 1 " +
         "lossless self-speculative greedy decoding with the depth-1 draft against plain cached greedy decoding: " +
         "acceptance rate (by domain), tokens per forward, speed-up, and a check that the tokens are identical.",
-        (config, request) => Run(config, request.Device, request.Progress, request.Cancellation), MtpOutput.Of);
+        (config, seed, request) => RunSeed(config, seed, request.Device, request.Progress, request.Cancellation), MtpOutput.Of, Metrics);
+
+    public static ExperimentDefinition Definition => Experiment.Definition;
 }

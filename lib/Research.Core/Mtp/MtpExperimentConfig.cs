@@ -64,14 +64,12 @@ public sealed record MtpExperimentConfig : IExperimentConfig<MtpExperimentConfig
     /// <summary>Timed passes over the decoding prompts (plain and speculative interleaved); the first one warms up.</summary>
     public int DecodeRepetitions { get; init; } = 3;
 
-    public int Seed { get; init; }
-
-    /// <summary>Seeds every run is repeated with (new weights and batches, same validation data), for the noise.</summary>
-    public IReadOnlyList<int> NoiseSeeds { get; init; } = [1];
+    /// <summary>The seeds to run (JSON <c>seeds</c>); each is the root of every generator one run draws from.</summary>
+    public IReadOnlyList<int> Seeds { get; init; } = [0];
 
     public MtpConfig Mtp(int depth) => new MtpConfig(depth, Lambda, FinalLambda, FinalFraction).Validated();
 
-    public MtpExperimentConfig WithSeed(int seed) => this with { Seed = seed, NoiseSeeds = [.. NoiseSeeds.Where(s => s != seed)] };
+    public MtpExperimentConfig WithSeeds(IReadOnlyList<int> seeds) => this with { Seeds = seeds };
 
     public MtpExperimentConfig Validated()
     {
@@ -114,7 +112,6 @@ public sealed record MtpExperimentConfig : IExperimentConfig<MtpExperimentConfig
         if (DraftDepth < 1 || DraftDepth > shallowest)
             throw new ConfigException($"{me}.DraftDepth must be in 1..{(shallowest == int.MaxValue ? "D" : shallowest.ToString())} (the smallest trained MTP depth D ≥ 1 of Depths; a draft cannot use a depth the model was not trained with) (got {DraftDepth})");
         if (DecodeRepetitions is < 2 or > 100) throw new ConfigException($"{me}.DecodeRepetitions must be in 2..100: the first pass warms up (got {DecodeRepetitions})");
-        ExperimentConfigs.CheckSeeds(me, Seed, NoiseSeeds);
         // The largest tensors: the corpus model's training state and a batch through it with its MTP modules' logits.
         CorpusModel.CheckTrainingMemory($"{me}.CorpusModel");
         if (Addition is not null) AdditionModel.CheckTrainingMemory($"{me}.AdditionModel");

@@ -126,7 +126,7 @@ public sealed record PretrainConfig(TrainerConfig Training, int BatchSize = 64, 
 public sealed record R1ZeroConfig(
     ReasoningTaskConfig? Task = null, ModelConfig? Small = null, ModelConfig? Large = null, PretrainConfig? Pretraining = null,
     PretrainConfig? LargePretraining = null, GrpoConfig? Grpo = null, EvaluationConfig? Evaluation = null, int ColdStartExamples = 300,
-    TrainerConfig? ColdStart = null, double DistillationLearningRate = 1e-3, int Seed = 0) : IExperimentConfig<R1ZeroConfig>
+    TrainerConfig? ColdStart = null, double DistillationLearningRate = 1e-3) : IExperimentConfig<R1ZeroConfig>
 {
     // The defaults are the run data/configs/r1-zero.json describes (about 2½ minutes on a 2-core laptop); a field left
     // null in a file takes its default here.
@@ -150,7 +150,10 @@ public sealed record R1ZeroConfig(
 
     private static TrainerConfig BasePretraining => new(Steps: 800, LearningRate: 3e-3, WarmupSteps: 30, LogEvery: 50);
 
-    public R1ZeroConfig WithSeed(int seed) => this with { Seed = seed };
+    /// <summary>The seeds to run (JSON <c>seeds</c>); each is the root of every generator one run draws from.</summary>
+    public IReadOnlyList<int> Seeds { get; init; } = [0];
+
+    public R1ZeroConfig WithSeeds(IReadOnlyList<int> seeds) => this with { Seeds = seeds };
 
     public R1ZeroConfig Validated()
     {
@@ -176,7 +179,6 @@ public sealed record R1ZeroConfig(
         if (ColdStartExamples < 1 || ColdStartExamples > 1_000_000) throw new ConfigException($"R1ZeroConfig.ColdStartExamples must be in 1..1000000 (got {ColdStartExamples})");
         ColdStart.Validated();
         if (!(DistillationLearningRate > 0 && DistillationLearningRate <= 1)) throw new ConfigException($"R1ZeroConfig.DistillationLearningRate must be in (0, 1] (got {DistillationLearningRate})");
-        if (Seed < 0) throw new ConfigException($"R1ZeroConfig.Seed must be ≥ 0 (got {Seed})");
         CheckMemory(task.PromptLength + Grpo.Sampling.MaxTokens);
         return this;
     }

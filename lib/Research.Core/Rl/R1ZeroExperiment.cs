@@ -95,8 +95,10 @@ public static partial class R1ZeroExperiment
     private const int SmallInitStream = 0, LargeInitStream = 1, PretrainStream = 2, ValidationStream = 3, PromptStream = 4,
         RolloutStream = 5, EvaluationStream = 6, ColdStartStream = 7, DistillPromptStream = 8, DistillSampleStream = 9, ColdStartBatchStream = 10;
 
-    public static R1ZeroResult Run(R1ZeroConfig config, Device device, IProgress<ExperimentProgress>? progress = null, CancellationToken cancellation = default) =>
-        ResultCache.Through(Id, config.Validated(), device, () => Train(config, device, progress, cancellation));
+    /// <summary>Every seed of <paramref name="config"/>, then the comparisons over them (see <see cref="Experiment"/>).</summary>
+    public static SeededResult<R1ZeroResult> Run(R1ZeroConfig config, Device device, IProgress<ExperimentProgress>? progress = null,
+        CancellationToken cancellation = default) => Experiment.Run(config, device, progress, cancellation);
+
 
     private static R1ZeroResult Train(R1ZeroConfig config, Device device, IProgress<ExperimentProgress>? progress, CancellationToken cancellation)
     {
@@ -296,11 +298,11 @@ public static partial class R1ZeroExperiment
         return copy;
     }
 
-    private static Generator Stream(R1ZeroConfig config, int offset) => new((ulong)(config.Seed * 32L + offset));
+    private static Generator Stream(R1ZeroConfig config, int offset) => new((ulong)Seeding.Stream(config.RunSeed(), offset));
 
-    private static ulong EvaluationSeed(R1ZeroConfig config) => (ulong)(config.Seed * 32L + EvaluationStream);
+    private static ulong EvaluationSeed(R1ZeroConfig config) => (ulong)Seeding.Stream(config.RunSeed(), EvaluationStream);
 
-    private static Generator DeviceStream(R1ZeroConfig config, int offset, Device device) => new((ulong)(config.Seed * 32L + offset), device);
+    private static Generator DeviceStream(R1ZeroConfig config, int offset, Device device) => new((ulong)Seeding.Stream(config.RunSeed(), offset), device);
 
     // Progress over the whole run, one unit per SFT update or RL step.
     private sealed class Tracker(IProgress<ExperimentProgress>? progress, int total, CancellationToken cancellation)

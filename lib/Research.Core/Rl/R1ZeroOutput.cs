@@ -4,15 +4,37 @@ namespace Research.Rl;
 
 public static partial class R1ZeroExperiment
 {
-    /// <summary>The registry entry: default config from data/configs/r1-zero.json.</summary>
-    public static ExperimentDefinition Definition { get; } = ExperimentDefinition.Of<R1ZeroConfig, R1ZeroResult>(
+    /// <summary>The experiment: default config from data/configs/r1-zero.json.</summary>
+    public static Experiment<R1ZeroConfig, R1ZeroResult> Experiment { get; } = new(
         Id,
         "R1-Zero in miniature: GRPO with rule-based rewards, against distillation and a cold start",
         "A small base model, pretrained briefly on addition solutions with and without scratchpad and template, trained by " +
         "GRPO with accuracy and format rewards (and by Dr. GRPO); a larger model made as R1 was (cold start, then GRPO) and distilled into the " +
         "small one by SFT on its correct samples at the same budget; and a short SFT cold start followed by GRPO. Scored by " +
         "pass@1 and cons@k of sampled answers on held-out problems.",
-        (config, request) => Run(config, request.Device, request.Progress, request.Cancellation), Output);
+        (config, _, request) => Train(config, request.Device, request.Progress, request.Cancellation), (config, seeded) => Output(config, seeded.First),
+        Metrics)
+    {
+        Cached = true,
+    };
+
+    /// <summary>The run the others are compared with: GRPO from the base model, R1-Zero's recipe.</summary>
+    public const string Baseline = "grpo";
+
+    /// <summary>The equivalence margin of pass@1: within ±3 points counts as no difference.</summary>
+    public const double PassMargin = 0.03;
+
+    /// <summary>
+    /// Held-out pass@1 of the base model and of every run against GRPO's, paired by seed: "base" below GRPO is what RL
+    /// bought; "distilled" above it is R1's finding for small models.
+    /// </summary>
+    public static IReadOnlyList<ExperimentMetric<R1ZeroResult>> Metrics(R1ZeroConfig config) =>
+    [
+        new("pass@1", Baseline, Statistics.Direction.Higher, r => r.Runs.Select(x => (x.Name, x.PassAt1)).Prepend(("base", r.Base.PassAt1)), PassMargin)
+            { Source = "runs[name].passAt1 and base.passAt1 (held-out problems, the mean over k samples each)", Trials = config.Evaluation.Problems },
+    ];
+
+    public static ExperimentDefinition Definition => Experiment.Definition;
 
     /// <summary>Summary lines, tables and charts of a run.</summary>
     public static ExperimentOutput Output(R1ZeroConfig config, R1ZeroResult result)
@@ -38,7 +60,7 @@ public static partial class R1ZeroExperiment
         var steps = ResultTable.Of("rl_steps", "run", all.SelectMany(r => r.Steps.Select(s => (r.Name, s))), display: false);
         var evaluations = ResultTable.Of("evaluations", "run", all.SelectMany(r => r.Evaluations.Select(e => (r.Name, e))), display: false);
         var samples = ResultTable.Of("samples", "run", all.SelectMany(r => r.Samples.Select(s => (r.Name, s))), display: false);
-        return new ExperimentOutput(config, config.Seed, result, summary, [runs, steps, evaluations, samples],
+        return new ExperimentOutput(config, config.Seeds, result, summary, [runs, steps, evaluations, samples],
         [
             new NamedChart("pass-at-1", "Held-out pass@1 during training", RlCharts.HeldOut(result, e => e.PassAt1, "pass@1 (%)")),
             new NamedChart("cons-at-k", $"Held-out cons@{k} during training", RlCharts.HeldOut(result, e => e.ConsAtK, $"cons@{k} (%)")),

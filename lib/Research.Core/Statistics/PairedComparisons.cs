@@ -33,6 +33,9 @@ public static class PairedComparisons
     /// <summary>Fewer seeds than this give no verdict: with n = 2 one lucky seed decides, and the SD has one degree of freedom.</summary>
     public const int MinimumSeeds = 3;
 
+    /// <summary>The level every comparison the kit prints is made at unless told otherwise.</summary>
+    public const double DefaultAlpha = 0.05;
+
     /// <summary>
     /// All arms of one metric against the baseline. The arms given are the family: Holm adjusts the difference p-values
     /// across them, and separately the equivalence p-values when a <paramref name="margin"/> is given.

@@ -14,9 +14,11 @@ public static class JsonShape
     public static IReadOnlyList<(string Name, Type Type)>? Fields(Type type)
     {
         var info = Info(type);
-        return info?.Kind == JsonTypeInfoKind.Object && info.Properties.Count > 0
-            ? info.Properties.Select(p => (p.Name, p.PropertyType)).ToList()
-            : null;
+        // [JsonIgnore] properties stay in the contract (with no getter or setter); they are not fields of the JSON.
+        var fields = info?.Kind == JsonTypeInfoKind.Object
+            ? info.Properties.Where(p => p.AttributeProvider?.IsDefined(typeof(System.Text.Json.Serialization.JsonIgnoreAttribute), true) != true).ToList()
+            : [];
+        return fields.Count > 0 ? fields.Select(p => (p.Name, p.PropertyType)).ToList() : null;
     }
 
     /// <summary>The element type when <paramref name="type"/> is written as a JSON array, else null.</summary>

@@ -56,7 +56,7 @@ public static class SweepCells
 
     /// <summary>The result (the <c>result</c> of the experiment's JSON document) of a finished cell.</summary>
     public static JsonNode? ResultOf(string directory, SweepCell cell) =>
-        JsonNode.Parse(File.ReadAllText(Path.Combine(directory, cell.Folder, SweepPlan.ResultFile)))?["result"];
+        JsonNode.Parse(File.ReadAllText(Path.Combine(directory, cell.Folder, SweepPlan.ResultFile)))?["result"]?["perSeed"]?[0]?["result"];
 
     /// <summary>Removes a cell's outputs (result, markers), keeping the folder; true when there was something to remove.</summary>
     public static bool Clear(string folder)
@@ -111,7 +111,7 @@ public static class SweepCells
             RecordFailure(directory, cell, 1, e.Message, []);
             throw;
         }
-        var document = new ExperimentDocument(definition.Id, definition.Title, output.Seed, device,
+        var document = new ExperimentDocument(definition.Id, definition.Title, output.Seeds, device,
             Math.Round(watch.Elapsed.TotalSeconds, 3), DateTime.UtcNow, output.Config, output.Result, RunEnvironment.Current());
         AtomicFile.Write(Path.Combine(folder, SweepPlan.ResultFile), p => File.WriteAllText(p, ExperimentWriter.ToJson(document)));
         var done = new CellDone(hash, Math.Round(watch.Elapsed.TotalSeconds, 3), DateTime.UtcNow, Environment.MachineName);

@@ -5,6 +5,7 @@ using Plotly.NET.CSharp;
 using Plotly.NET.TraceObjects;
 using Research.Charts;
 using Research.Experiments;
+using Research.Statistics;
 using Chart = Plotly.NET.CSharp.Chart;
 
 namespace Research.Sweeps;

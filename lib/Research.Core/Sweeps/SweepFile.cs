@@ -50,21 +50,14 @@ public sealed record SweepDefinition(
     string Name, string? Description, ExperimentDefinition Experiment, string BaseName, JsonObject BaseConfig,
     IReadOnlyList<int> Seeds, IReadOnlyList<SweepArm> Arms, string Baseline, IReadOnlyList<SweepMetric> Metrics)
 {
-    /// <summary>The config field every seeded experiment has; each cell sets it to its seed.</summary>
-    public const string SeedField = "seed";
+    /// <summary>The config field every seeded experiment has; each cell sets it to its one seed.</summary>
+    public const string SeedsField = "seeds";
 
-    /// <summary>
-    /// Old-style configs run extra noise seeds inside one run; in a sweep the seeds are the noise estimate, so a cell
-    /// empties this list and runs its one seed.
-    /// </summary>
-    public const string NoiseSeedsField = "noiseSeeds";
-
-    /// <summary>The full config of one cell: the base, the arm's patch, the seed.</summary>
+    /// <summary>The full config of one cell: the base, the arm's patch, the seed (the cell's <c>seeds</c> is that seed alone).</summary>
     public JsonObject CellConfig(SweepArm arm, int seed)
     {
         var config = (JsonObject)JsonMergePatch.Apply(BaseConfig, arm.Patch)!;
-        config[SeedField] = seed;
-        if (JsonShape.Fields(Experiment.Schema!.ConfigType)!.Any(f => f.Name == NoiseSeedsField)) config[NoiseSeedsField] = new JsonArray();
+        config[SeedsField] = new JsonArray(seed);
         return config;
     }
 }
@@ -105,7 +98,7 @@ public static class SweepFiles
         var experiment = ExperimentCatalog.All.FirstOrDefault(e => e.Id == file.Experiment)
             ?? throw new ConfigException($"{Field("experiment")}: unknown experiment '{file.Experiment}'; known experiments: {string.Join(", ", ExperimentCatalog.All.Select(e => e.Id))}");
         var schema = experiment.Schema ?? throw new ConfigException($"{Field("experiment")}: '{experiment.Id}' does not describe its config and result, so it cannot be swept");
-        if (JsonShape.Fields(schema.ConfigType)?.Any(f => f.Name == SweepDefinition.SeedField) != true)
+        if (JsonShape.Fields(schema.ConfigType)?.Any(f => f.Name == SweepDefinition.SeedsField) != true)
             throw new ConfigException($"{Field("experiment")}: '{experiment.Id}' has no seed (its result does not vary with one), so there is nothing to sweep over seeds");
 
         var (baseName, baseConfig) = LoadBase(file.Base, experiment.Id, source);

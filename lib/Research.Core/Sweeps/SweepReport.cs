@@ -5,17 +5,6 @@ using Research.Statistics;
 
 namespace Research.Sweeps;
 
-/// <summary>One seed's value of one metric in one arm.</summary>
-public sealed record SeedValue(int Seed, double Value);
-
-/// <summary>One arm on one metric: its finished seeds, their summary (null without any), and what is missing.</summary>
-/// <param name="NonFinite">Seeds whose value is NaN or infinite (a diverged run): left out of every statistic.</param>
-public sealed record ArmReport(string Arm, Summary? Summary, IReadOnlyList<SeedValue> Values, int Missing, IReadOnlyList<int> NonFinite);
-
-/// <summary>One metric across the arms, and each arm against the baseline over the seeds both finished.</summary>
-public sealed record MetricReport(string Name, string Path, Direction Direction, double? Margin, IReadOnlyList<ArmReport> Arms,
-    IReadOnlyList<PairedDifference> Comparisons);
-
 /// <summary>
 /// What <c>research sweep report</c> computes from the finished cells. Per arm: n, mean, SD and a Student-t interval.
 /// Per arm against the baseline: the paired differences over shared seeds, their mean with a t interval and a
@@ -26,7 +15,7 @@ public sealed record SweepReport(
     int Cells, int Done, int Failed, int Pending, double Alpha, int BootstrapResamples, int BootstrapSeed,
     string Method, IReadOnlyList<MetricReport> Metrics, DateTime CreatedUtc)
 {
-    public const double DefaultAlpha = 0.05;
+    public const double DefaultAlpha = PairedComparisons.DefaultAlpha;
     public const int DefaultResamples = 10_000, DefaultBootstrapSeed = 0;
 
     /// <summary>Builds the report of the sweep in <paramref name="directory"/> from whatever cells have finished.</summary>
@@ -47,22 +36,8 @@ public sealed record SweepReport(
                 try { values[cell.Arm][cell.Seed] = metric.Path.Evaluate(result); }
                 catch (MetricException e) { throw new MetricException($"metric '{metric.Name}': {e.Message} (in {cell.Folder}/{SweepPlan.ResultFile})"); }
             }
-            var arms = plan.Arms.Select(arm =>
-            {
-                var finite = values[arm].Where(kv => double.IsFinite(kv.Value)).Select(kv => new SeedValue(kv.Key, kv.Value)).ToList();
-                var nonFinite = values[arm].Where(kv => !double.IsFinite(kv.Value)).Select(kv => kv.Key).ToList();
-                return new ArmReport(arm, finite.Count == 0 ? null : Describe.Of(finite.Select(v => v.Value).ToList(), 1 - alpha),
-                    finite, plan.Seeds.Count - values[arm].Count, nonFinite);
-            }).ToList();
-
-            var baseline = values[plan.Baseline];
-            var pairs = plan.Arms.Where(a => a != plan.Baseline).Select(arm =>
-            {
-                var shared = values[arm].Keys.Where(s => baseline.ContainsKey(s) && double.IsFinite(baseline[s]) && double.IsFinite(values[arm][s])).Order();
-                return (arm, (IReadOnlyList<double>)shared.Select(s => values[arm][s] - baseline[s]).ToList());
-            }).ToList();
-            var comparisons = pairs.Count == 0 ? [] : PairedComparisons.Compare(pairs, metric.Direction, metric.Margin, alpha, DefaultResamples, DefaultBootstrapSeed);
-            reports.Add(new MetricReport(metric.Name, metric.Path.Text, metric.Direction, metric.Margin, arms, comparisons));
+            reports.Add(SeedComparison.Build(metric.Name, metric.Path.Text, metric.Direction, metric.Margin, null, plan.Arms, plan.Baseline,
+                values, plan.Seeds.Count, alpha));
         }
 
         int compared = plan.Arms.Count - 1;
@@ -80,7 +55,7 @@ public sealed record SweepReport(
 
     /// <summary>Per metric and arm: n, mean, SD, the t interval.</summary>
     public ResultTable SummaryTable() => ResultTable.Of("summary", Metrics.SelectMany(m => m.Arms.Select(a => new ArmRow(m.Name, a.Arm,
-        a.Summary?.N ?? 0, a.Summary?.Mean, a.Summary?.StandardDeviation, a.Summary?.Low, a.Summary?.High, a.Missing, a.NonFinite.Count))));
+        a.Summary?.N ?? 0, a.Summary?.Mean, a.Summary?.StandardDeviation, a.Summary?.Low, a.Summary?.High, a.Missing, a.Diverged.Count))));
 
     /// <summary>Per metric and arm against the baseline: the paired differences and the verdict.</summary>
     public ResultTable DifferencesTable() => ResultTable.Of("differences", Metrics.SelectMany(m => m.Comparisons.Select(c => new DifferenceRow(m.Name,
@@ -88,16 +63,7 @@ public sealed record SweepReport(
         c.AdjustedEquivalencePValue, Verdicts.Name(c.Verdict)))));
 
     /// <summary>One metric as the terminal and the HTML page show it: per arm its values, then its difference from the baseline.</summary>
-    public ResultTable ArmsTable(MetricReport metric) => ResultTable.Of($"{metric.Name} ({(metric.Direction == Direction.Lower ? "lower" : "higher")} is better" +
-        (metric.Margin is double m ? $", margin ±{m}" : "") + ")", metric.Arms.Select(a =>
-        {
-            var (s, c) = (a.Summary, metric.Comparisons.FirstOrDefault(x => x.Arm == a.Arm));
-            return new ArmLine(a.Arm, s?.N ?? 0, s?.Mean, s?.StandardDeviation, s is { N: > 1 } ? Interval(s.Low, s.High) : "–",
-                c is null ? "(baseline)" : Verdicts.Number(c.Mean), c is null ? "" : Interval(c.Low, c.High), c is null ? "" : Interval(c.BootstrapLow, c.BootstrapHigh),
-                c?.AdjustedPValue, c is null ? "" : Verdicts.Name(c.Verdict));
-        }));
-
-    private static string Interval(double low, double high) => $"[{Verdicts.Number(low)}, {Verdicts.Number(high)}]";
+    public ResultTable ArmsTable(MetricReport metric) => ComparisonOutput.Table(metric);
 
     /// <summary>
     /// Writes <c>report/</c> in the sweep directory: summary.csv, differences.csv, report.json and, with
@@ -122,18 +88,13 @@ public sealed record SweepReport(
 
 /// <summary>A row of <c>summary.csv</c>: one arm's values of one metric; no mean or interval without values.</summary>
 public sealed record ArmRow(string Metric, string Arm, int N, double? Mean, [property: Column("sd")] double? StandardDeviation, double? Low, double? High,
-    int Missing, int NonFinite);
+    int Missing, int Diverged);
 
 /// <summary>A row of <c>differences.csv</c>: one arm against the baseline on one metric, paired by seed.</summary>
 public sealed record DifferenceRow(string Metric, string Arm, string Baseline, int N, [property: Column("mean_diff")] double Mean,
     [property: Column("sd_diff")] double StandardDeviation, [property: Column("t_low")] double Low, [property: Column("t_high")] double High,
     double BootstrapLow, double BootstrapHigh, [property: Column("p")] double PValue, [property: Column("p_holm")] double AdjustedPValue,
     double? Margin, [property: Column("p_equivalence_holm")] double? AdjustedEquivalencePValue, string Verdict);
-
-/// <summary>A line of <see cref="SweepReport.ArmsTable"/>; the intervals are t intervals unless named bootstrap.</summary>
-public sealed record ArmLine(string Arm, int N, double? Mean, [property: Column("sd")] double? StandardDeviation, [property: Column("t_interval")] string Interval,
-    [property: Column("delta")] string Difference, [property: Column("delta_t_interval")] string DifferenceInterval,
-    [property: Column("delta_bootstrap")] string DifferenceBootstrap, [property: Column("p_holm")] double? AdjustedPValue, string Verdict);
 
 /// <summary>How verdicts read in tables.</summary>
 public static class Verdicts

@@ -39,17 +39,12 @@ public sealed record V3MiniRun(string Name, int Seed, string Swapped, [property:
 /// <summary>A row of <c>expert_loads.csv</c>: validation tokens one expert of one MoE layer received.</summary>
 public sealed record ExpertTokensRow(string Run, int Layer, int Expert, long Tokens);
 
-/// <summary>An ablation against the full model, at the reference seed.</summary>
-/// <param name="Delta">Its validation loss minus the full model's (positive: the technique it removes helped).</param>
-/// <param name="SeedNoise">Largest minus smallest validation loss of the full model over the seeds.</param>
-/// <param name="Verdict">"worse without it", "better without it" or "within noise" (|Delta| ≤ SeedNoise).</param>
-public sealed record V3MiniComparison(string Name, double Delta, double SeedNoise, string Verdict);
-
-public sealed record V3MiniResult(IReadOnlyList<V3MiniRun> Runs, IReadOnlyList<V3MiniComparison> Comparisons, IReadOnlyList<int> Seeds, double Seconds);
+/// <summary>Every run of one seed, and how long they took.</summary>
+public sealed record V3MiniResult(IReadOnlyList<V3MiniRun> Runs, double Seconds);
 
 /// <summary>
 /// <c>v3-mini</c>: DeepSeek-V3 in miniature (a <see cref="LanguageModel"/> of <see cref="ModelConfig.DeepSeekMini"/>) against one ablation per technique, same
-/// corpus batches, steps and seed; the full model again with other seeds for the noise.
+/// corpus batches, steps and seed; over several seeds each ablation is judged by its paired difference from the full model.
 /// </summary>
 public static class V3MiniExperiment
 {
@@ -57,42 +52,39 @@ public static class V3MiniExperiment
 
     private const KvDtype CacheDtype = KvDtype.Bf16;
 
-    public static V3MiniResult Run(V3MiniExperimentConfig config, Device device, IProgress<ExperimentProgress>? progress = null,
-        CancellationToken cancellation = default) =>
-        ResultCache.Through(Id, config.Validated(), device, () => Train(config, device, progress, cancellation));
+    /// <summary>
+    /// A run that ends above this validation loss has diverged: it predicts worse than the uniform guess over the corpus's
+    /// characters, ln 51 ≈ 3.93 nats, which an untrained model already matches.
+    /// </summary>
+    public static readonly double DivergedAbove = Math.Log(MultiDomainCorpus.VocabularySize);
 
-    private static V3MiniResult Train(V3MiniExperimentConfig config, Device device, IProgress<ExperimentProgress>? progress,
+    /// <summary>The equivalence margin of the validation loss, in nats per token: differences inside ±0.02 count as none.</summary>
+    public const double LossMargin = 0.02;
+
+    /// <summary>Every seed of <paramref name="config"/>, each ablation compared with the full model over the seeds.</summary>
+    public static SeededResult<V3MiniResult> Run(V3MiniExperimentConfig config, Device device, IProgress<ExperimentProgress>? progress = null,
+        CancellationToken cancellation = default) => Experiment.Run(config, device, progress, cancellation);
+
+    private static V3MiniResult RunSeed(V3MiniExperimentConfig config, int seed, Device device, IProgress<ExperimentProgress>? progress,
         CancellationToken cancellation)
     {
         TorchRuntime.EnsureLoaded();
         var watch = Stopwatch.StartNew();
         var corpus = new MultiDomainCorpus(config.Corpus);
-        var validationRng = new Random(config.Seed + 2);
+        var validationRng = new Random((int)Seeding.Stream(seed, 2));
         var validation = Enumerable.Range(0, config.ValidationBatches)
             .Select(_ => SequenceBatch.FromCorpus(corpus, config.BatchSize, validationRng, device)).ToList();
         try
         {
-            var plan = config.Runs.Select(r => (Name: r, Seed: config.Seed))
-                .Concat(config.NoiseSeeds.Select(s => (Name: V3MiniAblations.FullName, Seed: s))).ToList();
             var runs = new List<V3MiniRun>();
             int steps = config.Training.Steps;
-            for (int i = 0; i < plan.Count; i++)
+            for (int i = 0; i < config.Runs.Count; i++)
             {
-                var (name, seed) = plan[i];
-                var stage = ShiftedProgress.Create(progress, seed == config.Seed ? name : $"{name} seed {seed}", i * steps, plan.Count * steps);
+                var name = config.Runs[i];
+                var stage = ShiftedProgress.Create(progress, name, i * steps, config.Runs.Count * steps);
                 runs.Add(RunOne(config, name, seed, corpus, validation, device, stage, cancellation));
             }
-            var fulls = runs.Where(r => r.Name == V3MiniAblations.FullName).Select(r => r.ValidationLoss).ToList();
-            if (fulls.Count == 0) return new V3MiniResult(runs, [], [config.Seed], watch.Elapsed.TotalSeconds);   // one ablation alone: nothing to compare within
-            double noise = fulls.Max() - fulls.Min();
-            double reference = runs.First(r => r.Name == V3MiniAblations.FullName && r.Seed == config.Seed).ValidationLoss;
-            var comparisons = runs.Where(r => r.Name != V3MiniAblations.FullName && r.Seed == config.Seed).Select(r =>
-            {
-                double delta = r.ValidationLoss - reference;
-                string verdict = Math.Abs(delta) <= noise ? "within noise" : delta > 0 ? "worse without it" : "better without it";
-                return new V3MiniComparison(r.Name, delta, noise, verdict);
-            }).ToList();
-            return new V3MiniResult(runs, comparisons, [config.Seed, .. config.NoiseSeeds], watch.Elapsed.TotalSeconds);
+            return new V3MiniResult(runs, watch.Elapsed.TotalSeconds);
         }
         finally
         {
@@ -100,14 +92,23 @@ public static class V3MiniExperiment
         }
     }
 
+    /// <summary>What v3-mini compares over seeds: every ablation's validation loss and MaxVio against the full model's.</summary>
+    public static IReadOnlyList<ExperimentMetric<V3MiniResult>> Metrics { get; } =
+    [
+        new("validation loss", V3MiniAblations.FullName, Statistics.Direction.Lower, r => r.Runs.Select(x => (x.Name, x.ValidationLoss)),
+            LossMargin, DivergedAbove) { Source = "runs[name].validationLoss (main model, MTP dropped, nats per token)" },
+        new("MaxVio", V3MiniAblations.FullName, Statistics.Direction.Lower, r => r.Runs.Where(x => x.MaxVio is not null).Select(x => (x.Name, x.MaxVio!.Value)))
+            { Source = "runs[name].maxVio (validation set, mean over MoE layers)" },
+    ];
+
     private static V3MiniRun RunOne(V3MiniExperimentConfig config, string name, int seed, MultiDomainCorpus corpus,
         IReadOnlyList<SequenceBatch> validation, Device device, IProgress<ExperimentProgress>? progress, CancellationToken cancellation)
     {
         var c = V3MiniAblations.Of(name, config);
-        using var mini = new LanguageModel(c, device, new Generator((ulong)seed, device));
+        using var mini = new LanguageModel(c, device, new Generator((ulong)Seeding.Stream(seed, 0), device));
         var mtp = new MtpConfig(c.NumNextnPredictLayers, config.Lambda, config.FinalLambda).Validated();
         using var trainer = new Trainer(mini, config.Training);
-        var data = new Random(seed + 1);   // the same batches for every run at one seed
+        var data = new Random((int)Seeding.Stream(seed, 1));   // the same batches for every run at one seed
         int steps = config.Training.Steps;
         double firstMb = 0, lastMb = 0;
         // The trainer validates at every logged point and at the last step; the last one is the run's result.
@@ -204,14 +205,19 @@ public static class V3MiniExperiment
         return (produced / plain, drafts ? produced / speculative : null, drafts && proposed > 0 ? (double)accepted / proposed : null, identical);
     }
 
-    /// <summary>The registry entry: default config from data/configs/v3-mini.json.</summary>
-    public static ExperimentDefinition Definition { get; } = ExperimentDefinition.Of<V3MiniExperimentConfig, V3MiniResult>(
+    /// <summary>The experiment: default config from data/configs/v3-mini.json.</summary>
+    public static Experiment<V3MiniExperimentConfig, V3MiniResult> Experiment { get; } = new(
         Id,
         "DeepSeek-V3 in miniature: MLA, DeepSeekMoE with loss-free balancing, MTP and FP8 in one model, and what each buys",
         "One tiny V3-shaped model (MLA with decoupled RoPE, a dense layer then DeepSeekMoE with the balancing bias and the " +
         "sequence-wise loss, one MTP depth, every block GEMM in FP8 with fine-grained scaling) trained on the four-domain " +
         "corpus, against one ablation per technique at the same batches, steps and seed (dense FFN, MHA, GQA, FP32, no MTP, " +
-        "auxiliary loss), with a second seed of the full model for the noise: validation loss, total and activated parameters, " +
-        "training FLOPs per token, KV-cache bytes per token, MaxVio, time per step and decoding speed with and without MTP drafts.",
-        (config, request) => Run(config, request.Device, request.Progress, request.Cancellation), V3MiniOutput.Of);
+        "auxiliary loss), each judged over the seeds by its paired difference from the full model: validation loss, total and " +
+        "activated parameters, training FLOPs per token, KV-cache bytes per token, MaxVio, time per step and decoding speed with and without MTP drafts.",
+        (config, seed, request) => RunSeed(config, seed, request.Device, request.Progress, request.Cancellation), V3MiniOutput.Of, _ => Metrics)
+    {
+        Cached = true,
+    };
+
+    public static ExperimentDefinition Definition => Experiment.Definition;
 }

@@ -50,15 +50,13 @@ public sealed record V3MiniExperimentConfig : IExperimentConfig<V3MiniExperiment
 
     public int DecodeTokens { get; init; } = 40;
 
-    public int Seed { get; init; }
-
-    /// <summary>Seeds the full model is trained again with, for the noise.</summary>
-    public IReadOnlyList<int> NoiseSeeds { get; init; } = [1];
+    /// <summary>The seeds to run (JSON <c>seeds</c>); each is the root of every generator one run draws from.</summary>
+    public IReadOnlyList<int> Seeds { get; init; } = [0];
 
     /// <summary>The full miniature: <see cref="Model"/> with every block GEMM on V3's FP8 recipe (<see cref="V3Fp8"/>).</summary>
     public ModelConfig Full => Model with { Fp8 = V3Fp8.Recipe(Model, Fp8Tile) };
 
-    public V3MiniExperimentConfig WithSeed(int seed) => this with { Seed = seed, NoiseSeeds = [.. NoiseSeeds.Where(s => s != seed)] };
+    public V3MiniExperimentConfig WithSeeds(IReadOnlyList<int> seeds) => this with { Seeds = seeds };
 
     public V3MiniExperimentConfig Validated()
     {
@@ -77,8 +75,8 @@ public sealed record V3MiniExperimentConfig : IExperimentConfig<V3MiniExperiment
         if (Runs is null || Runs.Count == 0)
             throw new ConfigException($"{me}.Runs must list at least one run; allowed {string.Join(", ", V3MiniAblations.Names)}");
         // One run alone is what a sweep arm runs (the sweep compares arms); comparisons within a run need the reference.
-        if ((Runs.Count > 1 || NoiseSeeds is { Count: > 0 }) && !Runs.Contains(V3MiniAblations.FullName))
-            throw new ConfigException($"{me}.Runs must list \"{V3MiniAblations.FullName}\", the reference, when it lists several runs or NoiseSeeds; allowed {string.Join(", ", V3MiniAblations.Names)}");
+        if (Runs.Count > 1 && !Runs.Contains(V3MiniAblations.FullName))
+            throw new ConfigException($"{me}.Runs must list \"{V3MiniAblations.FullName}\", the reference, when it lists several runs; allowed {string.Join(", ", V3MiniAblations.Names)}");
         foreach (var run in Runs)
             if (!V3MiniAblations.Names.Contains(run))
                 throw new ConfigException($"{me}.Runs: unknown run '{run}'; allowed {string.Join(", ", V3MiniAblations.Names)}");
@@ -95,7 +93,6 @@ public sealed record V3MiniExperimentConfig : IExperimentConfig<V3MiniExperiment
             throw new ConfigException($"{me}.DecodePromptLength must be in 2..Corpus.SequenceLength ({Corpus.SequenceLength}) (got {DecodePromptLength})");
         if (DecodeTokens < 2 || DecodePromptLength + DecodeTokens + 1 > Model.MaxPositionEmbeddings)
             throw new ConfigException($"{me}.DecodeTokens must be in 2..{Model.MaxPositionEmbeddings - DecodePromptLength - 1} (Model.MaxPositionEmbeddings − DecodePromptLength − 1) (got {DecodeTokens})");
-        ExperimentConfigs.CheckSeeds(me, Seed, NoiseSeeds);
         Model.CheckTrainingMemory($"{me}.Model");
         MemoryLimit.Check(me, $"BatchSize {BatchSize} × sequence {Corpus.SequenceLength} activations of the model and its MTP depths",
             MemoryLimit.Float32 * (Model with { NumHiddenLayers = Model.NumHiddenLayers + Model.NumNextnPredictLayers }).ActivationFloats(BatchSize, Corpus.SequenceLength));

@@ -73,11 +73,11 @@ public sealed class BadInputTests
     }
 
     [Theory]
-    [InlineData("""{ "seed": 0, "seed": 1 }""")]
-    [InlineData("""{ "seed": 0, "Seed": 1 }""")]
+    [InlineData("""{ "seeds": [0], "seeds": [1] }""")]
+    [InlineData("""{ "seeds": [0], "Seeds": [1] }""")]
     public void A_key_given_twice_even_in_another_case_is_refused(string json)
     {
-        InProcessCli.AssertBadConfig("v3-mini", json, "Duplicate property 'seed'");
+        InProcessCli.AssertBadConfig("v3-mini", json, "Duplicate property 'seeds'");
     }
 
     [Fact]
@@ -160,8 +160,23 @@ public sealed class BadInputTests
     }
 
     [Theory]
-    [InlineData("matmul-throughput", """{ "sizes": [8], "seed": -1 }""", "Seed")]
-    [InlineData("fp8-formats", """{ "formats": ["e4m3"], "seed": -3 }""", "Seed")]
+    [InlineData(new[] { "--seeds", "0,1,1" }, "--seeds lists a seed twice")]
+    [InlineData(new[] { "--seeds", "0,-1" }, "--seeds: '-1' is not a seed")]
+    [InlineData(new[] { "--seeds", "x" }, "--seeds: 'x' is not a seed")]
+    [InlineData(new[] { "--seeds", "0" }, "--seeds: a count must be in 1..100")]
+    [InlineData(new[] { "--seeds", "101" }, "--seeds: a count must be in 1..100")]
+    [InlineData(new[] { "--seed", "1", "--seeds", "2" }, "give --seed or --seeds, not both")]
+    public void Bad_seeds_on_the_command_line_are_refused_naming_the_option(string[] options, string named)
+    {
+        var output = Path.Combine(TestPaths.TempFolder(), "out");
+
+        InProcessCli.AssertBadInput(InProcessCli.Run(["run", "matmul-throughput", .. options, "--out", output]), named);
+        Assert.False(Directory.Exists(output));
+    }
+
+    [Theory]
+    [InlineData("matmul-throughput", """{ "sizes": [8], "seeds": [-1] }""", "Seeds")]
+    [InlineData("fp8-formats", """{ "formats": ["e4m3"], "seeds": [0, -3] }""", "Seeds")]
     public void A_negative_seed_in_a_config_is_refused(string id, string json, string named)
     {
         InProcessCli.AssertBadConfig(id, json, named);

@@ -9,7 +9,7 @@ public sealed class CliTests
 {
     private static (int Exit, string Out, string Err) Research(params string[] args) => InProcessCli.Run(args);
 
-    private static string TinyConfig(string folder, string json = """{ "sizes": [8, 16], "repeats": 2, "warmup": 0, "seed": 1 }""")
+    private static string TinyConfig(string folder, string json = """{ "sizes": [8, 16], "repeats": 2, "warmup": 0, "seeds": [1] }""")
     {
         var path = Path.Combine(folder, "tiny.json");
         File.WriteAllText(path, json);
@@ -64,8 +64,8 @@ public sealed class CliTests
         Assert.True(exit == ExitCodes.Ok, error);
         var printed = JsonDocument.Parse(output).RootElement;
         Assert.Equal("matmul-throughput", printed.GetProperty("id").GetString());
-        Assert.Equal(7, printed.GetProperty("seed").GetInt32());
-        var points = printed.GetProperty("result").GetProperty("points").EnumerateArray().ToList();
+        Assert.Equal([7], printed.GetProperty("seeds").EnumerateArray().Select(s => s.GetInt32()));
+        var points = printed.GetProperty("result").GetProperty("perSeed")[0].GetProperty("result").GetProperty("points").EnumerateArray().ToList();
         Assert.Equal([8, 16], points.Select(p => p.GetProperty("size").GetInt32()));
         Assert.All(points, p => Assert.True(p.GetProperty("bestGflops").GetDouble() >= p.GetProperty("medianGflops").GetDouble()));
 

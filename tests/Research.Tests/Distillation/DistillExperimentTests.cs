@@ -69,7 +69,7 @@ public sealed class DistillExperimentTests
     [Fact]
     public void Every_method_is_trained_on_the_same_budget_and_scored_on_held_out_problems()
     {
-        var result = DistillExperiment.Run(Tiny, CPU, cancellation: TestContext.Current.CancellationToken);
+        var result = DistillExperiment.Run(Tiny, CPU, cancellation: TestContext.Current.CancellationToken).First;
 
         Assert.Equal(Tiny.Methods.Select(m => m.Name), result.Methods.Select(m => m.Name));
         Assert.All(result.Methods, m =>
@@ -97,8 +97,8 @@ public sealed class DistillExperimentTests
     {
         var cache = TestPaths.TempFolder();
         var config = Tiny with { Methods = [Tiny.Methods[0], Tiny.Methods[1], Tiny.Methods[5]], TemperatureSweep = [] };
-        var first = DistillExperiment.Run(config, CPU, cache, cancellation: TestContext.Current.CancellationToken);
-        var second = DistillExperiment.Run(config, CPU, cache, cancellation: TestContext.Current.CancellationToken);
+        var first = DistillExperiment.Run(config, CPU, cache, cancellation: TestContext.Current.CancellationToken).First;
+        var second = DistillExperiment.Run(config, CPU, cache, cancellation: TestContext.Current.CancellationToken).First;
 
         Assert.False(first.Teacher.Cached);
         Assert.True(second.Teacher.Cached);
@@ -110,7 +110,7 @@ public sealed class DistillExperimentTests
 
         // A different teacher setting is a different cache entry, never a stale one.
         var other = DistillExperiment.Run(config with { TeacherTraining = config.TeacherTraining with { Steps = 20 } }, CPU, cache,
-            cancellation: TestContext.Current.CancellationToken);
+            cancellation: TestContext.Current.CancellationToken).First;
         Assert.False(other.Teacher.Cached);
         Assert.Equal(2, Directory.GetFiles(cache, "distill-teacher-*.bin").Length);
     }
@@ -169,7 +169,7 @@ public sealed class DistillExperimentTests
         File.WriteAllText(configPath, JsonSerializer.Serialize(Tiny, ExperimentConfigs.Json));
         var (exit, stdout, stderr) = InProcessCli.Run("run", "distill", "--config", configPath, "--out", folder, "--json");
         Assert.True(exit == ExitCodes.Ok, stderr);
-        var result = JsonDocument.Parse(stdout).RootElement.GetProperty("result");
+        var result = JsonDocument.Parse(stdout).RootElement.GetProperty("result").GetProperty("perSeed")[0].GetProperty("result");
         double teacher = result.GetProperty("teacher").GetProperty("accuracy").GetDouble();
         Assert.Equal(Math.Round(teacher * Tiny.ValidationExamples), teacher * Tiny.ValidationExamples, 9);   // exact matches of the held-out problems
         var methods = result.GetProperty("methods").EnumerateArray().ToList();

@@ -20,7 +20,7 @@ public sealed class ExperimentCatalogTests
     private static ExperimentSchema Schema(string id) =>
         ExperimentCatalog.Find(id).Schema ?? throw new InvalidOperationException($"{id} has no schema");
 
-    private static bool HasSeed(Type config) => config.GetProperty("Seed") is not null;
+    private static bool HasSeed(Type config) => Research.Sweeps.JsonShape.Fields(config)?.Any(f => f.Name == "seeds") == true;
 
     // A run that passes validation stops at its first cancellation check, so a missing check fails fast, not slowly.
     private static ExperimentRequest Refused(string? path = null, int? seed = null) =>
@@ -68,16 +68,16 @@ public sealed class ExperimentCatalogTests
 
     [Theory]
     [MemberData(nameof(Seeded))]
-    public void A_negative_seed_in_the_file_or_from_seed_is_a_config_error_naming_seed(string id)
+    public void A_negative_seed_in_the_file_or_from_seed_is_a_config_error_naming_seeds(string id)
     {
-        var path = WriteConfig(id, o => o["seed"] = -1);
+        var path = WriteConfig(id, o => o["seeds"] = new JsonArray(0, -1));
 
         var fromFile = Assert.Throws<ConfigException>(() => ExperimentCatalog.Find(id).Run(Refused(path)));
         // --seed goes into the config before it is checked, so the same check refuses it
         var fromOption = Assert.Throws<ConfigException>(() => ExperimentCatalog.Find(id).Run(Refused(seed: -1)));
 
-        Assert.Contains("Seed", fromFile.Message);
-        Assert.Contains("Seed", fromOption.Message);
+        Assert.Contains("Seeds", fromFile.Message);
+        Assert.Contains("Seeds", fromOption.Message);
     }
 
     [Theory]
@@ -86,7 +86,59 @@ public sealed class ExperimentCatalogTests
     {
         var output = ExperimentCatalog.Find(id).Run(new ExperimentRequest(CPU, Seed: 7, Cancellation: TestContext.Current.CancellationToken));
 
-        Assert.Equal(7, output.Seed);
-        Assert.Equal(7, output.Config.GetType().GetProperty("Seed")!.GetValue(output.Config));
+        Assert.Equal([7], output.Seeds);
+        Assert.Equal([7], (IReadOnlyList<int>)output.Config.GetType().GetProperty("Seeds")!.GetValue(output.Config)!);
+    }
+
+    [Theory]
+    [MemberData(nameof(Ids))]
+    public void Seed_and_seeds_choose_the_seeds_the_config_runs(string id)
+    {
+        var definition = ExperimentCatalog.Find(id);
+        IReadOnlyList<int> SeedsOf(ExperimentRequest request) =>
+            (IReadOnlyList<int>)definition.Resolve!(request).GetType().GetProperty("Seeds")!.GetValue(definition.Resolve(request))!;
+        bool seeded = HasSeed(definition.Schema!.ConfigType);
+
+        // --seed N runs N alone, --seeds the list, and neither the config's own; an experiment that draws nothing at random has none
+        Assert.Equal(seeded ? [7] : [], SeedsOf(new ExperimentRequest(CPU, Seed: 7)));
+        Assert.Equal(seeded ? [3, 5, 8] : [], SeedsOf(new ExperimentRequest(CPU, Seeds: [3, 5, 8])));
+        Assert.Equal(seeded ? [0] : [], SeedsOf(new ExperimentRequest(CPU)));
+        Assert.Throws<ArgumentException>(() => SeedsOf(new ExperimentRequest(CPU, Seed: 1, Seeds: [2])));
+    }
+
+    [Theory]
+    [MemberData(nameof(Quick))]
+    public void Each_seed_of_a_multi_seed_run_is_the_run_of_that_seed_alone(string id)
+    {
+        var definition = ExperimentCatalog.Find(id);
+        var token = TestContext.Current.CancellationToken;
+
+        var both = definition.Run(new ExperimentRequest(CPU, Seeds: [2, 1], Cancellation: token));
+        var alone = definition.Run(new ExperimentRequest(CPU, Seed: 1, Cancellation: token));
+
+        Assert.Equal([2, 1], both.Seeds);
+        var perSeed = JsonSerializer.SerializeToNode(both.Result, ExperimentConfigs.Json)!["perSeed"]!.AsArray();
+        Assert.Equal([2, 1], perSeed.Select(r => (int)r!["seed"]!));
+        var single = JsonSerializer.SerializeToNode(alone.Result, ExperimentConfigs.Json)!["perSeed"]![0]!;
+        // Timings aside, seed 1 gives the same numbers whether it runs alone or after seed 2
+        Assert.Equal(Strip(single["result"]!).ToJsonString(), Strip(perSeed[1]!["result"]!).ToJsonString());
+        Assert.NotEqual(Strip(perSeed[0]!["result"]!).ToJsonString(), Strip(perSeed[1]!["result"]!).ToJsonString());
+    }
+
+    // Removes wall-clock fields, which differ between any two runs.
+    private static JsonNode Strip(JsonNode node)
+    {
+        var copy = node.DeepClone();
+        void Walk(JsonNode? n)
+        {
+            if (n is JsonObject o)
+            {
+                foreach (var key in o.Select(kv => kv.Key).Where(k => k.Contains("seconds", StringComparison.OrdinalIgnoreCase) || k.EndsWith("Ms", StringComparison.Ordinal)).ToList()) o.Remove(key);
+                foreach (var kv in o) Walk(kv.Value);
+            }
+            else if (n is JsonArray a) foreach (var item in a) Walk(item);
+        }
+        Walk(copy);
+        return copy;
     }
 }

@@ -7,9 +7,9 @@ public sealed class ExperimentWriterTests
 {
     private static readonly ExperimentDefinition Definition = new("demo", "Demo", "A demo.", _ => throw new NotSupportedException());
 
-    private static ExperimentOutput Output(params ResultTable[] tables) => new(new { }, 1, new { value = 1 }, ["line"], tables, []);
+    private static ExperimentOutput Output(params ResultTable[] tables) => new(new { }, [1], new { value = 1 }, ["line"], tables, []);
 
-    private static ExperimentDocument Document() => new("demo", "Demo", 1, "cpu", 0.1, DateTime.UnixEpoch, new { }, new { value = 1 });
+    private static ExperimentDocument Document() => new("demo", "Demo", [1], "cpu", 0.1, DateTime.UnixEpoch, new { }, new { value = 1 });
 
     private sealed record Row(int X);
 

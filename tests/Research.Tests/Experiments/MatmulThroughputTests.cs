@@ -11,7 +11,7 @@ public sealed class MatmulThroughputTests
     [Fact]
     public void Throughput_counts_two_n_cubed_flops_per_matmul()
     {
-        var result = MatmulThroughput.Run(new MatmulThroughputConfig([32, 64], Repeats: 3), torch.CPU, cancellation: TestContext.Current.CancellationToken);
+        var result = MatmulThroughput.Run(new MatmulThroughputConfig([32, 64], Repeats: 3), torch.CPU, cancellation: TestContext.Current.CancellationToken).First;
 
         Assert.All(result.Points, p =>
         {
@@ -27,7 +27,7 @@ public sealed class MatmulThroughputTests
         var config = ExperimentConfigs.Load<MatmulThroughputConfig>(MatmulThroughput.Id).Validated();
 
         Assert.NotEmpty(config.Sizes);
-        Assert.Equal(0, config.Seed);
+        Assert.Equal([0], config.Seeds);
     }
 
     [Fact]

@@ -110,7 +110,7 @@ public sealed class OutputFolderTests
             CultureInfo.CurrentCulture = new CultureInfo("de-DE");
             var folder = TestPaths.TempFolder();
             var config = Path.Combine(folder, "tiny.json");
-            File.WriteAllText(config, """{ "sizes": [8, 16], "repeats": 2, "warmup": 0, "seed": 1 }""");
+            File.WriteAllText(config, """{ "sizes": [8, 16], "repeats": 2, "warmup": 0, "seeds": [1] }""");
             var output = Path.Combine(folder, "out");
 
             // When a run writes its CSV and JSON, and a reproduction its index

@@ -12,7 +12,7 @@ public sealed class Fp8ExperimentsTests
     [Fact]
     public void Measured_worst_rounding_error_reaches_the_closed_form_supremum_in_every_format()
     {
-        var result = Fp8FormatsExperiment.Run(new Fp8FormatsConfig(["E4M3", "E5M2", "E3M2", "E2M3", "E2M1"], StepsPerBinade: 8, SamplesPerStep: 4096), CPU, cancellation: Token);
+        var result = Fp8FormatsExperiment.Run(new Fp8FormatsConfig(["E4M3", "E5M2", "E3M2", "E2M3", "E2M1"], StepsPerBinade: 8, SamplesPerStep: 4096), CPU, cancellation: Token).First;
 
         foreach (var f in result.Formats)
         {
@@ -29,7 +29,7 @@ public sealed class Fp8ExperimentsTests
     [InlineData("E2M1", 7, 3.585)]      // 0.5, 1, 1.5, 2, 3, 4, 6; log2(6 / 0.5)
     public void Grid_and_dynamic_range_follow_from_the_bit_layout(string name, int positiveValues, double binades)
     {
-        var result = Fp8FormatsExperiment.Run(new Fp8FormatsConfig([name], SamplesPerStep: 16), CPU, cancellation: Token);
+        var result = Fp8FormatsExperiment.Run(new Fp8FormatsConfig([name], SamplesPerStep: 16), CPU, cancellation: Token).First;
 
         Assert.Equal(positiveValues, result.Formats[0].PositiveValues.Count);
         Assert.Equal(binades, result.Formats[0].DynamicRangeBinades, 3);
@@ -38,7 +38,7 @@ public sealed class Fp8ExperimentsTests
     [Fact]
     public void Subnormals_lose_relative_precision_and_values_below_half_the_smallest_flush_to_zero()
     {
-        var result = Fp8FormatsExperiment.Run(new Fp8FormatsConfig(["E4M3"], SamplesPerStep: 512), CPU, cancellation: Token);
+        var result = Fp8FormatsExperiment.Run(new Fp8FormatsConfig(["E4M3"], SamplesPerStep: 512), CPU, cancellation: Token).First;
         var e4m3 = result.Errors.Where(p => p.Format == "E4M3").ToList();
 
         // Below 2^-10 = half of E4M3's smallest subnormal 2^-9, everything rounds to 0: relative error 100 %.
@@ -51,7 +51,7 @@ public sealed class Fp8ExperimentsTests
     [Fact]
     public void Tiles_beat_a_per_tensor_scale_once_outliers_dominate()
     {
-        var result = Fp8ScalingExperiment.Run(SmallScaling, CPU, cancellation: Token);
+        var result = Fp8ScalingExperiment.Run(SmallScaling, CPU, cancellation: Token).First;
         ScalingErrorPoint At(double gain, Granularity g) => result.Points.Single(p => p.OutlierGain == gain && p.Granularity == g.ToString());
 
         // Without outliers the scale hardly matters; with 1e5× outlier channels one shared scale crushes the rest.
@@ -64,8 +64,8 @@ public sealed class Fp8ExperimentsTests
     [Fact]
     public void The_same_seed_gives_identical_numbers()
     {
-        var a = Fp8ScalingExperiment.Run(SmallScaling, CPU, cancellation: Token);
-        var b = Fp8ScalingExperiment.Run(SmallScaling, CPU, cancellation: Token);
+        var a = Fp8ScalingExperiment.Run(SmallScaling, CPU, cancellation: Token).First;
+        var b = Fp8ScalingExperiment.Run(SmallScaling, CPU, cancellation: Token).First;
 
         Assert.Equal(a.Points, b.Points);
         Assert.Equal(a.OutlierChannelIndices, b.OutlierChannelIndices);

@@ -158,7 +158,7 @@ public sealed class Fp8AccumulationExperimentTests
     [Fact]
     public void Promotion_keeps_the_error_at_K_4096_an_order_of_magnitude_below_a_plain_FP22_accumulator()
     {
-        var result = Fp8AccumulationExperiment.Run(Small, CPU, cancellation: Token);
+        var result = Fp8AccumulationExperiment.Run(Small, CPU, cancellation: Token).First;
 
         Assert.NotNull(result.K4096);
         var (plain, promoted) = (result.K4096.NoPromotion, result.K4096.Promotion);
@@ -178,7 +178,7 @@ public sealed class Fp8AccumulationExperimentTests
         var (exit, output, error) = Cli.InProcessCli.Run(["run", Fp8AccumulationExperiment.Id, "--config", config, "--out", folder, "--json"]);
 
         Assert.True(exit == 0, error);
-        var k4096 = System.Text.Json.JsonDocument.Parse(output).RootElement.GetProperty("result").GetProperty("k4096");
+        var k4096 = System.Text.Json.JsonDocument.Parse(output).RootElement.GetProperty("result").GetProperty("perSeed")[0].GetProperty("result").GetProperty("k4096");
         Assert.True(k4096.GetProperty("noPromotion").GetDouble() > k4096.GetProperty("promotion").GetDouble());
         Assert.Equal("k,promotion,max_relative_error,mean_relative_error", File.ReadLines(Path.Combine(folder, Fp8AccumulationExperiment.Id, "errors.csv")).First());
     }
@@ -186,7 +186,7 @@ public sealed class Fp8AccumulationExperimentTests
     [Fact]
     public void Without_4096_in_the_sweep_there_is_no_headline_pair()
     {
-        var result = Fp8AccumulationExperiment.Run(Small with { InnerSizes = [256] }, CPU, cancellation: Token);
+        var result = Fp8AccumulationExperiment.Run(Small with { InnerSizes = [256] }, CPU, cancellation: Token).First;
 
         Assert.Null(result.K4096);
         Assert.Equal([false, true], result.Points.Select(p => p.Promotion));
@@ -195,9 +195,9 @@ public sealed class Fp8AccumulationExperimentTests
     [Fact]
     public void The_same_seed_gives_identical_numbers_and_another_seed_different_ones()
     {
-        var a = Fp8AccumulationExperiment.Run(Small with { InnerSizes = [512] }, CPU, cancellation: Token);
-        var b = Fp8AccumulationExperiment.Run(Small with { InnerSizes = [512] }, CPU, cancellation: Token);
-        var c = Fp8AccumulationExperiment.Run(Small with { InnerSizes = [512], Seed = 1 }, CPU, cancellation: Token);
+        var a = Fp8AccumulationExperiment.Run(Small with { InnerSizes = [512] }, CPU, cancellation: Token).First;
+        var b = Fp8AccumulationExperiment.Run(Small with { InnerSizes = [512] }, CPU, cancellation: Token).First;
+        var c = Fp8AccumulationExperiment.Run(Small with { InnerSizes = [512], Seeds = [1] }, CPU, cancellation: Token).First;
 
         Assert.Equal(a.Points, b.Points);
         Assert.NotEqual(a.Points, c.Points);

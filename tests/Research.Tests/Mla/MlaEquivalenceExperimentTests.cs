@@ -23,7 +23,7 @@ public sealed class MlaEquivalenceExperimentTests
     [Fact]
     public void Every_route_matches_the_forward_to_rounding_and_mla_keys_have_rank_d_c()
     {
-        var r = MlaEquivalenceExperiment.Run(Small, CPU, cancellation: TestContext.Current.CancellationToken);
+        var r = MlaEquivalenceExperiment.Run(Small, CPU, cancellation: TestContext.Current.CancellationToken).First;
 
         // Every variant × precision × route, and the float64 differences are rounding of the same algebra
         Assert.Equal(MlaEquivalenceExperiment.Variants.Length * 2 * 2, r.Comparisons.Count);
@@ -49,8 +49,8 @@ public sealed class MlaEquivalenceExperimentTests
     [Fact]
     public void Same_seed_gives_identical_numbers()
     {
-        var a = MlaEquivalenceExperiment.Run(Small, CPU, cancellation: TestContext.Current.CancellationToken);
-        var b = MlaEquivalenceExperiment.Run(Small, CPU, cancellation: TestContext.Current.CancellationToken);
+        var a = MlaEquivalenceExperiment.Run(Small, CPU, cancellation: TestContext.Current.CancellationToken).First;
+        var b = MlaEquivalenceExperiment.Run(Small, CPU, cancellation: TestContext.Current.CancellationToken).First;
         Assert.Equal(a.Comparisons.Select(c => c.MaxAbsDifference), b.Comparisons.Select(c => c.MaxAbsDifference));
         Assert.Equal(a.NaiveVsAbsorbed, b.NaiveVsAbsorbed);
     }
@@ -58,7 +58,7 @@ public sealed class MlaEquivalenceExperimentTests
     [Fact]
     public void Chart_draws_one_log_scaled_line_per_variant_and_precision()
     {
-        var r = MlaEquivalenceExperiment.Run(Small, CPU, cancellation: TestContext.Current.CancellationToken);
+        var r = MlaEquivalenceExperiment.Run(Small, CPU, cancellation: TestContext.Current.CancellationToken).First;
         var figure = JsonDocument.Parse(Plotly.NET.GenericChart.toFigureJson(MlaEquivalenceExperiment.DifferencesByPosition(r))).RootElement;
 
         var names = figure.GetProperty("data").EnumerateArray().Select(t => t.GetProperty("name").GetString()).ToList();

@@ -31,11 +31,10 @@ public sealed class MlaQualityExperimentTests
         DecodePrompts = 3,
         DecodePromptLength = 6,
         DecodeTokens = 8,
-        NoiseSeeds = [],
     };
 
     // One run of the tiny config, shared by the tests that only read its numbers.
-    private static readonly Lazy<MlaQualityResult> TinyRun = new(() => MlaQualityExperiment.Run(Tiny, CPU));
+    private static readonly Lazy<MlaQualityResult> TinyRun = new(() => MlaQualityExperiment.Run(Tiny, CPU).First);
 
     [Fact]
     public void The_embedded_config_is_the_record_default()
@@ -118,21 +117,22 @@ public sealed class MlaQualityExperimentTests
     }
 
     [Fact]
-    public void Same_seed_gives_identical_numbers_and_noise_seeds_differ()
+    public void Same_seed_gives_identical_numbers_and_another_seed_differs()
     {
-        var config = Tiny with { Variants = [Tiny.Variants[3]], Training = Tiny.Training with { Steps = 8, LogEvery = 4 }, NoiseSeeds = [1] };
-        var a = MlaQualityExperiment.Run(config, CPU, cancellation: TestContext.Current.CancellationToken);
-        var b = MlaQualityExperiment.Run(config, CPU, cancellation: TestContext.Current.CancellationToken);
+        var config = Tiny with { Variants = [Tiny.Variants[3]], Training = Tiny.Training with { Steps = 8, LogEvery = 4 }, Seeds = [0, 1] };
+        var seededA = MlaQualityExperiment.Run(config, CPU, cancellation: TestContext.Current.CancellationToken);
+        var seededB = MlaQualityExperiment.Run(config, CPU, cancellation: TestContext.Current.CancellationToken);
+        var (a, b) = (seededA.First, seededB.First);
 
         var (va, vb) = (a.Variants[0], b.Variants[0]);
         Assert.Equal((va.InitialValidationLoss, va.FinalLoss, va.ValidationLoss, va.DecodingMaxLogitError),
             (vb.InitialValidationLoss, vb.FinalLoss, vb.ValidationLoss, vb.DecodingMaxLogitError));
         Assert.Equal(va.Curve.Select(p => (p.TrainLoss, p.ValidationLoss, p.GradientNorm)), vb.Curve.Select(p => (p.TrainLoss, p.ValidationLoss, p.GradientNorm)));
-        Assert.Equal(a.NoiseRuns, b.NoiseRuns);
-        // Another seed draws other weights and batches: a different loss, and the noise is their distance.
-        Assert.Equal(1, a.NoiseRuns.Single().Seed);
-        Assert.NotEqual(va.ValidationLoss, a.NoiseRuns[0].ValidationLoss);
-        Assert.Equal(Math.Abs(va.ValidationLoss - a.NoiseRuns[0].ValidationLoss), a.SeedNoise, 1e-12);
+        // Another seed draws other weights and batches: a different loss, the same at each run
+        Assert.Equal([0, 1], seededA.PerSeed.Select(s => s.Seed));
+        var (a1, b1) = (seededA.PerSeed[1].Result.Variants[0], seededB.PerSeed[1].Result.Variants[0]);
+        Assert.Equal(a1.ValidationLoss, b1.ValidationLoss);
+        Assert.NotEqual(va.ValidationLoss, a1.ValidationLoss);
     }
 
     [Theory]
@@ -144,7 +144,7 @@ public sealed class MlaQualityExperimentTests
     [InlineData("""{ "variants": [ { "name": "q", "kind": "mqa", "kvLoraRank": 32 } ] }""", "MlaQualityConfig.Variants[0].KvLoraRank is not used by kind mqa")]
     [InlineData("""{ "variants": [ { "name": "a", "kind": "mha" }, { "name": "a", "kind": "mqa" } ] }""", "MlaQualityConfig.Variants: the name 'a' is used twice")]
     [InlineData("""{ "decodeTokens": 60 }""", "MlaQualityConfig.DecodeTokens must be in 1..48")]
-    [InlineData("""{ "noiseSeeds": [0] }""", "MlaQualityConfig.NoiseSeeds must be seeds ≥ 0 other than Seed (0)")]
+    [InlineData("""{ "seeds": [0, 0] }""", "MlaQualityConfig.Seeds lists 0 twice")]
     [InlineData("""{ "variants": [ { "name": "l", "kind": "mla", "kvLoraRank": 32, "qkRopeHeadDim": 512 } ] }""", "MlaQualityConfig.Variants[0]: its attention has more parameters")]
     public void Bad_configs_exit_2_naming_the_field_and_write_nothing(string json, string expected)
     {
@@ -161,7 +161,7 @@ public sealed class MlaQualityExperimentTests
         var (exit, stdout, stderr) = InProcessCli.Run("run", MlaQualityExperiment.Id, "--config", path, "--out", Path.Combine(folder, "out"), "--json");
 
         Assert.True(exit == ExitCodes.Ok, stderr);
-        var result = JsonDocument.Parse(stdout).RootElement.GetProperty("result");
+        var result = JsonDocument.Parse(stdout).RootElement.GetProperty("result").GetProperty("perSeed")[0].GetProperty("result");
         var variants = result.GetProperty("variants").EnumerateArray().ToList();
         Assert.Equal(["mha", "gqa-2", "mqa", "mla"], variants.Select(v => v.GetProperty("name").GetString()));
         Assert.Equal(["mha", "gqa", "mqa", "mla"], variants.Select(v => v.GetProperty("kind").GetString()));
@@ -176,7 +176,7 @@ public sealed class MlaQualityExperimentTests
         var m = Tiny.Model;
         Assert.Equal(2 * m.VocabSize * m.HiddenSize + (2 * m.NumHiddenLayers + 1) * m.HiddenSize + m.NumHiddenLayers * (4 * m.HiddenSize * m.NumAttentionHeads * m.DenseHeadDim + 3 * m.HiddenSize * m.IntermediateSize),
             result.GetProperty("parameterBudget").GetInt64());
-        foreach (var file in new[] { "variants.csv", "loss_curves.csv", "noise_runs.csv", "index.html" })
+        foreach (var file in new[] { "variants.csv", "loss_curves.csv", "index.html" })
             Assert.True(File.Exists(Path.Combine(folder, "out", MlaQualityExperiment.Id, file)), file);
     }
 
@@ -186,7 +186,7 @@ public sealed class MlaQualityExperimentTests
             name, kind, 0, 0, 0, 0, 100, perLayer, 2 * perLayer, 8 * perLayer, 4 * perLayer, 1000, 100, 0, 3.9, loss + 0.1, loss, 1, true, 0,
             [new LogPoint(10, loss + 1, loss + 0.5, 1e-3, 1, 100, 1), new LogPoint(20, loss + 0.1, loss, 1e-3, 1, 200, 2)]);
         return new([Variant("mha", AttentionKind.Mha, 128, 2.0), Variant("mqa", AttentionKind.Mqa, 32, 2.1), Variant("mla", AttentionKind.Mla, 40, 1.95)],
-            [new(1, 2.02)], 0.02, 1000, 0.01, 2, 64, 4, 16, 20, 200, 3);
+            1000, 0.01, 2, 64, 4, 16, 20, 200, 3);
     }
 
     [Fact]
@@ -205,7 +205,7 @@ public sealed class MlaQualityExperimentTests
         Assert.Equal([64.0, 80, 256], layout.GetProperty("xaxis").GetProperty("tickvals").EnumerateArray().Select(v => v.GetDouble()));
         Assert.Contains("elements", layout.GetProperty("xaxis").GetProperty("title").GetProperty("text").GetString());
         Assert.Contains("nats", layout.GetProperty("yaxis").GetProperty("title").GetProperty("text").GetString());
-        Assert.Contains("seed noise 0.020 nats", layout.GetProperty("title").GetProperty("text").GetString());
+        Assert.Contains("one seed", layout.GetProperty("title").GetProperty("text").GetString());
     }
 
     [Fact]

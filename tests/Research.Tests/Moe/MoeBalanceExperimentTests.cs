@@ -33,7 +33,7 @@ public sealed class MoeBalanceExperimentTests
     [Fact]
     public void Every_strategy_sees_the_same_tokens_and_every_assignment_is_counted()
     {
-        var result = MoeBalanceExperiment.Run(Tiny, CPU, cancellation: TestContext.Current.CancellationToken);
+        var result = MoeBalanceExperiment.Run(Tiny, CPU, cancellation: TestContext.Current.CancellationToken).First;
 
         Assert.Equal(["none", "aux-loss", "aux-loss-free"], result.Strategies.Select(s => s.Name));
         long perStep = Tiny.BatchSize * Tiny.Corpus.SequenceLength * Tiny.Router.TopK;
@@ -63,9 +63,9 @@ public sealed class MoeBalanceExperimentTests
     public void Same_seed_gives_identical_numbers()
     {
         var config = Tiny with { Strategies = [Tiny.Strategies[2]], Training = Tiny.Training with { Steps = 12, LogEvery = 6 } };
-        var a = MoeBalanceExperiment.Run(config, CPU, cancellation: TestContext.Current.CancellationToken).Strategies[0];
-        var b = MoeBalanceExperiment.Run(config, CPU, cancellation: TestContext.Current.CancellationToken).Strategies[0];
-        var c = MoeBalanceExperiment.Run(config with { Seed = 1 }, CPU, cancellation: TestContext.Current.CancellationToken).Strategies[0];
+        var a = MoeBalanceExperiment.Run(config, CPU, cancellation: TestContext.Current.CancellationToken).First.Strategies[0];
+        var b = MoeBalanceExperiment.Run(config, CPU, cancellation: TestContext.Current.CancellationToken).First.Strategies[0];
+        var c = MoeBalanceExperiment.Run(config with { Seeds = [1] }, CPU, cancellation: TestContext.Current.CancellationToken).First.Strategies[0];
         Assert.Equal((a.ValidationLoss, a.MaxVioGlobal, a.FinalLoss), (b.ValidationLoss, b.MaxVioGlobal, b.FinalLoss));
         Assert.Equal(a.Bias[0], b.Bias[0]);
         Assert.NotEqual(a.ValidationLoss, c.ValidationLoss);
@@ -93,7 +93,7 @@ public sealed class MoeBalanceExperimentTests
         var (exit, stdout, stderr) = InProcessCli.Run("run", MoeBalanceExperiment.Id, "--config", path, "--out", Path.Combine(folder, "out"), "--json");
 
         Assert.True(exit == ExitCodes.Ok, stderr);
-        var strategies = JsonDocument.Parse(stdout).RootElement.GetProperty("result").GetProperty("strategies");
+        var strategies = JsonDocument.Parse(stdout).RootElement.GetProperty("result").GetProperty("perSeed")[0].GetProperty("result").GetProperty("strategies");
         Assert.Equal(["none", "aux-loss", "aux-loss-free"], strategies.EnumerateArray().Select(s => s.GetProperty("name").GetString()));
         foreach (var s in strategies.EnumerateArray())
         {

@@ -22,7 +22,7 @@ public sealed class MoeRoutingExperimentTests
     [Fact]
     public void Counts_add_up_and_the_node_limit_holds()
     {
-        var r = MoeRoutingExperiment.Run(Small, CPU);
+        var r = MoeRoutingExperiment.Run(Small, CPU).First;
         Assert.Equal(1024L * 8, r.Loads.Sum());
         Assert.Equal(1024, r.Limited.NodesHistogram.Sum());
         Assert.Equal(1024L * 256, r.Sigmoid.Histogram.Sum());
@@ -35,16 +35,16 @@ public sealed class MoeRoutingExperimentTests
         Assert.Equal(r.Loads.Sum(), r.Rebalanced.After.Sum(), 6);
         Assert.True(r.Rebalanced.ImbalanceAfter < r.Rebalanced.ImbalanceBefore);
         // no skew: loads are even up to sampling noise, and the rebalancer has little to fix
-        var even = MoeRoutingExperiment.Run(Small with { PopularitySkew = 0 }, CPU);
+        var even = MoeRoutingExperiment.Run(Small with { PopularitySkew = 0 }, CPU).First;
         Assert.True(even.MaxVio < r.MaxVio / 2, $"MaxVio without skew {even.MaxVio}, with {r.MaxVio}");
     }
 
     [Fact]
     public void Same_seed_gives_identical_results()
     {
-        var a = MoeRoutingExperiment.Run(Small, CPU);
-        var b = MoeRoutingExperiment.Run(Small, CPU);
-        var c = MoeRoutingExperiment.Run(Small with { Seed = 1 }, CPU);
+        var a = MoeRoutingExperiment.Run(Small, CPU).First;
+        var b = MoeRoutingExperiment.Run(Small, CPU).First;
+        var c = MoeRoutingExperiment.Run(Small with { Seeds = [1] }, CPU).First;
         Assert.Equal(a.Loads, b.Loads);
         Assert.Equal(a.Rebalanced.After, b.Rebalanced.After);
         Assert.NotEqual(a.Loads, c.Loads);

@@ -22,7 +22,7 @@ public sealed class KernelRunTests : IDisposable
     [
         ReferenceKit(),
         "using Research.Experiments;",
-        "var points = MatmulThroughput.Run(new MatmulThroughputConfig([16, 32], Repeats: 1), TorchSharp.torch.CPU);",
+        "var points = MatmulThroughput.Run(new MatmulThroughputConfig([16, 32], Repeats: 1), TorchSharp.torch.CPU).First;",
         "MatmulThroughputCharts.GflopsBySize(points)",
     ];
 

@@ -26,8 +26,8 @@ public sealed class R1ZeroExperimentTests
     [Fact]
     public void Every_run_reports_held_out_scores_and_the_same_seed_gives_the_same_numbers()
     {
-        var a = R1ZeroExperiment.Run(Tiny, CPU, cancellation: TestContext.Current.CancellationToken);
-        var b = R1ZeroExperiment.Run(Tiny, CPU, cancellation: TestContext.Current.CancellationToken);
+        var a = R1ZeroExperiment.Run(Tiny, CPU, cancellation: TestContext.Current.CancellationToken).First;
+        var b = R1ZeroExperiment.Run(Tiny, CPU, cancellation: TestContext.Current.CancellationToken).First;
 
         Assert.Equal(["grpo", "dr-grpo", "distilled", "cold-start-grpo"], a.Runs.Select(r => r.Name));
         // The matched budget: every small run takes Steps × μ updates on the small model (the cold start its SFT as well).
@@ -80,7 +80,7 @@ public sealed class R1ZeroExperimentTests
         File.WriteAllText(path, JsonSerializer.Serialize(Tiny, ExperimentConfigs.Json));
         var (exit, stdout, stderr) = InProcessCli.Run("run", "r1-zero", "--config", path, "--out", folder, "--json");
         Assert.True(exit == ExitCodes.Ok, stderr);
-        var result = JsonDocument.Parse(stdout).RootElement.GetProperty("result");
+        var result = JsonDocument.Parse(stdout).RootElement.GetProperty("result").GetProperty("perSeed")[0].GetProperty("result");
         var baseModel = result.GetProperty("base");
         AssertHeldOutCounts(baseModel.GetProperty("passAt1").GetDouble(), baseModel.GetProperty("consAtK").GetDouble());
         var runs = result.GetProperty("runs").EnumerateArray().ToList();

@@ -103,17 +103,16 @@ public class SweepFileTests
         Assert.Equal(4, (int)cell["router"]!["topK"]!);
         Assert.Equal(8, (int)cell["router"]!["experts"]!);
         Assert.Equal("sigmoid", (string)cell["router"]!["affinity"]!);   // the rest of the router is the base's
-        Assert.Equal(3, (int)cell["seed"]!);
+        Assert.Equal([3], cell["seeds"]!.AsArray().Select(s => (int)s!));
         Assert.Single(cell["strategies"]!.AsArray());                    // the sweep's shared patch
     }
 
     [Fact]
-    public void CellsEmptyTheOldNoiseSeedsAndSetTheirSeed()
+    public void A_cell_runs_its_one_seed()
     {
         var sweep = SweepFiles.Load(Path.Combine(Examples, "mtp-depths.json"));
         var config = sweep.CellConfig(sweep.Arms[1], 7);
-        Assert.Equal(7, (int)config["seed"]!);
-        Assert.Empty(config["noiseSeeds"]!.AsArray());
+        Assert.Equal([7], config["seeds"]!.AsArray().Select(s => (int)s!));
         Assert.Equal([1], config["depths"]!.AsArray().Select(d => (int)d!));
     }
 

@@ -20,7 +20,7 @@ public sealed class SweepReportTableTests
         var rows = table.DisplayRows().ToList();
 
         Assert.Equal("validation loss (lower is better)", table.Name);
-        Assert.Equal(["none", "3", "2", "0.1", "[1.75, 2.25]", "(baseline)", "", "", "–", ""], rows[0]);
-        Assert.Equal(["aux-loss-free", "3", "1.5", "0.2", "[1, 2]", "-0.5", "[-0.75, -0.25]", "[-0.7, -0.3]", "0.02", "better"], rows[1]);
+        Assert.Equal(["none", "3", "0", "2", "0.1", "[1.75, 2.25]", "(baseline)", "", "", "–", ""], rows[0]);
+        Assert.Equal(["aux-loss-free", "3", "0", "1.5", "0.2", "[1, 2]", "-0.5", "[-0.75, -0.25]", "[-0.7, -0.3]", "0.02", "better"], rows[1]);
     }
 }

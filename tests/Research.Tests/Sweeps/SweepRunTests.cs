@@ -59,7 +59,7 @@ public static class SmallSweep
     public static double Value(string cellFolder, string field)
     {
         using var doc = JsonDocument.Parse(System.IO.File.ReadAllText(Path.Combine(cellFolder, SweepPlan.ResultFile)));
-        return doc.RootElement.GetProperty("result").GetProperty("strategies")[0].GetProperty(field).GetDouble();
+        return doc.RootElement.GetProperty("result").GetProperty("perSeed")[0].GetProperty("result").GetProperty("strategies")[0].GetProperty(field).GetDouble();
     }
 }
 
