@@ -318,7 +318,10 @@ public static class MtpExperiment
         "D = 0 over the seeds: validation loss of the main model alone (MTP dropped), each depth's loss, time per step; and for D ≥ 1 " +
         "lossless self-speculative greedy decoding with the depth-1 draft against plain cached greedy decoding: " +
         "acceptance rate (by domain), tokens per forward, speed-up, and a check that the tokens are identical.",
-        (config, seed, request) => RunSeed(config, seed, request.Device, request.Progress, request.Cancellation), MtpOutput.Of, Metrics);
+        (config, seed, request) => RunSeed(config, seed, request.Device, request.Progress, request.Cancellation), MtpOutput.Of, Metrics)
+    {
+        Cached = true,
+    };
 
     public static ExperimentDefinition Definition => Experiment.Definition;
 }
