@@ -31,6 +31,7 @@ public static class CliApp
             ExperimentCommands.Gallery(stdout),
             NotebooksCommand.Create(stdout, stderr),
             SweepCommand.Create(stdout, stderr),
+            ResultsCommand.Create(stdout),
             BenchCommand.Create(stdout, stderr),
             KvCacheCommand.Create(stdout),
             AccountingCommands.ModelSizeCommand(stdout),

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json;
 using System.Text.Json.Serialization;
 using Research.Statistics;
 using Research.Sweeps;
@@ -69,6 +70,10 @@ public sealed class Experiment<TConfig, TResult> where TConfig : IExperimentConf
         {
             Schema = ExperimentSchema.Of<TConfig, TResult>(c => c.Validated()),
             Resolve = request => Resolve(request),
+            RunSeedJson = (config, seed, request) =>
+                System.Text.Json.JsonSerializer.SerializeToNode(RunSeed(FromJson(config), seed, request), ExperimentConfigs.Json)!,
+            CompareJson = (config, runs) => Compare(FromJson(config),
+                [.. runs.Select(r => new SeedRun<TResult>(r.Seed, r.Result.Deserialize<TResult>(ExperimentConfigs.Json)!))]),
         };
     }
 
@@ -185,6 +190,9 @@ public sealed class Experiment<TConfig, TResult> where TConfig : IExperimentConf
         }
         return own with { Seeds = result.Seeds, Result = result, Summary = summary, Tables = tables, Charts = charts };
     }
+
+    private static TConfig FromJson(System.Text.Json.Nodes.JsonObject config) =>
+        config.Deserialize<TConfig>(ExperimentConfigs.StrictRead) ?? throw new ConfigException($"{typeof(TConfig).Name}: the config is null");
 
     /// <summary>The checked config a request runs: the embedded default, the workshop size or a file, then <c>--seed</c> or <c>--seeds</c>.</summary>
     public TConfig Resolve(ExperimentRequest request)

@@ -61,6 +61,12 @@ public sealed record ExperimentDefinition(string Id, string Title, string Descri
 
     /// <summary>The checked config a request would run (its seeds included), without running it.</summary>
     public Func<ExperimentRequest, object>? Resolve { get; init; }
+
+    /// <summary>One seed of a config given as JSON, its result as JSON (what a reference's verification re-runs).</summary>
+    public Func<System.Text.Json.Nodes.JsonObject, int, ExperimentRequest, System.Text.Json.Nodes.JsonNode>? RunSeedJson { get; init; }
+
+    /// <summary>The experiment's comparisons over per-seed results given as JSON (what a reference is built from).</summary>
+    public Func<System.Text.Json.Nodes.JsonObject, IReadOnlyList<(int Seed, System.Text.Json.Nodes.JsonNode Result)>, IReadOnlyList<Statistics.MetricReport>>? CompareJson { get; init; }
 }
 
 /// <summary>What <see cref="Experiment{TConfig, TResult}"/> needs of a config: its seeds, a copy with others, and its checks.</summary>

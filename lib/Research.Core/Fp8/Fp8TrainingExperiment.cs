@@ -303,10 +303,13 @@ public static class Fp8TrainingExperiment
     /// </summary>
     public const double LossMargin = 0.01;
 
-    /// <summary>Each FP8 recipe's final validation loss against FP32's, paired by seed; above ln(classes), the uniform guess, a run has diverged.</summary>
+    /// <summary>
+    /// Each FP8 recipe's final validation loss against FP32's, paired by seed. Only a non-finite loss counts as diverged:
+    /// with outlier inputs of 10⁵ the losses start in the tens of nats, so no bound separates a slow run from a broken one.
+    /// </summary>
     public static IReadOnlyList<ExperimentMetric<Fp8TrainingResult>> Metrics(Fp8TrainingConfig config) =>
     [
-        new("final validation loss", Baseline, Statistics.Direction.Lower, r => r.Runs.Select(x => (x.Name, x.FinalValidationLoss)),
-            LossMargin, Math.Log(config.Classes)) { Source = "runs[name].finalValidationLoss (nats)" },
+        new("final validation loss", Baseline, Statistics.Direction.Lower, r => r.Runs.Select(x => (x.Name, x.FinalValidationLoss)), LossMargin)
+            { Source = "runs[name].finalValidationLoss (nats)" },
     ];
 }
