@@ -3,6 +3,7 @@ using System.Globalization;
 using Research.Experiments;
 using Research.Platform;
 using Research.Sweeps;
+using Spectre.Console;
 
 namespace Research.Cli;
 
@@ -12,8 +13,43 @@ public static class ResultsCommand
     public static Command Create(TextWriter stdout) => new("results",
         "The committed multi-seed reference results every claim of the notebooks and READMEs rests on: build one from a finished sweep, or check that this machine reproduces them.")
     {
-        Collect(stdout), Verify(stdout),
+        Show(stdout), Collect(stdout), Verify(stdout),
     };
+
+    private static Command Show(TextWriter stdout)
+    {
+        var files = new Argument<string[]>("files") { Description = "Reference files (default: every reference the kit ships).", Arity = ArgumentArity.ZeroOrMore };
+        var markdown = new Option<bool>("--markdown") { Description = "Print Markdown tables (what the README holds) instead of terminal tables." };
+        var command = new Command("show", "Print each reference's comparisons: per arm n, mean, SD and interval, its difference from the baseline, Holm-adjusted p and verdict.")
+        { files, markdown };
+        command.SetAction(parse =>
+        {
+            var references = parse.GetValue(files) is { Length: > 0 } given
+                ? given.Select(References.Read).ToList()
+                : References.Shipped().Select(s => References.Load(s.Split('/')[0], s.Split('/')[1])).ToList();
+            var console = ConsoleTables.For(stdout);
+            foreach (var reference in references)
+            {
+                string heading = $"{reference.Experiment}, {reference.Name} config: n = {reference.Seeds.Count} seeds ({SeedsText(reference.Seeds)}), " +
+                                 $"paired t with Holm across each metric's arms, 95 % intervals; kit {reference.Provenance.KitCommit[..Math.Min(7, reference.Provenance.KitCommit.Length)]}, " +
+                                 $"{reference.Provenance.Cpu}, {reference.Provenance.Threads} threads, {reference.Provenance.WallSeconds:F0} s";
+                if (parse.GetValue(markdown)) stdout.WriteLine($"**{heading}**\n");
+                else console.WriteLine(heading);
+                foreach (var metric in reference.Comparisons)
+                {
+                    var table = ComparisonOutput.Table(metric);
+                    if (parse.GetValue(markdown)) stdout.WriteLine($"{table.Name}, against {metric.Baseline}:\n\n{table.ToMarkdown()}");
+                    else console.Write(ConsoleTables.Of(table));
+                }
+            }
+            return ExitCodes.Ok;
+        });
+        return command;
+    }
+
+    // "0–9" for a run of consecutive seeds, else the list.
+    private static string SeedsText(IReadOnlyList<int> seeds) =>
+        seeds.Count > 2 && seeds.Zip(seeds.Skip(1)).All(p => p.Second == p.First + 1) ? $"{seeds[0]}–{seeds[^1]}" : string.Join(", ", seeds);
 
     private static Command Collect(TextWriter stdout)
     {

@@ -180,3 +180,37 @@ public static class References
 
     private static bool Same(double a, double b) => a.Equals(b) || Math.Abs(a - b) <= 1e-12 * Math.Max(1, Math.Abs(a));
 }
+
+/// <summary>One value of a live run against the reference's seeds: inside their prediction interval or not.</summary>
+public sealed record LiveCheck(string Metric, string Arm, int Seed, double Live, double Low, double High, int ReferenceSeeds)
+{
+    public bool Inside => Live >= Low && Live <= High;
+}
+
+/// <summary>How a live (notebook) run reads against a committed reference.</summary>
+public static class LiveRuns
+{
+    /// <summary>
+    /// Every value of every seed of <paramref name="live"/> against the prediction interval of the same metric and arm
+    /// over the reference's seeds. The family is every value checked: each interval is at level 1 − α/k (Bonferroni over
+    /// the k values), so a run of the same config lands inside all of them with probability at least 1 − α.
+    /// Arms or metrics the reference does not have are left out.
+    /// </summary>
+    public static IReadOnlyList<LiveCheck> Against(ReferenceResult reference, IReadOnlyList<MetricReport> live, double alpha = PairedComparisons.DefaultAlpha)
+    {
+        var pairs = (from m in live
+                     let r = reference.Comparisons.FirstOrDefault(c => c.Name == m.Name)
+                     where r is not null
+                     from a in m.Arms
+                     let ra = r.Arms.FirstOrDefault(x => x.Arm == a.Arm)
+                     where ra is { Values.Count: >= 2 }
+                     from v in a.Values
+                     select (Metric: m.Name, a.Arm, v.Seed, v.Value, Reference: ra)).ToList();
+        double level = 1 - alpha / Math.Max(1, pairs.Count);
+        return [.. pairs.Select(p =>
+        {
+            var (low, high) = Describe.PredictionInterval([.. p.Reference.Values.Select(x => x.Value)], level);
+            return new LiveCheck(p.Metric, p.Arm, p.Seed, p.Value, low, high, p.Reference.Values.Count);
+        })];
+    }
+}

@@ -96,6 +96,19 @@ public sealed class ResultTable
     public IEnumerable<IReadOnlyList<string>> DisplayRows() => Rows.Select(r => _columns.Select(c => Shown(c.Value(r), c.Format)).ToList());
 
     /// <summary>RFC 4180 CSV, a header line of the column names first.</summary>
+    /// <summary>The table as GitHub Markdown (the display formats; numbers right-aligned), for READMEs.</summary>
+    public string ToMarkdown()
+    {
+        static string Cell(string s) => s.Replace("|", "\\|", StringComparison.Ordinal);
+        var lines = new List<string>
+        {
+            "| " + string.Join(" | ", Columns.Select(Cell)) + " |",
+            "|" + string.Concat(Enumerable.Range(0, Columns.Count).Select(i => IsNumeric(i) ? "---:|" : "---|")),
+        };
+        lines.AddRange(DisplayRows().Select(r => "| " + string.Join(" | ", r.Select(Cell)) + " |"));
+        return string.Join("\n", lines) + "\n";
+    }
+
     public string ToCsv()
     {
         var csv = new StringBuilder();

@@ -28,4 +28,18 @@ public static class Describe
         double t = n > 1 ? StudentT.InvCDF(0, 1, n - 1, 1 - (1 - confidence) / 2) : double.NaN;
         return new Summary(n, mean, sd, se, mean - t * se, mean + t * se);
     }
+
+    /// <summary>
+    /// The two-sided prediction interval for one new value from the same normal population as <paramref name="values"/>:
+    /// mean ± t_{1−(1−confidence)/2, n−1} · s · √(1 + 1/n). It covers where another seed's run should land, not the mean.
+    /// NaN for fewer than two values.
+    /// </summary>
+    public static (double Low, double High) PredictionInterval(IReadOnlyList<double> values, double confidence = 0.95)
+    {
+        var s = Of(values, confidence);
+        if (s.N < 2) return (double.NaN, double.NaN);
+        double t = StudentT.InvCDF(0, 1, s.N - 1, 1 - (1 - confidence) / 2);
+        double half = t * s.StandardDeviation * Math.Sqrt(1 + 1.0 / s.N);
+        return (s.Mean - half, s.Mean + half);
+    }
 }

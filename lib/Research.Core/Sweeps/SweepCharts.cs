@@ -72,22 +72,8 @@ public static class SweepCharts
         return ChartHtml.Page($"Sweep {report.Name}", parts);
     }
 
-    private static double Finite(double v) => double.IsFinite(v) ? v : 0;
-
-    // Asymmetric error bars (an interval around the mean) on every trace of the chart; Plotly.NET.CSharp has no C# method for them.
-    private static GenericChart WithError(GenericChart chart, string property, IEnumerable<double> plus, IEnumerable<double> minus)
-    {
-        foreach (var trace in GenericChart.getTraces(chart))
-        {
-            var error = new Error();
-            error.SetProperty("type", "data");
-            error.SetProperty("symmetric", false);
-            error.SetProperty("array", plus.Select(Finite).ToArray());
-            error.SetProperty("arrayminus", minus.Select(Finite).ToArray());
-            trace.SetProperty(property, error);
-        }
-        return chart;
-    }
+    private static GenericChart WithError(GenericChart chart, string property, IEnumerable<double> plus, IEnumerable<double> minus) =>
+        ErrorBars.Asymmetric(chart, property, plus, minus);
 
     private static GenericChart VerticalLine(double x, IEnumerable<string> categories, string name)
     {

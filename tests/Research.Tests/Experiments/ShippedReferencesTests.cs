@@ -1,0 +1,60 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Research.Experiments;
+using Xunit;
+using static TorchSharp.torch;
+
+namespace Research.Tests.Experiments;
+
+/// <summary>The reference results the kit ships (data/results): of the configs the notebooks run, and reproducible.</summary>
+public sealed class ShippedReferencesTests
+{
+    public static TheoryData<string> Shipped => new(References.Shipped());
+
+    private static ReferenceResult Load(string key) => References.Load(key.Split('/')[0], key.Split('/')[1]);
+
+    [Fact]
+    public void The_kit_ships_the_references_its_notebooks_read()
+    {
+        Assert.Superset(new HashSet<string> { "fp8-training/default", "moe-balance/default", "mtp/workshop", "r1-zero/workshop", "v3-mini/workshop" },
+            References.Shipped().ToHashSet());
+    }
+
+    [Theory]
+    [MemberData(nameof(Shipped))]
+    public void A_reference_is_of_the_embedded_config_at_enough_seeds_with_its_provenance(string key)
+    {
+        var reference = Load(key);
+        var embedded = JsonNode.Parse(reference.Name == "workshop" ? ExperimentConfigs.EmbeddedWorkshop(reference.Experiment)! : ExperimentConfigs.EmbeddedDefault(reference.Experiment)!)!;
+        var schema = ExperimentCatalog.Find(reference.Experiment).Schema!;
+
+        // The config the notebook loads, resolved the same way, differs from the reference's only in its seeds: a changed
+        // workshop or default config makes the reference stale, and this fails until it is made again.
+        JsonNode Resolved(JsonNode config)
+        {
+            var node = JsonSerializer.SerializeToNode(JsonSerializer.Deserialize(config.ToJsonString(), schema.ConfigType, ExperimentConfigs.Json), schema.ConfigType, ExperimentConfigs.Json)!;
+            node["seeds"] = new JsonArray();
+            return node;
+        }
+        Assert.True(JsonNode.DeepEquals(Resolved(embedded), Resolved(reference.Config)), $"{key}: the reference's config is not data/configs' {reference.Name} config");
+        Assert.Equal(References.ConfigHash(reference.Experiment, reference.Config), reference.ConfigHash);
+        Assert.True(reference.Seeds.Count >= (reference.Experiment == "r1-zero" ? 10 : 5), $"{key}: {reference.Seeds.Count} seeds");
+        var p = reference.Provenance;
+        Assert.All(new[] { p.KitCommit, p.TorchSharp, p.LibTorch, p.Cpu, p.Device }, v => Assert.False(string.IsNullOrWhiteSpace(v)));
+        Assert.Equal(reference.Seeds.Count, p.SecondsPerSeed.Count);
+        Assert.NotEmpty(reference.Comparisons);
+    }
+
+    [Theory]
+    [MemberData(nameof(Shipped))]
+    public void A_reference_reproduces_its_first_seed_bit_for_bit(string key)
+    {
+        var reference = Load(key);
+
+        // Through the run's shared results: the reproduce test and the notebooks train these same configs at seed 0.
+        var check = SharedResults.With(() => References.Verify(reference, CPU, cancellation: TestContext.Current.CancellationToken));
+
+        Assert.True(check.StatisticsMatch, check.StatisticsMismatch);
+        Assert.True(check.Reproduced, string.Join("; ", check.Values.Where(v => v.Difference != 0).Take(5).Select(v => $"{v.Metric}, {v.Arm}: {v.Committed:R} → {v.Computed:R}")));
+    }
+}
