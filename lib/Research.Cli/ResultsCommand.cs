@@ -24,9 +24,7 @@ public static class ResultsCommand
         { files, markdown };
         command.SetAction(parse =>
         {
-            var references = parse.GetValue(files) is { Length: > 0 } given
-                ? given.Select(References.Read).ToList()
-                : References.Shipped().Select(s => References.Load(s.Split('/')[0], s.Split('/')[1])).ToList();
+            var references = Chosen(parse.GetValue(files));
             var console = ConsoleTables.For(stdout);
             foreach (var reference in references)
             {
@@ -46,6 +44,10 @@ public static class ResultsCommand
         });
         return command;
     }
+
+    // The files given, or every reference the kit ships.
+    private static IReadOnlyList<ReferenceResult> Chosen(string[]? files) =>
+        files is { Length: > 0 } ? [.. files.Select(References.Read)] : References.LoadShipped();
 
     // "0–9" for a run of consecutive seeds, else the list.
     private static string SeedsText(IReadOnlyList<int> seeds) =>
@@ -84,9 +86,7 @@ public static class ResultsCommand
             if (parse.GetValue(tolerance) is var t && !(t >= 0 && double.IsFinite(t)))
                 throw new ArgumentException($"--tolerance must be a finite number ≥ 0 (got {t.ToString(CultureInfo.InvariantCulture)})");
             var dev = Devices.Parse(parse.GetValue(device)!);
-            var references = parse.GetValue(files) is { Length: > 0 } given
-                ? given.Select(References.Read).ToList()
-                : References.Shipped().Select(s => References.Load(s.Split('/')[0], s.Split('/')[1])).ToList();
+            var references = Chosen(parse.GetValue(files));
             int failed = 0;
             foreach (var reference in references)
             {

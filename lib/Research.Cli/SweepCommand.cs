@@ -193,13 +193,12 @@ public static class SweepCommand
             console.Write(ConsoleTables.Of(report.ArmsTable(metric)));
             // The sentence a paper would print: effect, interval, n and method, then the verdict.
             foreach (var c in metric.Comparisons)
-                console.WriteLine($"{c.Arm} vs {report.Baseline}: Δ {metric.Name} {Signed(c.Mean)} [{Signed(c.Low)}, {Signed(c.High)}], n = {c.N} seeds, " +
+                console.WriteLine($"{c.Arm} vs {report.Baseline}: Δ {metric.Name} {Verdicts.Signed(c.Mean)} [{Verdicts.Signed(c.Low)}, {Verdicts.Signed(c.High)}], n = {c.N} seeds, " +
                                   $"paired t {100 * (1 - report.Alpha):0.#} %, Holm over {metric.Comparisons.Count}: {Verdicts.Name(c.Verdict)}");
         }
         console.WriteLine(report.Method);
     }
 
-    private static string Signed(double v) => double.IsNaN(v) ? "–" : (v >= 0 ? "+" : "") + Verdicts.Number(v);
 
     /// <summary>
     /// How to start this very <c>research</c>: its apphost beside the assembly when there is one, else <c>dotnet research.dll</c>

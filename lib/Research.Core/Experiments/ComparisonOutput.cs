@@ -30,7 +30,7 @@ public static class ComparisonOutput
             if (metric.ProblemStandardError(a) is double se)
                 yield return $"{metric.Name}, {a.Arm}: {a.Summary!.Mean:P1} ± {se:P1} (standard error over {metric.TrialsPerSeed} problems × {a.Summary.N} seed{(a.Summary.N == 1 ? "" : "s")})";
         foreach (var c in metric.Comparisons)
-            yield return $"{metric.Name}, {c.Arm} − {metric.Baseline}: {Signed(c.Mean)} [{Signed(c.Low)}, {Signed(c.High)}] (n = {c.N}, Holm p = {P(c.AdjustedPValue)}): {Verdicts.Name(c.Verdict)}";
+            yield return $"{metric.Name}, {c.Arm} − {metric.Baseline}: {Verdicts.Signed(c.Mean)} [{Verdicts.Signed(c.Low)}, {Verdicts.Signed(c.High)}] (n = {c.N}, Holm p = {P(c.AdjustedPValue)}): {Verdicts.Name(c.Verdict)}";
         foreach (var a in metric.Arms.Where(a => a.Diverged.Count > 0))
             yield return $"{metric.Name}, {a.Arm}: {a.Diverged.Count} diverged run{(a.Diverged.Count == 1 ? "" : "s")} (seed{(a.Diverged.Count == 1 ? "" : "s")} {string.Join(", ", a.Diverged)}) " +
                          $"left out{(metric.DivergedAbove is double b ? $" (non-finite, or {(metric.Direction == Direction.Lower ? "above" : "below")} {Verdicts.Number(b)})" : " (non-finite)")}";
@@ -52,7 +52,6 @@ public static class ComparisonOutput
 
     private static string Interval(double low, double high) => $"[{Verdicts.Number(low)}, {Verdicts.Number(high)}]";
 
-    private static string Signed(double value) => double.IsNaN(value) ? "–" : (value >= 0 ? "+" : "") + Verdicts.Number(value);
 
     private static string P(double p) => double.IsNaN(p) ? "–" : p.ToString(p < 0.001 ? "0.0e0" : "0.000", CultureInfo.InvariantCulture);
 }

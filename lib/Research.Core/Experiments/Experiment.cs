@@ -42,8 +42,7 @@ public sealed record SeededResult<TResult>(IReadOnlyList<int> Seeds, IReadOnlyLi
     public TResult First => PerSeed[0].Result;
 
     /// <summary>The comparison of metric <paramref name="name"/>; an unknown name is an error naming the known ones.</summary>
-    public MetricReport Comparison(string name) => Comparisons.FirstOrDefault(c => c.Name == name)
-        ?? throw new ArgumentException($"no comparison named '{name}'; this result has {string.Join(", ", Comparisons.Select(c => c.Name))}");
+    public MetricReport Comparison(string name) => Comparisons.Named(name, "this result");
 }
 
 /// <summary>
@@ -118,9 +117,12 @@ public sealed class Experiment<TConfig, TResult> where TConfig : IExperimentConf
     public TResult RunSeed(TConfig config, int seed, ExperimentRequest request)
     {
         if (seed < 0) throw new ArgumentOutOfRangeException(nameof(seed), seed, $"{Id}: a seed must be ≥ 0");
-        var single = Checked(config.WithSeeds([seed]));
-        return Cached ? ResultCache.Through(Id, single, request.Device, () => _runSeed(single, seed, request)) : _runSeed(single, seed, request);
+        return RunChecked(Checked(config.WithSeeds([seed])), seed, request);
     }
+
+    // One seed of a config already checked whose seeds list is that seed alone.
+    private TResult RunChecked(TConfig single, int seed, ExperimentRequest request) =>
+        Cached ? ResultCache.Through(Id, single, request.Device, () => _runSeed(single, seed, request)) : _runSeed(single, seed, request);
 
     /// <summary>Every seed of <paramref name="config"/>, then the comparisons over them.</summary>
     public SeededResult<TResult> Run(TConfig config, torch.Device device, IProgress<ExperimentProgress>? progress = null,
@@ -128,9 +130,11 @@ public sealed class Experiment<TConfig, TResult> where TConfig : IExperimentConf
         Run(config, new ExperimentRequest(device, Progress: progress, Cancellation: cancellation));
 
     /// <summary>Every seed of <paramref name="config"/> with a whole request, then the comparisons over them.</summary>
-    public SeededResult<TResult> Run(TConfig config, ExperimentRequest request)
+    public SeededResult<TResult> Run(TConfig config, ExperimentRequest request) => RunChecked(Checked(config), request);
+
+    // Every seed of a config already checked: a seed of a checked list needs no second check.
+    private SeededResult<TResult> RunChecked(TConfig config, ExperimentRequest request)
     {
-        config = Checked(config);
         var watch = Stopwatch.StartNew();
         var seeds = config.Seeds;
         var runs = new List<SeedRun<TResult>>();
@@ -141,7 +145,7 @@ public sealed class Experiment<TConfig, TResult> where TConfig : IExperimentConf
             request.Cancellation.ThrowIfCancellationRequested();
             var progress = seeds.Count == 1 || request.Progress is null ? request.Progress
                 : new Progress(request.Progress, $"seed {seed} ({runs.Count + 1} of {seeds.Count})");
-            runs.Add(new SeedRun<TResult>(seed, RunSeed(config, seed, request with { Progress = progress })));
+            runs.Add(new SeedRun<TResult>(seed, RunChecked(config.WithSeeds([seed]), seed, request with { Progress = progress })));
         }
         return new SeededResult<TResult>(seeds, runs, Compare(config, runs), watch.Elapsed.TotalSeconds);
     }
@@ -205,7 +209,7 @@ public sealed class Experiment<TConfig, TResult> where TConfig : IExperimentConf
     private ExperimentOutput RunRequest(ExperimentRequest request)
     {
         var config = Resolve(request);
-        return Output(config, Run(config, request));
+        return Output(config, RunChecked(config, request));
     }
 
     private sealed class Progress(IProgress<ExperimentProgress> inner, string prefix) : IProgress<ExperimentProgress>

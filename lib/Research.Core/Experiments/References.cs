@@ -1,8 +1,6 @@
 using System.Globalization;
-using System.Reflection;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Research.Platform;
 using Research.Statistics;
 using Research.Sweeps;
 using TorchSharp;
@@ -28,8 +26,7 @@ public sealed record ReferenceResult(string Experiment, string Name, JsonObject 
     ReferenceProvenance Provenance, IReadOnlyList<MetricReport> Comparisons)
 {
     /// <summary>The comparison of metric <paramref name="name"/>; an unknown name is an error naming the known ones.</summary>
-    public MetricReport Comparison(string name) => Comparisons.FirstOrDefault(c => c.Name == name)
-        ?? throw new ArgumentException($"reference {Experiment}/{Name} has no comparison named '{name}'; it has {string.Join(", ", Comparisons.Select(c => c.Name))}");
+    public MetricReport Comparison(string name) => Comparisons.Named(name, $"reference {Experiment}/{Name}");
 }
 
 /// <summary>One metric value of one arm at the verified seed: the committed number and the one computed again.</summary>
@@ -51,9 +48,6 @@ public sealed record Verification(string Experiment, string Name, int Seed, doub
 /// <summary>Builds, reads and checks the committed reference results.</summary>
 public static class References
 {
-    /// <summary>Where the kit keeps them, relative to the repository: data/results/&lt;id&gt;/&lt;name&gt;.json.</summary>
-    public const string Folder = "data/results";
-
     /// <summary>
     /// The reference of a finished sweep in <paramref name="sweepDirectory"/>: one arm (the config) at every seed of the
     /// plan, every cell done on one environment. The experiment's comparisons are computed from the cells' per-seed
@@ -120,6 +114,10 @@ public static class References
         return JsonSerializer.Deserialize<ReferenceResult>(stream, ExperimentConfigs.Json)!;
     }
 
+    /// <summary>Every reference the kit ships, in the order of <see cref="Shipped"/>.</summary>
+    public static IReadOnlyList<ReferenceResult> LoadShipped() =>
+        [.. Shipped().Select(key => key.Split('/') is [var experiment, var name] ? Load(experiment, name) : throw new InvalidOperationException($"bad resource name {key}"))];
+
     /// <summary>The shipped references as "experiment/name".</summary>
     public static IReadOnlyList<string> Shipped() =>
         [.. typeof(References).Assembly.GetManifestResourceNames().Where(n => n.StartsWith("results/", StringComparison.Ordinal))
@@ -142,7 +140,7 @@ public static class References
         if (hash != reference.ConfigHash)
             return new Verification(reference.Experiment, reference.Name, s, tolerance, [], false, $"the config's hash is {hash}, the file says {reference.ConfigHash}: the config was edited");
 
-        var (statisticsMatch, mismatch) = RecomputedStatistics(reference, definition);
+        var (statisticsMatch, mismatch) = RecomputedStatistics(reference);
         var single = definition.RunSeedJson!(reference.Config, s, new ExperimentRequest(device, Cancellation: cancellation));
         var computed = definition.CompareJson!(reference.Config, [(s, single)]);
         var values = new List<VerifiedValue>();
@@ -161,7 +159,7 @@ public static class References
     }
 
     // The comparisons again from the committed per-seed values: a hand-edited mean or verdict does not survive this.
-    private static (bool, string?) RecomputedStatistics(ReferenceResult reference, ExperimentDefinition definition)
+    private static (bool, string?) RecomputedStatistics(ReferenceResult reference)
     {
         foreach (var metric in reference.Comparisons)
         {

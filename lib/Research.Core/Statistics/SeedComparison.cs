@@ -34,6 +34,15 @@ public sealed record MetricReport(string Name, string Path, Direction Direction,
         ?? throw new ArgumentException($"metric '{Name}' has no arm '{arm}'; it has {string.Join(", ", Arms.Select(a => a.Arm))}");
 }
 
+/// <summary>Finding one metric's report in a list of them.</summary>
+public static class MetricReports
+{
+    /// <summary>The report of metric <paramref name="name"/>; an unknown name is an error naming <paramref name="owner"/> and the known ones.</summary>
+    public static MetricReport Named(this IReadOnlyList<MetricReport> reports, string name, string owner) =>
+        reports.FirstOrDefault(c => c.Name == name)
+        ?? throw new ArgumentException($"{owner} has no comparison named '{name}'; it has {string.Join(", ", reports.Select(c => c.Name))}");
+}
+
 /// <summary>
 /// Builds a <see cref="MetricReport"/> from per-arm, per-seed values: what a sweep's report and an experiment's own
 /// multi-seed comparison both compute, so a table printed by <c>research run</c> and one by <c>research sweep report</c>

@@ -110,4 +110,7 @@ public static class Verdicts
     /// <summary>A number for a table: four significant digits, invariant culture, "–" for NaN.</summary>
     public static string Number(double value) =>
         double.IsNaN(value) ? "–" : value.ToString("G4", CultureInfo.InvariantCulture);
+
+    /// <summary><see cref="Number"/> with its sign always written (+0.02, −0.01), for differences.</summary>
+    public static string Signed(double value) => double.IsNaN(value) ? "–" : (value >= 0 ? "+" : "") + Number(value);
 }
