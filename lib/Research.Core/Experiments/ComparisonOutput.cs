@@ -28,7 +28,7 @@ public static class ComparisonOutput
     {
         foreach (var a in metric.Arms)
             if (metric.ProblemStandardError(a) is double se)
-                yield return $"{metric.Name}, {a.Arm}: {a.Summary!.Mean:P1} ± {se:P1} (standard error over {metric.TrialsPerSeed} problems × {a.Summary.N} seed{(a.Summary.N == 1 ? "" : "s")})";
+                yield return $"{metric.Name}, {a.Arm}: {a.Summary!.Mean:P1} ± {se:P1} (binomial standard error over {metric.TrialsPerSeed} trials × {a.Summary.N} seed{(a.Summary.N == 1 ? "" : "s")})";
         foreach (var c in metric.Comparisons)
             yield return $"{metric.Name}, {c.Arm} − {metric.Baseline}: {Verdicts.Signed(c.Mean)} [{Verdicts.Signed(c.Low)}, {Verdicts.Signed(c.High)}] (n = {c.N}, Holm p = {P(c.AdjustedPValue)}): {Verdicts.Name(c.Verdict)}";
         foreach (var a in metric.Arms.Where(a => a.Diverged.Count > 0))

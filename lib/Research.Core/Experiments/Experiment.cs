@@ -21,8 +21,8 @@ public sealed record ExperimentMetric<TResult>(string Name, string Baseline, Dir
     /// <summary>Where the value comes from, for people (shown as the metric's path in tables and JSON).</summary>
     public string Source { get; init; } = "";
 
-    /// <summary>For an accuracy-type metric (pass@1, exact match), the problems each seed scores: the output then gives each
-    /// arm's standard error over problems × seeds. Null for other metrics.</summary>
+    /// <summary>For an accuracy-type metric (pass@1, exact match, draft acceptance), the trials each seed scores: the output then gives each
+    /// arm's binomial standard error over trials (problems, or draft checks) × seeds. Null for other metrics.</summary>
     public int? Trials { get; init; }
 }
 

@@ -128,6 +128,16 @@ public static class MtpExperiment
     /// <summary>The equivalence margin of a validation loss (nats per token), as the sweep of depths declares it.</summary>
     public const double LossMargin = 0.02;
 
+    /// <summary>The domain whose draft acceptance the others are compared with.</summary>
+    public const string AcceptanceBaseline = "code";
+
+    /// <summary>The equivalence margin of draft acceptance between domains (a share of drafts).</summary>
+    public const double AcceptanceMargin = 0.05;
+
+    /// <summary>The corpus run whose drafts are compared by domain: the smallest depth D ≥ 1 (its depth 1 drafts).</summary>
+    public static MtpRun? DraftRun(MtpResult result) =>
+        result.Runs.Where(r => r.Task == CorpusTask && r.Decoding is not null).OrderBy(r => r.Depth).FirstOrDefault();
+
     /// <summary>The equivalence margin of addition's exact match (a share of problems).</summary>
     public const double ExactMatchMargin = 0.03;
 
@@ -147,6 +157,14 @@ public static class MtpExperiment
             metrics.Add(new("addition exact match", $"{AdditionTask}-d0", Statistics.Direction.Higher,
                 r => r.Runs.Where(x => x.Task == AdditionTask && x.ExactMatch is not null).Select(x => (x.Name, x.ExactMatch!.Value)), ExactMatchMargin)
                 { Source = "runs[task=addition].exactMatch (share of held-out problems answered exactly)", Trials = config.AdditionDecodeProblems });
+        if (config.Depths.Any(d => d >= 1))
+            // Code was named the baseline before the reference runs: its identifiers and symbols are the corpus's least
+            // predictable characters. The fewest draft checks a domain can have (every draft accepted, two tokens per
+            // check) stand in for its trials, so the standard error shown errs on the wide side.
+            metrics.Add(new("draft acceptance", AcceptanceBaseline, Statistics.Direction.Higher,
+                r => DraftRun(r)?.Decoding!.ByGroup.Select(g => (g.Group, g.AcceptanceRate)) ?? [], AcceptanceMargin)
+                { Source = "runs[task=corpus, smallest D ≥ 1].decoding.byGroup[group].acceptanceRate (depth-1 drafts the main model kept)",
+                  Trials = config.DecodePromptsPerDomain * (config.DecodeTokens / 2) });
         return metrics;
     }
 

@@ -156,7 +156,7 @@ public sealed class ExperimentSeedsTests
         // √(p̄(1 − p̄)/(problems · seeds)) with p̄ = 0.9 over 100 problems × 4 seeds
         Assert.Equal(Math.Sqrt(0.9 * 0.1 / 400), metric.ProblemStandardError(metric.Arm("base"))!.Value, 12);
         Assert.Equal(Math.Sqrt(0.25 / 400), metric.ProblemStandardError(metric.Arm("other"))!.Value, 12);
-        Assert.Contains(ComparisonOutput.Lines(metric), l => l == "accuracy, base: 90.0 % ± 1.5 % (standard error over 100 problems × 4 seeds)");
+        Assert.Contains(ComparisonOutput.Lines(metric), l => l == "accuracy, base: 90.0 % ± 1.5 % (binomial standard error over 100 trials × 4 seeds)");
         Assert.Null(metric with { TrialsPerSeed = null } is var plain ? plain.ProblemStandardError(plain.Arm("base")) : 0);
     }
 }

@@ -20,6 +20,30 @@ public sealed class MtpExperimentTests
         Assert.Throws<ArgumentOutOfRangeException>(() => mtp.LambdaAt(0, 148));
     }
 
+    private static MtpRun Run(string task, int depth, params (string Group, int Drafts, int Accepted)[] groups) =>
+        new(task, depth, 0, 1000, depth == 0 ? 0 : 100, 3.9, 2.0, [], null, 1, 1, [],
+            depth == 0 ? null : new MtpDecoding(groups.Length, 40, 1, groups.Sum(g => g.Drafts), groups.Sum(g => g.Accepted), 1.5, 100, 120, 1.2, true,
+                [.. groups.Select(g => new MtpAcceptance(g.Group, g.Drafts, g.Accepted))], new MtpTraceExample("prose", "", [], [], []), new DecodeCost(1, 1, 1, 0.3)));
+
+    [Fact]
+    public void Draft_acceptance_compares_the_domains_of_the_smallest_depth_corpus_run_with_code()
+    {
+        var config = ExperimentConfigs.Load<MtpExperimentConfig>(MtpExperiment.Id) with { Depths = [0, 1, 2] };
+        var result = new MtpResult([
+            Run("corpus", 0),
+            Run("corpus", 2, ("code", 10, 1), ("prose", 10, 2)),
+            Run("corpus", 1, ("code", 20, 5), ("prose", 16, 12)),
+            Run("addition", 1, ("addition", 30, 30)),
+        ], 1);
+        var metric = MtpExperiment.Metrics(config).Single(m => m.Name == "draft acceptance");
+        Assert.Equal("code", metric.Baseline);
+        // Depth 1's corpus run, by domain: 5/20 and 12/16; never depth 2's, never addition's.
+        Assert.Equal([("code", 0.25), ("prose", 0.75)], metric.Values(result).ToArray());
+        // The fewest checks a domain can have: 3 prompts × 40 tokens, two tokens per accepted check.
+        Assert.Equal(config.DecodePromptsPerDomain * config.DecodeTokens / 2, metric.Trials);
+        Assert.DoesNotContain(MtpExperiment.Metrics(config with { Depths = [0] }), m => m.Name == "draft acceptance");
+    }
+
     [Theory]
     [InlineData("depths", "[0, -1]", "Depth")]
     [InlineData("lambda", "-0.1", "Lambda")]
