@@ -320,8 +320,10 @@ public static class DistillExperiment
     [
         new("accuracy", Baseline(config), Statistics.Direction.Higher, r => r.Methods.Select(m => (m.Name, m.Accuracy)), AccuracyMargin)
             { Source = "methods[name].accuracy (exact match of greedy answers on the validation problems)", Trials = config.ValidationExamples },
-        new("validation loss", Baseline(config), Statistics.Direction.Lower, r => r.Methods.Select(m => (m.Name, m.ValidationLoss)),
-            DivergedAbove: Math.Log(ArithmeticVocabulary.Size)) { Source = "methods[name].validationLoss (nats per answer token)" },
+        // Only a non-finite loss counts as diverged: a student that memorised a small labelled pool is confidently wrong on
+        // held-out problems and can score far above ln V while training normally.
+        new("validation loss", Baseline(config), Statistics.Direction.Lower, r => r.Methods.Select(m => (m.Name, m.ValidationLoss)))
+            { Source = "methods[name].validationLoss (nats per answer token)" },
         new("KL to the teacher", Baseline(config), Statistics.Direction.Lower, r => r.Methods.Select(m => (m.Name, m.TeacherKl)))
             { Source = "methods[name].teacherKl (nats per answer token)" },
     ];

@@ -222,11 +222,14 @@ public static class MlaQualityExperiment
         Id,
         "MLA vs MHA, GQA and MQA: validation loss against KV cache per token",
         "The tiny LM trained on the synthetic four-domain corpus once per attention variant — multi-head, grouped-query, " +
-        "multi-query and multi-head latent attention — with the same seed, batches and steps and parameter counts matched, each compared with the first over the seeds " +
-        "through the feed-forward width: validation loss against KV-cache elements and bytes per token, loss curves, and a " +
+        "multi-query and multi-head latent attention — with the same seed, batches and steps and parameter counts matched " +
+        "through the feed-forward width, each compared with the first over the seeds: validation loss against KV-cache elements and bytes per token, loss curves, and a " +
         "check that each trained model's cached greedy decoding gives the tokens of the full forward (DeepSeek-V2 App. D at toy scale).",
         (config, seed, request) => RunSeed(config, seed, request.Device, request.Progress, request.Cancellation), (config, seeded) => Output(config, seeded.First),
-        config => Metrics(config));
+        config => Metrics(config))
+    {
+        Cached = true,
+    };
 
     /// <summary>A run that ends above this validation loss has diverged: worse than the uniform guess over the corpus's characters.</summary>
     public static readonly double DivergedAbove = Math.Log(MultiDomainCorpus.VocabularySize);

@@ -92,7 +92,7 @@ public sealed class CliTests
         var (exit, output, error) = SharedResults.With(() => Research("reproduce", "--workshop", "--out", folder));
 
         Assert.True(exit == ExitCodes.Ok, error);
-        Assert.Subset(SharedResults.Experiments.ToHashSet(), new HashSet<string> { "distill", "fp8-training", "moe-balance", "mtp", "r1-zero", "v3-mini" });
+        Assert.Subset(SharedResults.Experiments.ToHashSet(), new HashSet<string> { "distill", "fp8-training", "mla-quality", "moe-balance", "mtp", "r1-zero", "v3-mini" });
         SharedResults.AssertRoundTrips();
         var index = File.ReadAllText(Path.Combine(folder, "index.html"));
         foreach (var experiment in global::Research.Experiments.ExperimentCatalog.All)
