@@ -28,7 +28,7 @@ public static class ResultsCommand
             var console = ConsoleTables.For(stdout);
             foreach (var reference in references)
             {
-                string heading = $"{reference.Experiment}, {reference.Name} config: n = {reference.Seeds.Count} seeds ({SeedsText(reference.Seeds)}), " +
+                string heading = $"{reference.Experiment}, {reference.Name} config: n = {reference.Seeds.Count} seeds ({References.SeedRange(reference.Seeds)}), " +
                                  $"paired t with Holm across each metric's arms, 95 % intervals; kit {reference.Provenance.KitCommit[..Math.Min(7, reference.Provenance.KitCommit.Length)]}, " +
                                  $"{reference.Provenance.Cpu}, {reference.Provenance.Threads} threads, {reference.Provenance.WallSeconds:F0} s";
                 if (parse.GetValue(markdown)) stdout.WriteLine($"**{heading}**\n");
@@ -48,10 +48,6 @@ public static class ResultsCommand
     // The files given, or every reference the kit ships.
     private static IReadOnlyList<ReferenceResult> Chosen(string[]? files) =>
         files is { Length: > 0 } ? [.. files.Select(References.Read)] : References.LoadShipped();
-
-    // "0–9" for a run of consecutive seeds, else the list.
-    private static string SeedsText(IReadOnlyList<int> seeds) =>
-        seeds.Count > 2 && seeds.Zip(seeds.Skip(1)).All(p => p.Second == p.First + 1) ? $"{seeds[0]}–{seeds[^1]}" : string.Join(", ", seeds);
 
     private static Command Collect(TextWriter stdout)
     {

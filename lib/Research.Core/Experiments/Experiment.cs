@@ -184,7 +184,13 @@ public sealed class Experiment<TConfig, TResult> where TConfig : IExperimentConf
         var charts = own.Charts.ToList();
         if (result.PerSeed.Count > 1)
             summary.Add($"Every seed's result is in result.json; tables and charts that do not name a seed show seed {result.PerSeed[0].Seed}.");
-        if (result.Comparisons.Count > 0) summary.AddRange(ComparisonOutput.Preamble(result.Seeds));
+        if (result.Comparisons.Count > 0)
+        {
+            summary.AddRange(ComparisonOutput.Preamble(result.Seeds));
+            if (result.Seeds.Count < ComparisonOutput.RecommendedSeeds && References.Of(Id, config) is { } reference)
+                summary.Add($"The kit's reference results of this config hold {reference.Seeds.Count} seeds ({References.SeedRange(reference.Seeds)}): " +
+                            $"research results show data/results/{Id}/{reference.Name}.json");
+        }
         foreach (var metric in result.Comparisons)
         {
             summary.AddRange(ComparisonOutput.Lines(metric));

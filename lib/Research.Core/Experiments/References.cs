@@ -118,6 +118,28 @@ public static class References
     public static IReadOnlyList<ReferenceResult> LoadShipped() =>
         [.. Shipped().Select(key => key.Split('/') is [var experiment, var name] ? Load(experiment, name) : throw new InvalidOperationException($"bad resource name {key}"))];
 
+    /// <summary>The shipped reference of <paramref name="experiment"/> whose config is <paramref name="config"/> apart from
+    /// its seeds, or null: where a run of a few seeds can look for the verdicts of many.</summary>
+    public static ReferenceResult? Of<TConfig>(string experiment, TConfig config)
+    {
+        JsonNode Unseeded(TConfig c)
+        {
+            var node = JsonSerializer.SerializeToNode(c, ExperimentConfigs.Json)!.AsObject();
+            node.Remove(SweepDefinition.SeedsField);
+            return node;
+        }
+        bool Same(JsonObject reference)
+        {
+            try { return reference.Deserialize<TConfig>(ExperimentConfigs.Json) is { } theirs && JsonNode.DeepEquals(Unseeded(config), Unseeded(theirs)); }
+            catch (JsonException) { return false; }   // another experiment's config: not this one
+        }
+        return LoadShipped().Where(r => r.Experiment == experiment).FirstOrDefault(r => Same(r.Config));
+    }
+
+    /// <summary>"0–9" for a run of consecutive seeds, else the list.</summary>
+    public static string SeedRange(IReadOnlyList<int> seeds) =>
+        seeds.Count > 2 && seeds.Zip(seeds.Skip(1)).All(p => p.Second == p.First + 1) ? $"{seeds[0]}–{seeds[^1]}" : string.Join(", ", seeds);
+
     /// <summary>The shipped references as "experiment/name".</summary>
     public static IReadOnlyList<string> Shipped() =>
         [.. typeof(References).Assembly.GetManifestResourceNames().Where(n => n.StartsWith("results/", StringComparison.Ordinal))

@@ -137,6 +137,19 @@ public sealed class ReferencesTests
     }
 
     [Fact]
+    public void A_config_finds_its_shipped_reference_whatever_its_seeds_and_a_changed_config_finds_none()
+    {
+        var workshop = ExperimentConfigs.Load<Research.V3Mini.V3MiniExperimentConfig>("v3-mini", workshop: true);
+
+        Assert.Equal("workshop", References.Of("v3-mini", workshop)?.Name);
+        Assert.Equal("workshop", References.Of("v3-mini", workshop with { Seeds = [7, 8] })?.Name);
+        Assert.Null(References.Of("v3-mini", workshop with { Training = workshop.Training with { Steps = workshop.Training.Steps + 1 } }));
+        Assert.Null(References.Of("mtp", workshop));
+        Assert.Equal("0–9", References.SeedRange([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]));
+        Assert.Equal("0, 2, 3", References.SeedRange([0, 2, 3]));
+    }
+
+    [Fact]
     public void Show_prints_each_reference_as_markdown_with_its_n_and_verdicts()
     {
         var path = Path.Combine(TestPaths.TempFolder(), "tiny.json");
