@@ -20,7 +20,7 @@ public sealed class LmBenchmarkTests
         Assert.True(exit == ExitCodes.Ok, stderr);
         var root = JsonDocument.Parse(stdout).RootElement;
         Assert.True(root.GetProperty("tokensPerSecond").GetDouble() > 0);
-        Assert.Equal(13, root.GetProperty("sequenceLength").GetInt32());   // 3-digit addition: 3·3 + 5 tokens, inputs one fewer
+        Assert.Equal(10, root.GetProperty("sequenceLength").GetInt32());   // 2-digit addition: 3·2 + 5 tokens, inputs one fewer
         var early = root.GetProperty("early");
         var last = root.GetProperty("last");
         Assert.Equal(3, early.GetProperty("step").GetInt32());
