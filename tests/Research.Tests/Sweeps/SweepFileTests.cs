@@ -90,6 +90,22 @@ public class SweepFileTests
     private static string Examples => Path.Combine(TestPaths.RepoRoot, "data", "sweeps");
 
     [Fact]
+    public void The_distill_pilot_resolves_on_seeds_no_distill_reference_uses()
+    {
+        // The pilot chose the distill config; its seeds must not be the references' own, or the choice would select on
+        // the references' noise.
+        var pilots = Directory.GetFiles(Path.Combine(Examples, "distill-pilot"), "*.json").Select(SweepFiles.Load).ToList();
+        Assert.Equal(5, pilots.Count);
+        var referenceSeeds = Research.Experiments.References.LoadShipped().Where(r => r.Experiment == "distill").SelectMany(r => r.Seeds).ToHashSet();
+        Assert.NotEmpty(referenceSeeds);
+        Assert.All(pilots, p =>
+        {
+            Assert.Equal("distill", p.Experiment.Id);
+            Assert.Empty(p.Seeds.Intersect(referenceSeeds));
+        });
+    }
+
+    [Fact]
     public void EveryExampleResolvesAgainstItsExperiment()
     {
         var files = Directory.GetFiles(Examples, "*.json");
