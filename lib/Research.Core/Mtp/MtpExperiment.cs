@@ -158,8 +158,8 @@ public static class MtpExperiment
                 r => r.Runs.Where(x => x.Task == AdditionTask && x.ExactMatch is not null).Select(x => (x.Name, x.ExactMatch!.Value)), ExactMatchMargin)
                 { Source = "runs[task=addition].exactMatch (share of held-out problems answered exactly)", Trials = config.AdditionDecodeProblems });
         if (config.Depths.Any(d => d >= 1))
-            // Code was named the baseline before the reference runs: its identifiers and symbols are the corpus's least
-            // predictable characters. The fewest draft checks a domain can have (every draft accepted, two tokens per
+            // Code is the baseline because an earlier single run (seed 0, also a reference seed) had it last; the ten-seed
+            // reference then tests that ordering rather than finding it. The fewest draft checks a domain can have (every draft accepted, two tokens per
             // check) stand in for its trials, so the standard error shown errs on the wide side.
             metrics.Add(new("draft acceptance", AcceptanceBaseline, Statistics.Direction.Higher,
                 r => DraftRun(r)?.Decoding!.ByGroup.Select(g => (g.Group, g.AcceptanceRate)) ?? [], AcceptanceMargin)
