@@ -52,7 +52,6 @@ public static class ComparisonOutput
 
     private static string Interval(double low, double high) => $"[{Verdicts.Number(low)}, {Verdicts.Number(high)}]";
 
-
     private static string P(double p) => double.IsNaN(p) ? "–" : p.ToString(p < 0.001 ? "0.0e0" : "0.000", CultureInfo.InvariantCulture);
 }
 

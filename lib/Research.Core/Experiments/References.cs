@@ -128,12 +128,15 @@ public static class References
             node.Remove(SweepDefinition.SeedsField);
             return node;
         }
+        var mine = Unseeded(config);
         bool Same(JsonObject reference)
         {
-            try { return reference.Deserialize<TConfig>(ExperimentConfigs.Json) is { } theirs && JsonNode.DeepEquals(Unseeded(config), Unseeded(theirs)); }
+            try { return reference.Deserialize<TConfig>(ExperimentConfigs.Json) is { } theirs && JsonNode.DeepEquals(mine, Unseeded(theirs)); }
             catch (JsonException) { return false; }   // another experiment's config: not this one
         }
-        return LoadShipped().Where(r => r.Experiment == experiment).FirstOrDefault(r => Same(r.Config));
+        // Only this experiment's files are read: an experiment's output asks this once per run.
+        return Shipped().Where(key => key.StartsWith(experiment + "/", StringComparison.Ordinal))
+            .Select(key => Load(experiment, key[(experiment.Length + 1)..])).FirstOrDefault(r => Same(r.Config));
     }
 
     /// <summary>"0–9" for a run of consecutive seeds, else the list.</summary>

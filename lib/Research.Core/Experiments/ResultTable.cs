@@ -95,7 +95,6 @@ public sealed class ResultTable
     /// <summary>The cells as people read them: each column's format, integers grouped by thousands, "–" for no value.</summary>
     public IEnumerable<IReadOnlyList<string>> DisplayRows() => Rows.Select(r => _columns.Select(c => Shown(c.Value(r), c.Format)).ToList());
 
-    /// <summary>RFC 4180 CSV, a header line of the column names first.</summary>
     /// <summary>The table as GitHub Markdown (the display formats; numbers right-aligned), for READMEs.</summary>
     public string ToMarkdown()
     {
@@ -109,6 +108,7 @@ public sealed class ResultTable
         return string.Join("\n", lines) + "\n";
     }
 
+    /// <summary>RFC 4180 CSV, a header line of the column names first.</summary>
     public string ToCsv()
     {
         var csv = new StringBuilder();

@@ -20,7 +20,7 @@ public static class SweepCharts
         var seeds = Chart.Point<string, double, string>(
             x: arms.SelectMany(a => a.Values.Select(_ => a.Arm)), y: arms.SelectMany(a => a.Values.Select(v => v.Value)),
             Name: "one seed", MultiText: arms.SelectMany(a => a.Values.Select(v => $"seed {v.Seed}")).ToArray(), Opacity: 0.45);
-        var means = WithError(Chart.Point<string, double, string>(x: arms.Select(a => a.Arm), y: arms.Select(a => a.Summary!.Mean), Name: "mean, t interval"),
+        var means = ErrorBars.Asymmetric(Chart.Point<string, double, string>(x: arms.Select(a => a.Arm), y: arms.Select(a => a.Summary!.Mean), Name: "mean, t interval"),
             "error_y", arms.Select(a => a.Summary!.High - a.Summary.Mean), arms.Select(a => a.Summary!.Mean - a.Summary.Low));
         return Chart.Combine([seeds, means])
             .WithXAxisStyle<double, double, string>(TitleText: "arm")
@@ -34,7 +34,7 @@ public static class SweepCharts
     {
         var rows = metric.Comparisons.Where(c => c.N > 0 && double.IsFinite(c.Mean)).ToList();
         string Label(Statistics.PairedDifference c) => $"{c.Arm} ({Verdicts.Name(c.Verdict)}, n={c.N})";
-        var points = WithError(Chart.Point<double, string, string>(x: rows.Select(c => c.Mean), y: rows.Select(Label), Name: "mean Δ, t interval"),
+        var points = ErrorBars.Asymmetric(Chart.Point<double, string, string>(x: rows.Select(c => c.Mean), y: rows.Select(Label), Name: "mean Δ, t interval"),
             "error_x", rows.Select(c => c.High - c.Mean), rows.Select(c => c.Mean - c.Low));
         var lines = new List<GenericChart> { points, VerticalLine(0, rows.Select(Label), "no difference") };
         if (metric.Margin is double m)
@@ -71,9 +71,6 @@ public static class SweepCharts
         }
         return ChartHtml.Page($"Sweep {report.Name}", parts);
     }
-
-    private static GenericChart WithError(GenericChart chart, string property, IEnumerable<double> plus, IEnumerable<double> minus) =>
-        ErrorBars.Asymmetric(chart, property, plus, minus);
 
     private static GenericChart VerticalLine(double x, IEnumerable<string> categories, string name)
     {
