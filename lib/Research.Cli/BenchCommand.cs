@@ -81,6 +81,7 @@ public static class BenchCommand
             $"MoE layer: {r.Tokens} tokens × d {r.Dim}, {r.SharedExperts} shared + {r.Experts} routed experts of width {r.ExpertHidden}, top-{r.TopK}; " +
             $"dense SwiGLU of width {r.DenseHidden} (same active parameters, {r.ActiveFlopsPerToken:N0} flops per token); median of {r.Repetitions}, {r.TorchThreads} libtorch threads on {r.Device}",
             $"forward+backward: MoE {r.MoeMilliseconds:F1} ms, dense {r.DenseMilliseconds:F1} ms: ratio {r.Ratio:F2} (goal ≤ {MoeBenchmarkResult.Goal}: {(r.GoalMet ? "met" : "missed")})",
+            $"expert GEMMs on each expert's own rows: padding every expert to the largest load for one bmm would add {r.PaddedFlopsOverhead:P0} expert FLOPs on this batch",
             $"token-by-token reference: {r.NaiveRatio:F0}× the sorted dispatch ({r.NaiveMillisecondsPerToken:F2} ms per token); " +
             $"max |sorted − naive| {r.MaxAbsDifference:E1} ({(r.Agrees ? "agree" : "DISAGREE")})",
         ]), r => r.Agrees, stdout, stderr);

@@ -695,6 +695,15 @@ public sealed class MoeLayer : nn.Module<Tensor, Tensor>
     // One SwiGLU per expert on its contiguous slice of the expert-sorted rows.
     private Tensor? ExpertLoop(Tensor gathered, long[] counts)
     {
+        if (gathered.shape[0] == 0) return null;
+        if (fp8 is null)
+        {
+            // Per-expert GEMMs as one autograd node per projection; the element-wise SwiGLU once over all rows.
+            var ab = ExpertGemm.ApplyPair(gathered, w1.Weight, w3.Weight, counts);
+            int h = Config.MoeIntermediateSize;
+            var hidden = nn.functional.silu(ab.narrow(1, 0, h)) * ab.narrow(1, h, h);
+            return ExpertGemm.Apply(hidden, w2.Weight, counts);
+        }
         // unbind once: its backward stacks the N_r gradients in one op, where indexing each expert would write a full-size zero gradient per expert.
         var (g, u, o) = (w1.Weight.unbind(0), w3.Weight.unbind(0), w2.Weight.unbind(0));
         // split, not narrow: narrow's backward writes each slice's gradient into a full-size zero tensor (N_r of them);
@@ -707,7 +716,7 @@ public sealed class MoeLayer : nn.Module<Tensor, Tensor>
             var h = nn.functional.silu(Gemm(slices[e], g[e])) * Gemm(slices[e], u[e]);
             pieces.Add(Gemm(h, o[e]));
         }
-        return pieces.Count == 0 ? null : cat(pieces, 0);
+        return cat(pieces, 0);
     }
 
     private Tensor Gemm(Tensor x, Tensor w) => fp8 is null ? nn.functional.linear(x, w) : Fp8Training.Linear(x, w, null, fp8);

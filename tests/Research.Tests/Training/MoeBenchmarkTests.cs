@@ -22,6 +22,9 @@ public sealed class MoeBenchmarkTests
         Assert.Equal(2L * 3 * 256 * 896, root.GetProperty("activeFlopsPerToken").GetInt64());   // 3 matmuls of d × 896
         Assert.Equal(root.GetProperty("ratio").GetDouble(),
             root.GetProperty("moeMilliseconds").GetDouble() / root.GetProperty("denseMilliseconds").GetDouble(), 9);
+        // N_r · max load / Σ loads − 1: 0 when balanced, at most N_r − 1 when one expert takes every assignment;
+        // 256 tokens × 6 over 64 experts cannot be balanced to the row by a random gate.
+        Assert.InRange(root.GetProperty("paddedFlopsOverhead").GetDouble(), 1e-9, 63);
     }
 
     [Theory]
