@@ -172,6 +172,7 @@ public static class BenchCommand
             $"one training step (forward, backward, AdamW, bias update) of v3-mini's models, batch {r.BatchSize} × {r.SequenceLength} tokens, " +
             $"median of {r.Repetitions} interleaved steps, {r.TorchThreads} libtorch threads on {r.Device}",
             $"ratio {r.Ratio:F2} (full / {V3MiniBenchmarkConfig.Baseline} step time); losses finite: {(r.AllFinite ? "yes" : "NO")}",
+            $"FP8 ratio {r.Fp8Ratio:F2} (full / fp32: the simulated FP8 GEMMs; goal ≤ {V3MiniBenchmarkResult.Fp8Goal}: {(r.Fp8GoalMet ? "met" : "missed")})",
         ], ResultTable.Of("variants", r.Variants)), r => r.AllFinite, stdout, stderr);   // a diverging step is a failed check
     }
 

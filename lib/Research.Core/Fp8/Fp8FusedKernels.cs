@@ -126,6 +126,55 @@ public static unsafe class Fp8FusedKernels
         return output;
     }
 
+    /// <summary>
+    /// E4M3 fake quantization with one scale per <paramref name="blockSize"/>² block of a matrix (V3's weights, 128×128),
+    /// the blocks at the bottom and right edges covering the remainder: s = amax / 448 (s = 1 for an all-zero block),
+    /// y = RoundE4M3(x / s) · s. x: a contiguous float32 CPU matrix [rows, cols], or a batch of them [..., rows, cols]
+    /// when <paramref name="batched"/> (each matrix has its own blocks, as each expert's weight in an MoE layer). A new
+    /// tensor of x's shape; equals <see cref="Fp8Scaling.FakeQuant"/> with <see cref="Granularity.Block"/> in value, matrix
+    /// by matrix. Throws <see cref="ArgumentException"/> on NaN or Inf.
+    /// </summary>
+    public static Tensor FakeQuantBlocksE4M3(Tensor x, int blockSize = 128, bool batched = false)
+    {
+        Check(x, nameof(FakeQuantBlocksE4M3));
+        if (blockSize < 1)
+            throw new ArgumentOutOfRangeException(nameof(blockSize), blockSize, "Fp8FusedKernels.FakeQuantBlocksE4M3: blockSize must be at least 1");
+        if (x.dim() < (batched ? 3 : 2) || (!batched && x.dim() != 2))
+            throw new ArgumentException($"Fp8FusedKernels.FakeQuantBlocksE4M3 takes a matrix{(batched ? " batch [..., rows, cols]" : " [rows, cols]")} (got [{string.Join(", ", x.shape)}])", nameof(x));
+        var output = empty_like(x);
+        long n = x.numel();
+        if (n == 0) return output;
+        long rows = x.shape[^2], cols = x.shape[^1], matrices = n / (rows * cols);
+        long blockRows = (rows + blockSize - 1) / blockSize, blockCols = (cols + blockSize - 1) / blockSize;
+        long blocks = matrices * blockRows * blockCols;
+        var src = (float*)Address(x);
+        var dst = (float*)Address(output);
+        int nonFinite = 0;
+        // Parallel over blocks only when there is work enough for two threads: weights are small.
+        ForChunks(n >= 2 * ChunkElements ? blocks : 1, c =>
+        {
+            long first = n >= 2 * ChunkElements ? c : 0, last = n >= 2 * ChunkElements ? c + 1 : blocks;
+            for (long b = first; b < last; b++)
+            {
+                long m = b / (blockRows * blockCols), br = b / blockCols % blockRows, bc = b % blockCols;
+                long r0 = br * blockSize, c0 = bc * blockSize;
+                int height = (int)Math.Min(blockSize, rows - r0), width = (int)Math.Min(blockSize, cols - c0);
+                long origin = m * rows * cols + r0 * cols + c0;
+                if (!FakeQuantBlock(src + origin, dst + origin, height, width, cols))
+                {
+                    Volatile.Write(ref nonFinite, 1);
+                    return;
+                }
+            }
+        });
+        if (nonFinite != 0)
+        {
+            output.Dispose();
+            throw new ArgumentException("Fp8FusedKernels.FakeQuantBlocksE4M3: the input holds NaN or Inf; scales would be meaningless", nameof(x));
+        }
+        return output;
+    }
+
     // The kernels read libtorch's memory directly, so the layout must be exactly a dense float32 array in RAM.
     private static void Check(Tensor x, string kernel)
     {
@@ -165,6 +214,13 @@ public static unsafe class Fp8FusedKernels
         if (amaxBits >= InfinityBits) return false;
         // As written in V3 and Fp8Scaling: s = amax / 448, then x / s (a division, not a reciprocal multiply).
         float s = amaxBits == 0 ? 1f : BitConverter.UInt32BitsToSingle(amaxBits) / E4M3Max;
+        ScaleRoundSpan(x, y, length, s);
+        return true;
+    }
+
+    // y = RoundE4M3(x / s) · s over one span.
+    private static void ScaleRoundSpan(float* x, float* y, int length, float s)
+    {
         int i = 0;
         if (Vector256.IsHardwareAccelerated && Avx2.IsSupported)
         {
@@ -177,6 +233,17 @@ public static unsafe class Fp8FusedKernels
         }
         for (; i < length; i++)
             y[i] = BitConverter.UInt32BitsToSingle(RoundBits(BitConverter.SingleToUInt32Bits(x[i] / s))) * s;
+    }
+
+    // One block of `height` rows of `width` values, rows `stride` apart: amax over the block, then each row as a tile
+    // with that scale. False if the block holds NaN or Inf.
+    private static bool FakeQuantBlock(float* x, float* y, int height, int width, long stride)
+    {
+        uint amaxBits = 0;
+        for (int r = 0; r < height; r++) amaxBits = Math.Max(amaxBits, AbsMaxBits(x + r * stride, width));
+        if (amaxBits >= InfinityBits) return false;
+        float s = amaxBits == 0 ? 1f : BitConverter.UInt32BitsToSingle(amaxBits) / E4M3Max;
+        for (int r = 0; r < height; r++) ScaleRoundSpan(x + r * stride, y + r * stride, width, s);
         return true;
     }
 

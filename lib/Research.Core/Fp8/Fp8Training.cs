@@ -11,7 +11,8 @@ namespace Research.Fp8;
 //   Wgrad  dW = Q(dy)ᵀ · Q(x)
 // Q rounds to an FP8 format after scaling each group by its own amax; products and sums stay in FP32, like the
 // FP32 accumulation V3 promotes to every 128 products. Master weights, their gradients and the optimizer state
-// stay FP32: Q(W) is recomputed from the master W at every forward.
+// stay FP32: Q(W) is computed from the master W once per forward and kept for backward, so once per optimizer step
+// in training.
 
 /// <summary>
 /// Which tensors of an FP8 linear layer are rounded to which format, and with which scaling. The defaults are
@@ -83,9 +84,37 @@ public static class Fp8Training
 {
     /// <summary>
     /// y = Q(x)·Q(W)ᵀ + b with Q(dy) in backward (see the file header). x: [..., K], w: [N, K], b: [N] or null → [..., N].
-    /// With <see cref="Fp8TrainingRecipe.Enabled"/> false this is exactly <c>functional.linear(x, w, b)</c>.
+    /// With <see cref="Fp8TrainingRecipe.Enabled"/> false this is exactly <c>functional.linear(x, w, b)</c>. V3's recipe
+    /// on CPU float32 tensors runs fused (<see cref="FusedApplies"/>): one autograd node, one pass per quantized tensor;
+    /// everything else runs <see cref="LinearReference"/>. Both give the same bits, values and gradients.
     /// </summary>
     public static Tensor Linear(Tensor x, Tensor w, Tensor? b, Fp8TrainingRecipe recipe)
+    {
+        if (!recipe.Enabled) return nn.functional.linear(x, w, b);
+        if (!FusedApplies(x, w, recipe)) return LinearReference(x, w, b, recipe);
+        using var scope = NewDisposeScope();
+        var y = FusedLinear.apply(x, w, recipe);
+        if (b is not null) y = y + b;
+        return y.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Whether <see cref="Linear"/> takes the fused path: E4M3 forward and gradients, 1×T tiles for x and dy and
+    /// B×B blocks for W, scales from the amax as computed (no power-of-two rounding), float32 tensors on the CPU.</summary>
+    public static bool FusedApplies(Tensor x, Tensor w, Fp8TrainingRecipe recipe) =>
+        recipe.Enabled && recipe.ForwardFormat == Fp8Format.E4M3 && recipe.GradientFormat == Fp8Format.E4M3
+        && recipe.Activations is { Granularity: Granularity.Tile, PowerOfTwoScales: false }
+        && recipe.Gradients is { Granularity: Granularity.Tile, PowerOfTwoScales: false }
+        && recipe.Weights is { Granularity: Granularity.Block, PowerOfTwoScales: false }
+        && x.device_type == DeviceType.CPU && w.device_type == DeviceType.CPU
+        && x.dtype == ScalarType.Float32 && w.dtype == ScalarType.Float32 && w.dim() == 2 && x.dim() >= 1
+        && x.numel() <= int.MaxValue / sizeof(float) && w.numel() <= int.MaxValue / sizeof(float);
+
+    /// <summary>
+    /// <see cref="Linear"/> built from tensor ops (any device, any recipe): FakeQuant on x and W with straight-through
+    /// gradients, <c>functional.linear</c>, and <see cref="QuantizeGradient"/> on the output. The fused path is tested
+    /// against it bit for bit.
+    /// </summary>
+    public static Tensor LinearReference(Tensor x, Tensor w, Tensor? b, Fp8TrainingRecipe recipe)
     {
         if (!recipe.Enabled) return nn.functional.linear(x, w, b);
         using var scope = NewDisposeScope();
@@ -99,6 +128,56 @@ public static class Fp8Training
         y = QuantizeGradient(y, recipe.GradientFormat, recipe.Gradients);   // identity; dy → Q(dy) in backward
         if (b is not null) y = y + b;   // bias outside the quantizer: its gradient Σ dy stays FP32 (no GEMM)
         return y.MoveToOuterDisposeScope();
+    }
+
+    // The three GEMMs of Fig. 6 as one autograd node over the fused kernels. Forward rounds x (tiles) and W (blocks) once
+    // each and keeps both for backward, as V3 keeps its FP8 operands; backward rounds dy (tiles) and runs Dgrad and Wgrad.
+    // The GEMMs are the ones autograd runs for functional.linear on the 2-D view (mm, its mat1 and mat2 backward), so the
+    // bits equal LinearReference's.
+    private sealed class FusedLinear : autograd.SingleTensorFunction<FusedLinear>
+    {
+        public override string Name => "Fp8FusedLinear";
+
+        public override Tensor forward(autograd.AutogradContext ctx, params object[] vars)
+        {
+            var (x, w, recipe) = ((Tensor)vars[0], (Tensor)vars[1], (Fp8TrainingRecipe)vars[2]);
+            long k = x.shape[^1], n = w.shape[0];
+            using var rows = x.detach().reshape(-1, k).contiguous();
+            using var weight = w.detach().contiguous();
+            var xq = Fp8FusedKernels.FakeQuantTilesE4M3(rows, recipe.Activations.TileSize);   // [M, K]
+            var wq = Fp8FusedKernels.FakeQuantBlocksE4M3(weight, recipe.Weights.BlockSize);  // [N, K]
+            ctx.save_for_backward([xq, wq]);
+            ctx.save_data("recipe", recipe);
+            ctx.save_data("shape", x.shape);
+            using var wt = wq.t();
+            using var y = xq.mm(wt);                                                          // Fprop [M, N]
+            return y.view([.. x.shape[..^1], n]);
+        }
+
+        public override List<Tensor> backward(autograd.AutogradContext ctx, Tensor grad)
+        {
+            var saved = ctx.get_saved_variables();
+            var (xq, wq) = (saved[0], saved[1]);
+            var recipe = (Fp8TrainingRecipe)ctx.get_data("recipe");
+            var shape = (long[])ctx.get_data("shape");
+            using var dy = grad.reshape(-1, wq.shape[0]).contiguous();
+            Tensor gq;
+            try
+            {
+                gq = Fp8FusedKernels.FakeQuantTilesE4M3(dy, recipe.Gradients.TileSize);
+            }
+            catch (ArgumentException)
+            {
+                gq = dy.clone();   // NaN or Inf: passed on unrounded, so divergence shows as a NaN loss (as QuantizeGradient)
+            }
+            using (gq)
+            {
+                using var dx = gq.mm(wq);                                                     // Dgrad [M, K]
+                using var gt = gq.t();
+                var dw = gt.mm(xq);                                                           // Wgrad [N, K]
+                return [dx.view(shape), dw, null!];
+            }
+        }
     }
 
     /// <summary>

@@ -141,6 +141,36 @@ public sealed class Fp8FusedKernelsTests
         AssertBitIdentical(x, Fp8Scaling.FakeQuant(x, Fp8Format.E4M3, new ScalingConfig()), Fp8FusedKernels.FakeQuantTilesE4M3(x));
     }
 
+    [Theory]
+    [InlineData(64, 64, 128)]     // v3-mini's weights: one partial block
+    [InlineData(300, 200, 128)]   // 3 × 2 blocks with partial edges, bottom and right
+    [InlineData(256, 384, 128)]   // whole blocks only
+    [InlineData(50, 70, 16)]      // another block size
+    public void Block_FakeQuant_is_bit_identical_to_Fp8Scaling_FakeQuant(int rows, int cols, int blockSize)
+    {
+        var x = randn([rows, cols], generator: new Generator(13)) * torch.exp(randn([rows, cols], generator: new Generator(14)) * 4);
+        x[0, 0] = tensor(3e4f);                                           // an outlier: one block's scale
+        if (rows > blockSize && cols > blockSize) x.narrow(0, 0, blockSize).narrow(1, blockSize, Math.Min(blockSize, cols - blockSize)).zero_();   // an all-zero block: s = 1
+
+        var expected = Fp8Scaling.FakeQuant(x, Fp8Format.E4M3, new ScalingConfig(Granularity.Block, BlockSize: blockSize));
+
+        AssertBitIdentical(x, expected, Fp8FusedKernels.FakeQuantBlocksE4M3(x, blockSize));
+    }
+
+    [Fact]
+    public void Batched_block_FakeQuant_quantizes_each_matrix_on_its_own_blocks()
+    {
+        var w = randn([5, 40, 24], generator: new Generator(15));
+        w[2].mul_(100);   // one matrix far larger: its scale must not leak into the others
+
+        var batched = Fp8FusedKernels.FakeQuantBlocksE4M3(w, 128, batched: true);
+
+        for (int e = 0; e < 5; e++)
+            AssertBitIdentical(w[e], Fp8Scaling.FakeQuant(w[e], Fp8Format.E4M3, ScalingConfig.WeightBlocks), batched[e]);
+        Assert.Contains("matrix", Assert.Throws<ArgumentException>(() => Fp8FusedKernels.FakeQuantBlocksE4M3(w)).Message);
+        Assert.Contains("NaN or Inf", Assert.Throws<ArgumentException>(() => Fp8FusedKernels.FakeQuantBlocksE4M3(full(4, 4, float.NaN))).Message);
+    }
+
     [Fact]
     public void Kernels_keep_the_shape_and_accept_scalars_and_empty_tensors()
     {

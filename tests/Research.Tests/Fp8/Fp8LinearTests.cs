@@ -118,6 +118,67 @@ public sealed class Fp8LinearTests
         Assert.False(allclose(dy.T.matmul(x.detach()), layer.Weight.grad!, rtol: 1e-3, atol: 1e-3));
     }
 
+    // The fused path against the tensor-op reference it replaced: values and the gradients of x, W and b, bit for bit.
+    [Theory]
+    [InlineData(new long[] { 16, 64 }, 64, 64, true)]        // v3-mini's shapes: one partial tile and block
+    [InlineData(new long[] { 3, 5, 300 }, 200, 300, false)]  // rank 3, several tiles and blocks with partial edges
+    [InlineData(new long[] { 7, 128 }, 256, 128, true)]      // whole tiles and blocks only
+    public void The_fused_path_equals_the_reference_bit_for_bit(long[] inputShape, int outFeatures, int inFeatures, bool hasBias)
+    {
+        var recipe = Fp8TrainingRecipe.DeepSeekV3;
+        var g = new Generator(21);
+        var x0 = randn(inputShape, generator: g) * torch.exp(randn(inputShape, generator: g) * 2);
+        var w0 = randn([outFeatures, inFeatures], generator: g) * 0.05;
+        var b0 = randn([outFeatures], generator: g);
+        var target = randn([.. inputShape[..^1], outFeatures], generator: g) * torch.exp(randn([.. inputShape[..^1], outFeatures], generator: g) * 3);
+        Assert.True(Fp8Training.FusedApplies(x0, w0, recipe));
+
+        Tensor[] Run(Func<Tensor, Tensor, Tensor?, Fp8TrainingRecipe, Tensor> linear)
+        {
+            var (x, w, b) = (x0.clone().requires_grad_(true), w0.clone().requires_grad_(true), b0.clone().requires_grad_(true));
+            var y = linear(x, w, hasBias ? b : null, recipe);
+            (y * target).sum().backward();
+            return [y, x.grad!, w.grad!, hasBias ? b.grad! : zeros(1)];
+        }
+
+        var fused = Run(Fp8Training.Linear);
+        var reference = Run(Fp8Training.LinearReference);
+        for (int i = 0; i < fused.Length; i++) AssertBitEqual(reference[i], fused[i]);
+    }
+
+    [Fact]
+    public void The_fused_path_passes_a_non_finite_gradient_on_as_the_reference_does()
+    {
+        var recipe = Fp8TrainingRecipe.DeepSeekV3;
+        var g = new Generator(22);
+        var (x0, w0) = (randn([4, 64], generator: g), randn([32, 64], generator: g));
+        var upstream = randn([4, 32], generator: g);
+        upstream[1, 3] = tensor(float.NaN);
+
+        Tensor[] Run(Func<Tensor, Tensor, Tensor?, Fp8TrainingRecipe, Tensor> linear)
+        {
+            var (x, w) = (x0.clone().requires_grad_(true), w0.clone().requires_grad_(true));
+            linear(x, w, null, recipe).backward([upstream]);
+            return [x.grad!, w.grad!];
+        }
+
+        var fused = Run(Fp8Training.Linear);
+        var reference = Run(Fp8Training.LinearReference);
+        for (int i = 0; i < 2; i++)
+            Assert.True(reference[i].isnan().equal(fused[i].isnan()).all().item<bool>() && reference[i].nan_to_num().equal(fused[i].nan_to_num()).all().item<bool>());
+        Assert.True(fused[0].isnan().any().item<bool>(), "the NaN reaches the input gradient");
+    }
+
+    [Fact]
+    public void Recipes_the_kernels_do_not_cover_take_the_reference_path()
+    {
+        var (x, w) = (randn(4, 64), randn(8, 64));
+        Assert.False(Fp8Training.FusedApplies(x, w, Fp8TrainingRecipe.PerTensor));
+        Assert.False(Fp8Training.FusedApplies(x, w, new Fp8TrainingRecipe(Gradient: "E5M2")));
+        Assert.False(Fp8Training.FusedApplies(x.to(ScalarType.Float64), w.to(ScalarType.Float64), Fp8TrainingRecipe.DeepSeekV3));
+        Assert.False(Fp8Training.FusedApplies(x, w, Fp8TrainingRecipe.DeepSeekV3 with { Activations = new ScalingConfig(PowerOfTwoScales: true) }));
+    }
+
     [Fact]
     public void Gradients_flow_to_input_weight_and_bias_through_a_stack_of_layers()
     {

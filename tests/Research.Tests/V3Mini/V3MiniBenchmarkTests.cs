@@ -21,6 +21,8 @@ public sealed class V3MiniBenchmarkTests
         foreach (var v in variants.Values)
             Assert.Equal(v.GetProperty("milliseconds").GetDouble() / baseline, v.GetProperty("ratioToBaseline").GetDouble(), 9);
         Assert.Equal(variants["full"].GetProperty("ratioToBaseline").GetDouble(), r.GetProperty("ratio").GetDouble());
+        Assert.Equal(variants["full"].GetProperty("milliseconds").GetDouble() / variants["fp32"].GetProperty("milliseconds").GetDouble(),
+            r.GetProperty("fp8Ratio").GetDouble(), 9);
         // FP32 changes the arithmetic, not the model; the baseline is dense, so all of it is activated
         Assert.Equal(variants["full"].GetProperty("totalParameters").GetInt64(), variants["fp32"].GetProperty("totalParameters").GetInt64());
         var b = variants[V3MiniBenchmarkConfig.Baseline];
