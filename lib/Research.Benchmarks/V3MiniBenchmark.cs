@@ -11,7 +11,7 @@ namespace Research.Benchmarks;
 
 /// <summary>One training step (forward, backward, AdamW, bias update) of the v3-mini full model against its ablations.</summary>
 /// <param name="Repetitions">Timed steps per variant, interleaved round-robin after one warm-up step each.</param>
-public sealed record V3MiniBenchmarkConfig(int Repetitions = 10, int BatchSize = 16, int Seed = 0)
+public sealed record V3MiniBenchmarkConfig(int Repetitions = 30, int BatchSize = 16, int Seed = 0)
 {
     /// <summary>The variants timed: the full model, three ablations, and the baseline with all three swapped at once.</summary>
     public static IReadOnlyList<string> Variants { get; } = [V3MiniAblations.FullName, "dense-ffn", "mha", "fp32", Baseline];

@@ -699,9 +699,7 @@ public sealed class MoeLayer : nn.Module<Tensor, Tensor>
         if (fp8 is null)
         {
             // Per-expert GEMMs as one autograd node per projection; the element-wise SwiGLU once over all rows.
-            var ab = ExpertGemm.ApplyPair(gathered, w1.Weight, w3.Weight, counts);
-            int h = Config.MoeIntermediateSize;
-            var hidden = nn.functional.silu(ab.narrow(1, 0, h)) * ab.narrow(1, h, h);
+            var hidden = nn.functional.silu(ExpertGemm.Apply(gathered, w1.Weight, counts)) * ExpertGemm.Apply(gathered, w3.Weight, counts);
             return ExpertGemm.Apply(hidden, w2.Weight, counts);
         }
         // unbind once: its backward stacks the N_r gradients in one op, where indexing each expert would write a full-size zero gradient per expert.
