@@ -127,46 +127,41 @@ public static unsafe class Fp8FusedKernels
     }
 
     /// <summary>
-    /// E4M3 fake quantization with one scale per <paramref name="blockSize"/>² block of a matrix (V3's weights, 128×128),
-    /// the blocks at the bottom and right edges covering the remainder: s = amax / 448 (s = 1 for an all-zero block),
-    /// y = RoundE4M3(x / s) · s. x: a contiguous float32 CPU matrix [rows, cols], or a batch of them [..., rows, cols]
-    /// when <paramref name="batched"/> (each matrix has its own blocks, as each expert's weight in an MoE layer). A new
-    /// tensor of x's shape; equals <see cref="Fp8Scaling.FakeQuant"/> with <see cref="Granularity.Block"/> in value, matrix
-    /// by matrix. Throws <see cref="ArgumentException"/> on NaN or Inf.
+    /// E4M3 fake quantization with one scale per <paramref name="blockSize"/>² block of a matrix [rows, cols] (V3's
+    /// weights, 128×128), the blocks at the bottom and right edges covering the remainder: s = amax / 448 (s = 1 for an
+    /// all-zero block), y = RoundE4M3(x / s) · s. A new tensor of x's shape; equals <see cref="Fp8Scaling.FakeQuant"/>
+    /// with <see cref="Granularity.Block"/> in value. Throws <see cref="ArgumentException"/> on NaN or Inf.
     /// </summary>
-    public static Tensor FakeQuantBlocksE4M3(Tensor x, int blockSize = 128, bool batched = false)
+    public static Tensor FakeQuantBlocksE4M3(Tensor x, int blockSize = 128)
     {
         Check(x, nameof(FakeQuantBlocksE4M3));
         if (blockSize < 1)
             throw new ArgumentOutOfRangeException(nameof(blockSize), blockSize, "Fp8FusedKernels.FakeQuantBlocksE4M3: blockSize must be at least 1");
-        if (x.dim() < (batched ? 3 : 2) || (!batched && x.dim() != 2))
-            throw new ArgumentException($"Fp8FusedKernels.FakeQuantBlocksE4M3 takes a matrix{(batched ? " batch [..., rows, cols]" : " [rows, cols]")} (got [{string.Join(", ", x.shape)}])", nameof(x));
+        if (x.dim() != 2)
+            throw new ArgumentException($"Fp8FusedKernels.FakeQuantBlocksE4M3 takes a matrix [rows, cols] (got [{string.Join(", ", x.shape)}])", nameof(x));
         var output = empty_like(x);
-        long n = x.numel();
-        if (n == 0) return output;
-        long rows = x.shape[^2], cols = x.shape[^1], matrices = n / (rows * cols);
-        long blockRows = (rows + blockSize - 1) / blockSize, blockCols = (cols + blockSize - 1) / blockSize;
-        long blocks = matrices * blockRows * blockCols;
+        long rows = x.shape[0], cols = x.shape[1];
+        if (rows == 0 || cols == 0) return output;
+        long blockCols = (cols + blockSize - 1) / blockSize, blocks = (rows + blockSize - 1) / blockSize * blockCols;
         var src = (float*)Address(x);
         var dst = (float*)Address(output);
         int nonFinite = 0;
-        // Parallel over blocks only when there is work enough for two threads: weights are small.
-        ForChunks(n >= 2 * ChunkElements ? blocks : 1, c =>
+        void Quantize(long first, long last)
         {
-            long first = n >= 2 * ChunkElements ? c : 0, last = n >= 2 * ChunkElements ? c + 1 : blocks;
             for (long b = first; b < last; b++)
             {
-                long m = b / (blockRows * blockCols), br = b / blockCols % blockRows, bc = b % blockCols;
-                long r0 = br * blockSize, c0 = bc * blockSize;
-                int height = (int)Math.Min(blockSize, rows - r0), width = (int)Math.Min(blockSize, cols - c0);
-                long origin = m * rows * cols + r0 * cols + c0;
-                if (!FakeQuantBlock(src + origin, dst + origin, height, width, cols))
+                long r0 = b / blockCols * blockSize, c0 = b % blockCols * blockSize;
+                long origin = r0 * cols + c0;
+                if (!FakeQuantBlock(src + origin, dst + origin, (int)Math.Min(blockSize, rows - r0), (int)Math.Min(blockSize, cols - c0), cols))
                 {
                     Volatile.Write(ref nonFinite, 1);
                     return;
                 }
             }
-        });
+        }
+        // One block per parallel chunk only when there is work enough for two threads: most weights are small.
+        if (x.numel() >= 2 * ChunkElements) ForChunks(blocks, b => Quantize(b, b + 1));
+        else Quantize(0, blocks);
         if (nonFinite != 0)
         {
             output.Dispose();
