@@ -126,13 +126,48 @@ public sealed class DistillExperimentTests
         using var student = new LanguageModel(config.Student, CPU, new Generator(2));
         var method = config.Methods.Single(m => m.Objective == DistillObjective.SequenceLevel);
         var pool = task.ToBatch(task.Sample(config.LabelledExamples, new Generator(3)), CPU);
-        // When the step loss is built
-        var loss = DistillExperiment.StudentLoss(config, task, method, student, teacher, pool, CPU)(1).Loss.item<float>();
-        // Then it is the cross-entropy of the teacher's greedy answers to the same fresh prompts (stream Seed·16 + 6)
-        var prompts = task.Prompts(task.Sample(config.BatchSize, new Generator(6)), CPU);
-        var batch = task.ToBatch(prompts, Generation.Greedy(teacher, prompts, task.AnswerLength));
-        var expected = LanguageModel.CrossEntropy(student.forward(batch.Inputs), batch.Targets, batch.LossMask).item<float>();
-        Assert.Equal(expected, loss);
+        // When the step losses are built (the teacher's answers to every step's prompts are decoded up front)
+        var lossAt = DistillExperiment.StudentLoss(config, task, method, student, teacher, pool, CPU);
+        // Then step s is the cross-entropy of the teacher's greedy answers to the s-th batch of fresh prompts (stream Seed·16 + 6)
+        var stream = new Generator(6);
+        foreach (int step in new[] { 1, 2, 3 })
+        {
+            var prompts = task.Prompts(task.Sample(config.BatchSize, stream), CPU);
+            var batch = task.ToBatch(prompts, Generation.Greedy(teacher, prompts, task.AnswerLength));
+            var expected = LanguageModel.CrossEntropy(student.forward(batch.Inputs), batch.Targets, batch.LossMask).item<float>();
+            Assert.Equal(expected, lossAt(step).Loss.item<float>());
+        }
+    }
+
+    [Theory]
+    [InlineData(DistillObjective.ForwardKl)]
+    [InlineData(DistillObjective.ReverseKl)]
+    public void Soft_losses_read_the_teachers_logits_on_the_drawn_pool_rows(DistillObjective objective)
+    {
+        // Given a teacher, a student and the labelled pool
+        var config = Tiny;
+        var task = new Research.Data.ArithmeticTask(config.Task);
+        using var teacher = new LanguageModel(config.Teacher, CPU, new Generator(1));
+        using var student = new LanguageModel(config.Student, CPU, new Generator(2));
+        var method = config.Methods.First(m => m.Objective == objective);
+        var pool = task.ToBatch(task.Sample(config.LabelledExamples, new Generator(3)), CPU);
+        // When the step loss is built (the teacher's logits on the whole pool are computed once)
+        var lossAt = DistillExperiment.StudentLoss(config, task, method, student, teacher, pool, CPU);
+        // Then each step equals the loss against the teacher run on that step's rows (stream Seed·16 + 5)
+        var stream = new Generator(5);
+        foreach (int step in new[] { 1, 2 })
+        {
+            var batch = pool.Rows(randint(0, pool.Inputs.shape[0], [config.BatchSize], generator: stream));
+            var logits = student.forward(batch.Inputs);
+            Tensor target;
+            using (no_grad()) target = teacher.forward(batch.Inputs);
+            var soft = objective == DistillObjective.ForwardKl
+                ? Losses.ForwardKl(logits, target, method.Temperature, batch.LossMask)
+                : Losses.ReverseKl(logits, target, method.Temperature, batch.LossMask);
+            var expected = Losses.Mix(LanguageModel.CrossEntropy(logits, batch.Targets, batch.LossMask), soft, method.HardLabelWeight).item<float>();
+            // A row's logits do not depend on which other rows share its batch, up to float32 rounding in the GEMMs.
+            Assert.Equal(expected, lossAt(step).Loss.item<float>(), 1e-6f);
+        }
     }
 
     [Theory]
