@@ -31,6 +31,16 @@ public sealed class MoeBalanceExperimentTests
     }
 
     [Fact]
+    public void The_workshop_config_is_the_default_trained_for_fewer_steps()
+    {
+        var workshop = ExperimentConfigs.Load<MoeBalanceConfig>(MoeBalanceExperiment.Id, workshop: true).Validated();
+        var full = new MoeBalanceConfig();
+        // The same model, gate, strategies and batches: only the run is shorter (notebook 06 trains it live).
+        Assert.Equal(JsonSerializer.Serialize(full with { Training = workshop.Training }, ExperimentConfigs.Json), JsonSerializer.Serialize(workshop, ExperimentConfigs.Json));
+        Assert.True(workshop.Training.Steps < full.Training.Steps);
+    }
+
+    [Fact]
     public void Every_strategy_sees_the_same_tokens_and_every_assignment_is_counted()
     {
         var result = MoeBalanceExperiment.Run(Tiny, CPU, cancellation: TestContext.Current.CancellationToken).First;
