@@ -107,7 +107,7 @@ public static class DistillExperiment
             using var student = new LanguageModel(config.Student, device, DeviceStream(config, StudentInitStream, device));
             studentParameters = student.ParameterCount;
             using var trainer = new Trainer(student, config.StudentTraining);
-            long start = Stopwatch.GetTimestamp();   // the teacher's targets, computed up front, count as the student's time
+            long start = Stopwatch.GetTimestamp();   // the teacher's logits on the pool, computed up front, count as the student's time
             var lossAt = StudentLoss(config, task, method, student, teacher, pool, device);
             var curve = trainer.Run(lossAt, () => AnswerLoss(student, validation).item<float>(),
                 progress: ShiftedProgress.Create(progress, method.Name, done, total), stage: method.Name, cancellation: cancellation);
@@ -163,16 +163,15 @@ public static class DistillExperiment
     {
         var batches = Stream(config, StudentBatchStream);
         long poolSize = pool.Inputs.shape[0];
-        bool soft = method.Objective is not (DistillObjective.CrossEntropy or DistillObjective.SequenceLevel);
-        // The teacher is frozen, so its targets are computed once, not once per step: its logits on the whole pool
-        // (a labelled batch selects rows of them) and its greedy answers to every step's fresh prompts. The caller
-        // owns both tensors through its dispose scope.
+        bool softLoss = method.Objective is not (DistillObjective.CrossEntropy or DistillObjective.SequenceLevel);
+        var prompts = Stream(config, PromptStream);
+        // The teacher is frozen, so its logits on the labelled pool are computed once, not once per step: a batch
+        // selects rows of them. (A row's logits do not depend on the other rows of its batch; the references re-run
+        // bit for bit.) The caller's dispose scope owns them.
         Tensor? poolLogits = null;
-        if (soft && method.Data == DistillData.Labelled)
+        if (softLoss && method.Data == DistillData.Labelled)
             using (no_grad()) poolLogits = teacher.forward(pool.Inputs);                        // [P, S, V]
-        var generated = method.Data == DistillData.Labelled ? null
-            : TeacherAnswers(config, task, teacher, Stream(config, PromptStream), device);
-        return step =>
+        return _ =>
         {
             LmBatch batch;
             Tensor? teacherLogits = null;
@@ -184,13 +183,15 @@ public static class DistillExperiment
             }
             else
             {
-                var rows = arange((step - 1) * config.BatchSize, step * config.BatchSize, int64, device);
-                batch = generated!.Rows(rows);
+                // Generated per step, not up front: greedy decoding of every step's prompts at once was no faster
+                // (batches of 512 to 4096 rows cost as much per row) and held each decoding step's activations.
+                var questions = task.Prompts(task.Sample(config.BatchSize, prompts), device);
+                batch = task.ToBatch(questions, Generation.Greedy(teacher, questions, task.AnswerLength));
             }
             var logits = student.forward(batch.Inputs);                                  // [B, S, V]
             var hard = LanguageModel.CrossEntropy(logits, batch.Targets, batch.LossMask);      // logits are reused by the soft loss
             Tensor loss = hard;
-            if (soft)
+            if (softLoss)
             {
                 using (no_grad()) teacherLogits ??= teacher.forward(batch.Inputs);      // [B, S, V], a constant target
                 var soft = method.Objective switch
@@ -234,25 +235,6 @@ public static class DistillExperiment
             ? JsonSerializer.Deserialize<TeacherCache>(File.ReadAllText(cachePath + ".json"), ExperimentConfigs.Json)
             : null;
         return (cache?.Curve ?? [], cache?.Seconds ?? double.NaN);
-    }
-
-    // Every step's prompts for a run on teacher-generated data, drawn in step order from the prompt stream, and the
-    // teacher's greedy answers to them: [Steps · B] rows. Decoding them in large chunks costs a fraction of one short
-    // greedy loop per step.
-    private const int GenerationChunk = 4096;
-
-    private static LmBatch TeacherAnswers(DistillConfig config, ArithmeticTask task, LanguageModel teacher, Generator prompts, Device device)
-    {
-        using var scope = NewDisposeScope();
-        var problems = new List<ArithmeticProblem>();
-        for (int step = 0; step < config.StudentTraining.Steps; step++) problems.AddRange(task.Sample(config.BatchSize, prompts));
-        var questions = task.Prompts(problems, device);
-        var answers = cat([.. questions.split(GenerationChunk).Select(chunk => Generation.Greedy(teacher, chunk, task.AnswerLength))]);
-        var batch = task.ToBatch(questions, answers);
-        batch.Inputs.MoveToOuterDisposeScope();
-        batch.Targets.MoveToOuterDisposeScope();
-        batch.LossMask.MoveToOuterDisposeScope();
-        return batch;
     }
 
     /// <summary>Cross-entropy of the batch's masked targets (the answer tokens) under <paramref name="model"/>.</summary>
