@@ -166,8 +166,8 @@ public static class DistillExperiment
         bool softLoss = method.Objective is not (DistillObjective.CrossEntropy or DistillObjective.SequenceLevel);
         var prompts = Stream(config, PromptStream);
         // The teacher is frozen, so its logits on the labelled pool are computed once, not once per step: a batch
-        // selects rows of them. (A row's logits do not depend on the other rows of its batch; the references re-run
-        // bit for bit.) The caller's dispose scope owns them.
+        // selects rows of them. At the kit's shapes a row's logits do not depend on the other rows of its batch (the
+        // references re-run bit for bit). The caller's dispose scope owns them.
         Tensor? poolLogits = null;
         if (softLoss && method.Data == DistillData.Labelled)
             using (no_grad()) poolLogits = teacher.forward(pool.Inputs);                        // [P, S, V]

@@ -126,7 +126,7 @@ public sealed class DistillExperimentTests
         using var student = new LanguageModel(config.Student, CPU, new Generator(2));
         var method = config.Methods.Single(m => m.Objective == DistillObjective.SequenceLevel);
         var pool = task.ToBatch(task.Sample(config.LabelledExamples, new Generator(3)), CPU);
-        // When the step losses are built (the teacher's answers to every step's prompts are decoded up front)
+        // When the step losses are built
         var lossAt = DistillExperiment.StudentLoss(config, task, method, student, teacher, pool, CPU);
         // Then step s is the cross-entropy of the teacher's greedy answers to the s-th batch of fresh prompts (stream Seed·16 + 6)
         var stream = new Generator(6);
